@@ -1,0 +1,1 @@
+"""enduro: make long browser-automation jobs finish."""
