@@ -1,0 +1,301 @@
+"""The ``enduro`` command: thin commands over the library.
+
+Exit codes: 0 success; 1 the run failed; 2 bad input (one line on stderr);
+130 interrupted (progress kept, resume hint printed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import shlex
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+
+from enduro.errors import UsageError
+from enduro.settings import Settings
+from enduro.store import Store, dumps_record
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _usage_errors(func: F) -> F:
+    """Turn a UsageError into one line on stderr and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UsageError as exc:
+            click.echo(exc.format_line(), err=True)
+            sys.exit(exc.exit_code)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            click.echo(f"error: invalid setting {where}: {first['msg']}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _console() -> Console:
+    return Console(stderr=True)
+
+
+def _setup_logging(console: Console, verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    for noisy in ("urllib3", "selenium", "aiohttp"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group()
+@click.version_option(package_name="enduro")
+def main() -> None:
+    """enduro: make long browser-automation jobs finish."""
+
+
+# ---- run / demo --------------------------------------------------------
+
+
+def _run_options(func: F) -> F:
+    options = [
+        click.option("--store", type=click.Path(path_type=Path), help="SQLite store path."),
+        click.option("--workers", type=int, help="Browser sessions side by side (default 1)."),
+        click.option("--headful", is_flag=True, help="Show the browser window."),
+        click.option("--page-timeout", type=float, help="Seconds a page may take (default 60)."),
+        click.option("--restart-every", type=int, help="Restart the browser every N pages."),
+        click.option("-v", "--verbose", count=True, help="More log output (-vv: debug)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(**overrides: Any) -> Settings:
+    fields = {
+        "store": overrides.get("store"),
+        "workers": overrides.get("workers"),
+        "page_timeout": overrides.get("page_timeout"),
+        "restart_every_pages": overrides.get("restart_every"),
+    }
+    if overrides.get("headful"):
+        fields["headless"] = False
+    return Settings(**{k: v for k, v in fields.items() if v is not None})
+
+
+def _execute(job: Any, settings: Settings, resume_cmd: str, verbose: int) -> None:
+    """Run a job with a progress bar and a summary; exits with the run's code."""
+    from enduro.cli._display import print_summary, progress_bar
+    from enduro.runner import Runner
+    from enduro.session import find_browser
+
+    console = _console()
+    _setup_logging(console, verbose)
+    find_browser(settings)
+    with Store.open(settings.store) as store:
+        with progress_bar(console, job.name) as hook:
+            runner = Runner(job, store, settings, on_progress=hook)
+            result = runner.run()
+            hook(result.progress)
+        print_summary(console, result, store, job.name)
+        if result.status == "interrupted":
+            console.print(f"[yellow]interrupted; progress is kept. Resume with: {resume_cmd}")
+        elif result.status == "failed":
+            console.print(
+                f"[red]{result.reason}.[/] Retry them with: "
+                f"enduro requeue {shlex.quote(str(settings.store))} --failed, then {resume_cmd}"
+            )
+        elif result.status == "halted":
+            console.print(f"[red]halted: {result.reason}.[/] Resume with: {resume_cmd}")
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@click.argument("job_ref", metavar="JOB")
+@_run_options
+@_usage_errors
+def run(job_ref: str, verbose: int, **options: Any) -> None:
+    """Run JOB (path/file.py[:name] or module:name) until every page is done."""
+    from enduro.job import load_job
+
+    job = load_job(job_ref)
+    settings = _settings(**options)
+    resume = shlex.join(["enduro", "run", job_ref, "--store", str(settings.store)])
+    _execute(job, settings, resume, verbose)
+
+
+@main.command()
+@click.option("--pages", type=click.IntRange(1, 100_000), default=60, show_default=True)
+@click.option("--rows", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@_run_options
+@_usage_errors
+def demo(pages: int, rows: int, seed: int, verbose: int, **options: Any) -> None:
+    """Run the reference job over a built-in site started in-process."""
+    from enduro.stress.reference import make_job
+    from enduro.stress.site import SiteConfig, SiteServer
+
+    if options.get("store") is None:
+        options["store"] = Path(tempfile.mkdtemp(prefix="enduro-demo-")) / "demo.db"
+    settings = _settings(**options)
+    config = SiteConfig(seed=seed, pages=pages, rows=rows)
+    with SiteServer(config) as site:
+        job = make_job(site.url, pages)
+        resume = shlex.join(
+            ["enduro", "demo", "--pages", str(pages), "--store", str(settings.store)]
+        )
+        _execute(job, settings, resume, verbose)
+
+
+# ---- site --------------------------------------------------------------
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8700, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--pages", type=click.IntRange(1, 1_000_000), default=724, show_default=True)
+@click.option("--rows", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--truth", is_flag=True, help="Print the ground truth as JSONL and exit.")
+@_usage_errors
+def site(port: int, host: str, pages: int, rows: int, seed: int, truth: bool) -> None:
+    """Serve the built-in target site (or print its ground truth)."""
+    from enduro.stress.site import SiteConfig, ground_truth, serve_forever
+
+    if truth:
+        out = sys.stdout
+        for record in ground_truth(seed, pages, rows):
+            out.write(dumps_record(record) + "\n")
+        return
+    config = SiteConfig(seed=seed, pages=pages, rows=rows)
+
+    def ready(url: str) -> None:
+        click.echo(f"serving the built-in site on {url} ({pages} pages x {rows} rows)", err=False)
+        sys.stdout.flush()
+
+    try:
+        serve_forever(config, host=host, port=port, on_ready=ready)
+    except OSError as exc:
+        raise UsageError(
+            f"can't serve on {host}:{port}: {exc.strerror}", "pick another --port"
+        ) from exc
+
+
+# ---- status / export / requeue -------------------------------------------
+
+
+def _open_existing(path: Path) -> Store:
+    return Store.open(path, create=False)
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_usage_errors
+def status(store_path: Path, as_json: bool) -> None:
+    """Totals of a store: pages, records, restarts, errors by category."""
+    with _open_existing(store_path) as store:
+        report = _status_report(store)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    console = Console()
+    for name, info in report["jobs"].items():
+        pages = info["pages"]
+        console.print(
+            f"[bold]{name}[/]: {pages['done']}/{pages['total']} pages done, "
+            f"{pages['failed']} failed, {pages['pending']} pending, {pages['leased']} leased; "
+            f"{info['records']} records; {info['restarts']} browser restarts"
+        )
+        errors = info["errors"]
+        console.print(
+            "  errors: "
+            + (", ".join(f"{c} {n}" for c, n in sorted(errors.items())) if errors else "none")
+        )
+        for key, error in info["failed_pages"][:20]:
+            console.print(f"  failed page {key}: {error}")
+    if not report["jobs"]:
+        console.print("empty store: no job has run yet")
+
+
+def _status_report(store: Store) -> dict[str, Any]:
+    jobs = {}
+    for name in store.jobs():
+        events = store.event_counts(name)
+        jobs[name] = {
+            "pages": store.page_counts(name),
+            "records": store.record_count(name),
+            "restarts": events.get("browser_restart", 0),
+            "errors": store.error_counts(name),
+            "failed_pages": [[k, e] for _, k, e in store.failed_pages(name)],
+        }
+    return {"store": str(store.path), "jobs": jobs}
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), required=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
+@click.option("--job", "job_name", help="Only this job's records.")
+@_usage_errors
+def export(store_path: Path, fmt: str, out: Path | None, job_name: str | None) -> None:
+    """Write a store's records as CSV or JSONL, in page order."""
+    with _open_existing(store_path) as store:
+        texts = store.iter_record_texts(job_name)
+        if out is None:
+            _write_records(sys.stdout, texts, fmt)
+        else:
+            try:
+                with out.open("w", encoding="utf-8", newline="") as stream:
+                    _write_records(stream, texts, fmt)
+            except OSError as exc:
+                raise UsageError(
+                    f"can't write {str(out)!r}: {exc.strerror}", "check --out"
+                ) from exc
+
+
+def _write_records(stream: Any, texts: Iterator[str], fmt: str) -> None:
+    if fmt == "jsonl":
+        for text in texts:
+            stream.write(text + "\n")
+        return
+    records = [json.loads(t) for t in texts]
+    columns: dict[str, None] = {}
+    for record in records:
+        columns.update(dict.fromkeys(record))
+    writer = csv.DictWriter(stream, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(
+            {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in record.items()}
+        )
+
+
+@main.command()
+@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.option("--failed", is_flag=True, help="Put every failed page back to pending.")
+@click.option("--pages", "keys", help="Comma-separated page keys to put back.")
+@click.option("--job", "job_name", help="Only this job's pages.")
+@_usage_errors
+def requeue(store_path: Path, failed: bool, keys: str | None, job_name: str | None) -> None:
+    """Put failed (or named) pages back to pending, with fresh attempts."""
+    if not failed and not keys:
+        raise UsageError("requeue needs --failed or --pages KEYS", "say which pages to put back")
+    key_list = [k.strip() for k in (keys or "").split(",") if k.strip()]
+    with _open_existing(store_path) as store:
+        moved = store.requeue(job_name, failed=failed, keys=key_list)
+    click.echo(f"{moved} pages back to pending")

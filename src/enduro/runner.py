@@ -1,0 +1,411 @@
+"""The loop: claim a page, make sure the browser is fit, run the handler, commit.
+
+::
+
+    store.claim() -> session ready? -> job.handler(ctx) -> store.complete(page, records)
+                          ^                    |
+                          |                  error
+                          |                    v
+                     restart / login  <-  classify(exc); retry later or fail
+
+One worker = one browser session = one loop. Every piece of state that must
+survive a crash lives in the store; the runner holds only counters for the
+progress display.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import psutil
+
+from enduro.errors import EnduroError, PageTimeout
+from enduro.job import Job, PageContext
+from enduro.recovery import Backoff, classify
+from enduro.session import BrowserSession, find_browser, reap_dead_runs
+from enduro.settings import Settings
+from enduro.store import ClaimedPage, Store
+
+__all__ = ["Progress", "RunResult", "Runner"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10.0
+IDLE_POLL_SECONDS = 0.25
+
+
+@dataclass
+class Progress:
+    """Counters for a progress display (a snapshot; the store is the truth)."""
+
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    done_this_run: int = 0
+    restarts: int = 0
+    errors: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended.
+
+    Attributes:
+        status: ``finished`` (every page done), ``failed`` (some pages failed),
+            ``interrupted`` (stopped by a signal) or ``halted`` (could not go on).
+        exit_code: 0, 1, 1 and 130 for those statuses.
+    """
+
+    run_id: str
+    status: str
+    exit_code: int
+    reason: str
+    progress: Progress
+    counts: dict[str, int]
+
+
+class _Halt(EnduroError):
+    """Going on would be wrong (the browser won't start); the run stops."""
+
+
+class _StoreRegistry:
+    """The PID registry of a run, kept in the store."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self._store = store
+        self._run_id = run_id
+
+    def register(
+        self, kind: str, pid: int, create_time: float, pgid: int | None, workdir: str | None
+    ) -> int:
+        return self._store.register_process(self._run_id, kind, pid, create_time, pgid, workdir)
+
+    def ended(self, ids: Iterable[int]) -> None:
+        self._store.end_processes(ids)
+
+
+class Runner:
+    """Runs a job's pending pages to the end, durably.
+
+    Args:
+        job: what to do.
+        store: where progress lives (opened by the caller).
+        settings: how to run.
+        on_progress: called with a :class:`Progress` after every page, error and restart.
+    """
+
+    def __init__(
+        self,
+        job: Job,
+        store: Store,
+        settings: Settings,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.job = job
+        self.store = store
+        self.settings = settings
+        self.run_id = uuid.uuid4().hex[:12]
+        self._on_progress = on_progress or (lambda progress: None)
+        self._stop = threading.Event()
+        self._hard_stop = threading.Event()
+        self._halt_reason = ""
+        self._lock = threading.Lock()
+        self._sessions: list[BrowserSession] = []
+        self._backoff = Backoff(
+            base=settings.backoff_base, cap=settings.backoff_max, rng=random.Random(settings.seed)
+        )
+        self.progress = Progress()
+
+    # ---- the run -------------------------------------------------------
+
+    def run(self) -> RunResult:
+        """Process every pending page, then return how the run ended.
+
+        Raises:
+            BrowserNotFound: Chromium or chromedriver is missing (nothing is written).
+        """
+        find_browser(self.settings)
+        store, job = self.store, self.job
+        reap_dead_runs(store, stale_after=self.settings.lease_seconds, now=time.time())
+        store.reclaim_expired_leases(job.name)
+        added = store.seed_pages(job.name, job.page_keys)
+        me = psutil.Process()
+        store.begin_run(self.run_id, job.name, socket.gethostname(), me.pid, me.create_time())
+        counts = store.page_counts(job.name)
+        self.progress.total, self.progress.done = counts["total"], counts["done"]
+        self.progress.failed = counts["failed"]
+        store.add_event(
+            "resume" if counts["done"] else "run_start",
+            f"{counts['done']}/{counts['total']} pages done, {added} new",
+            run_id=self.run_id,
+            job=job.name,
+            data={"done": counts["done"], "total": counts["total"], "added": added},
+        )
+        log.info("run %s: %d/%d pages done at start", self.run_id, counts["done"], counts["total"])
+        self._on_progress(self.progress)
+
+        restore = self._install_signal_handlers()
+        try:
+            workers = [
+                threading.Thread(target=self._work, args=(f"w{i}",), name=f"enduro-w{i}")
+                for i in range(self.settings.workers)
+            ]
+            for worker in workers:
+                worker.start()
+            last_beat = time.monotonic()
+            while any(w.is_alive() for w in workers):
+                for worker in workers:
+                    worker.join(timeout=0.5)
+                if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+                    store.heartbeat(self.run_id, self.settings.lease_seconds)
+                    last_beat = time.monotonic()
+        finally:
+            restore()
+        return self._finish()
+
+    def _finish(self) -> RunResult:
+        counts = self.store.page_counts(self.job.name)
+        if self._halt_reason:
+            status, code, reason = "halted", 1, self._halt_reason
+        elif self._stop.is_set() and counts["pending"] + counts["leased"]:
+            status, code, reason = "interrupted", 130, "stopped by signal"
+        elif counts["failed"]:
+            status, code, reason = "failed", 1, f"{counts['failed']} pages failed"
+        else:
+            status, code, reason = "finished", 0, "every page done"
+        self.store.end_run(self.run_id, status, code)
+        self.store.add_event(
+            "run_end", f"{status}: {reason}", run_id=self.run_id, job=self.job.name, data=counts
+        )
+        log.info("run %s %s: %s", self.run_id, status, reason)
+        return RunResult(self.run_id, status, code, reason, self.progress, counts)
+
+    def request_stop(self, hard: bool = False) -> None:
+        """Stop after the page in hand (``hard``: abandon it, killing the browsers)."""
+        if hard:
+            self._hard_stop.set()
+            with self._lock:
+                sessions = list(self._sessions)
+            for session in sessions:
+                session.kill()
+        self._stop.set()
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            hard = self._stop.is_set()
+            log.warning(
+                "%s: %s",
+                signal.Signals(signum).name,
+                "abandoning the pages in hand" if hard else "finishing the page in hand",
+            )
+            self.request_stop(hard=hard)
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
+
+    # ---- one worker ----------------------------------------------------
+
+    def _work(self, name: str) -> None:
+        session = BrowserSession(
+            self.settings, self.run_id, _StoreRegistry(self.store, self.run_id), name
+        )
+        with self._lock:
+            self._sessions.append(session)
+        try:
+            while not self._stop.is_set():
+                page = self.store.claim(self.job.name, self.run_id, self.settings.lease_seconds)
+                if page is None:
+                    if not self._wait_for_work():
+                        break
+                    continue
+                self._process(session, page)
+        except _Halt as exc:
+            self._halt_reason = str(exc)
+            self._stop.set()
+        except Exception:
+            log.exception("%s: worker crashed", name)
+            self._halt_reason = f"worker {name} crashed"
+            self._stop.set()
+        finally:
+            session.close()
+
+    def _wait_for_work(self) -> bool:
+        """Sleep until a page may be ready; False when nothing is left to do."""
+        counts = self.store.page_counts(self.job.name)
+        if counts["pending"] == 0 and counts["leased"] == 0:
+            return False
+        retry_at = self.store.next_retry_at(self.job.name)
+        wait = IDLE_POLL_SECONDS if retry_at is None else retry_at - time.time()
+        self._stop.wait(min(max(wait, 0.0), 1.0) or 0.01)
+        return True
+
+    def _process(self, session: BrowserSession, page: ClaimedPage) -> None:
+        attempt = page.attempts + 1
+        try:
+            self._ensure_browser(session, page, attempt)
+            records = self._call_handler(session, page, attempt)
+            if self.store.complete(page, self.run_id, records, self.job.record_key):
+                session.pages_since_start += 1
+                with self._lock:
+                    self.progress.done += 1
+                    self.progress.done_this_run += 1
+            else:
+                log.warning("page %s: lease lost; its result was dropped", page.key)
+        except _Halt:
+            self.store.release(page, self.run_id)
+            raise
+        except Exception as exc:
+            if self._hard_stop.is_set():
+                self.store.release(page, self.run_id)
+                return
+            self._page_failed(session, page, attempt, exc)
+        self._on_progress(self.progress)
+
+    def _page_failed(
+        self, session: BrowserSession, page: ClaimedPage, attempt: int, exc: Exception
+    ) -> None:
+        found = classify(exc)
+        final = attempt >= self.settings.max_attempts
+        retry_at = None if final else time.time() + self._backoff.delay(attempt)
+        self.store.fail_attempt(page, self.run_id, found.message, retry_at)
+        self.store.add_event(
+            "error",
+            found.message,
+            run_id=self.run_id,
+            job=self.job.name,
+            category=found.category,
+            page_key=page.key,
+            data={"attempt": attempt, "final": final},
+        )
+        log.info("page %s attempt %d: %s [%s]", page.key, attempt, found.message, found.category)
+        with self._lock:
+            self.progress.errors += 1
+            if final:
+                self.progress.failed += 1
+        if final:
+            self.store.add_event(
+                "page_failed",
+                found.message,
+                run_id=self.run_id,
+                job=self.job.name,
+                category=found.category,
+                page_key=page.key,
+            )
+        if found.category == "auth_lost":
+            session.forget_cookies()
+            session.needs_login = True
+        if not session.alive():
+            self._restart(session, f"after {found.category}")
+
+    # ---- the browser -----------------------------------------------------
+
+    def _ensure_browser(self, session: BrowserSession, page: ClaimedPage, attempt: int) -> None:
+        settings = self.settings
+        if session.starts == 0 or not session.running:
+            self._start(session)
+        elif settings.restart_every_pages and session.pages_since_start >= (
+            settings.restart_every_pages
+        ):
+            self._restart(session, f"every {settings.restart_every_pages} pages")
+        elif settings.restart_max_age and session.age >= settings.restart_max_age:
+            self._restart(session, f"older than {settings.restart_max_age:.0f}s")
+        if session.needs_login and self.job.login is not None:
+            ctx = PageContext(key=page.key, driver=session.driver, attempt=attempt, job=self.job)
+            self.job.login(ctx)
+            session.needs_login = False
+            session.save_cookies()
+            self.store.add_event("login", "logged in", run_id=self.run_id, job=self.job.name)
+
+    def _start(self, session: BrowserSession) -> None:
+        failures = 0
+        while True:
+            try:
+                session.start()
+                break
+            except Exception as exc:
+                failures += 1
+                found = classify(exc)
+                self.store.add_event(
+                    "browser_start_failed",
+                    found.message,
+                    run_id=self.run_id,
+                    job=self.job.name,
+                    category=found.category,
+                )
+                if failures >= self.settings.max_restarts:
+                    raise _Halt(
+                        f"browser failed to start {failures} times; last: {found.message}"
+                    ) from exc
+                if self._stop.wait(self._backoff.delay(failures)):
+                    raise _Halt("stopped while the browser would not start") from exc
+        session.needs_login = not session.has_cookies
+        self.store.add_event(
+            "browser_start", f"{session.name} started", run_id=self.run_id, job=self.job.name
+        )
+
+    def _restart(self, session: BrowserSession, reason: str) -> None:
+        if self._hard_stop.is_set():
+            return
+        session.save_cookies_if_alive()
+        session.stop()
+        with self._lock:
+            self.progress.restarts += 1
+        self.store.add_event(
+            "browser_restart",
+            reason,
+            run_id=self.run_id,
+            job=self.job.name,
+            data={"reason": reason},
+        )
+        log.info("%s: restarting browser (%s)", session.name, reason)
+        if not self._stop.is_set():
+            self._start(session)
+
+    def _call_handler(self, session: BrowserSession, page: ClaimedPage, attempt: int) -> Any:
+        """Run the handler under the page deadline; past it, the browser is killed."""
+        expired = threading.Event()
+
+        def on_deadline() -> None:
+            expired.set()
+            log.warning(
+                "page %s: past its %ss deadline; killing the browser",
+                page.key,
+                self.settings.page_timeout,
+            )
+            session.kill()
+
+        ctx = PageContext(key=page.key, driver=session.driver, attempt=attempt, job=self.job)
+        timer = threading.Timer(self.settings.page_timeout, on_deadline)
+        timer.daemon = True
+        timer.start()
+        try:
+            records = self.job.handler(ctx)
+        except Exception as exc:
+            if expired.is_set():
+                raise PageTimeout(f"page {page.key} overran {self.settings.page_timeout}s") from exc
+            raise
+        finally:
+            timer.cancel()
+        if expired.is_set():
+            raise PageTimeout(f"page {page.key} overran {self.settings.page_timeout}s")
+        return records

@@ -1,0 +1,139 @@
+"""Killing what a session started, and what a dead run left behind.
+
+chromedriver is started in a session of its own (``start_new_session``), so
+it and every Chromium process it launches share one process group: one
+``killpg`` removes them all, even after chromedriver itself is gone. Each
+session also works in a directory named ``enduro-<run_id>-*`` that appears in
+the command lines of chromedriver (``--log-path``) and Chromium
+(``--user-data-dir``), so a process started in the instant before it could be
+registered is still found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import psutil
+
+from enduro.store import ProcessRow, Store
+
+__all__ = [
+    "WORKDIR_PREFIX",
+    "kill_group",
+    "process_alive",
+    "reap_dead_runs",
+    "remove_workdir",
+    "run_workdir_prefix",
+]
+
+log = logging.getLogger(__name__)
+
+WORKDIR_PREFIX = "enduro-"
+
+
+def run_workdir_prefix(run_id: str) -> str:
+    """The name every session directory of this run starts with."""
+    return f"{WORKDIR_PREFIX}{run_id}-"
+
+
+def process_alive(pid: int, create_time: float) -> bool:
+    """Whether the process ``pid`` that started at ``create_time`` still runs."""
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - create_time) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def kill_group(pgid: int | None, marker: str | None = None) -> int:
+    """SIGKILL a process group and any process whose command line has ``marker``.
+
+    Returns:
+        How many processes were signalled.
+    """
+    killed = 0
+    victims: list[psutil.Process] = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if proc.pid == os.getpid():
+            continue
+        try:
+            in_group = pgid is not None and os.getpgid(proc.pid) == pgid
+            cmdline = " ".join(proc.info.get("cmdline") or [])
+        except (ProcessLookupError, psutil.Error):
+            continue
+        if in_group or (marker and marker in cmdline):
+            victims.append(proc)
+    for proc in victims:
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+    # Wait for them to go (this also reaps our own children).
+    psutil.wait_procs(victims, timeout=3)
+    return killed
+
+
+def remove_workdir(path: str | None) -> None:
+    """Delete a session directory (profile, temp files, driver log)."""
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _kill_registered(rows: Iterable[ProcessRow], run_id: str) -> int:
+    killed = 0
+    marker = run_workdir_prefix(run_id)
+    for pgid in {row.pgid for row in rows}:
+        killed += kill_group(pgid, marker)
+    killed += kill_group(None, os.path.join(tempfile.gettempdir(), marker))
+    return killed
+
+
+def reap_dead_runs(store: Store, stale_after: float, now: float) -> list[str]:
+    """Find runs that died without saying so; kill their browsers, free their pages.
+
+    A run on this host is dead when its process is gone. A run on another
+    host is dead when its heartbeat is older than ``stale_after`` seconds
+    (its processes can't be reached from here).
+
+    Returns:
+        The run ids marked dead.
+    """
+    host = socket.gethostname()
+    dead = []
+    for run in store.running_runs():
+        if run.host == host:
+            if process_alive(run.pid, run.pid_create_time):
+                continue
+        elif now - run.heartbeat_at < stale_after:
+            continue
+        rows = store.open_processes(run.run_id)
+        killed = _kill_registered(rows, run.run_id) if run.host == host else 0
+        for row in rows:
+            remove_workdir(row.workdir)
+        for leftover in Path(tempfile.gettempdir()).glob(run_workdir_prefix(run.run_id) + "*"):
+            remove_workdir(str(leftover))
+        store.end_processes(row.id for row in rows)
+        released = store.mark_run_dead(run.run_id)
+        store.add_event(
+            "run_dead",
+            f"run {run.run_id} (pid {run.pid}) died; killed {killed} leftover processes, "
+            f"released {released} pages",
+            run_id=run.run_id,
+            job=run.job,
+            data={"killed": killed, "released": released},
+        )
+        log.info(
+            "run %s had died: killed %d leftover processes, released %d pages",
+            run.run_id,
+            killed,
+            released,
+        )
+        dead.append(run.run_id)
+    return dead

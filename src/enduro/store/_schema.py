@@ -1,0 +1,103 @@
+"""The store's tables, in SQLAlchemy Core so SQLite and PostgreSQL share them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 1
+APP_MARK = "enduro"
+
+metadata = MetaData()
+
+meta = Table(
+    "enduro_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("job", String(100), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("pid_create_time", Float, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("ended_at", Float),
+    # running / finished / failed / interrupted / dead
+    Column("status", String(16), nullable=False),
+    Column("exit_code", Integer),
+)
+
+pages = Table(
+    "pages",
+    metadata,
+    Column("job", String(100), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    # pending / leased / done / failed
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("lease_owner", String(64)),
+    Column("lease_expires", Float),
+    Column("available_at", Float, nullable=False, default=0.0),
+    Column("updated_at", Float, nullable=False),
+    Index("pages_claim", "job", "status", "seq"),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("job", String(100), primary_key=True),
+    Column("record_key", Text, primary_key=True),
+    Column("page_key", Text, nullable=False),
+    Column("page_seq", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("records_page", "job", "page_key"),
+    Index("records_order", "job", "page_seq", "position"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("run_id", String(64)),
+    Column("job", String(100)),
+    Column("kind", String(32), nullable=False),
+    Column("category", String(32)),
+    Column("page_key", Text),
+    Column("message", Text, nullable=False, default=""),
+    Column("data", Text),
+    Index("events_kind", "job", "kind"),
+)
+
+processes = Table(
+    "processes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    # driver / browser
+    Column("kind", String(16), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("create_time", Float, nullable=False),
+    Column("pgid", Integer),
+    Column("workdir", Text),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Index("processes_run", "run_id"),
+)

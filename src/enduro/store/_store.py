@@ -1,0 +1,734 @@
+"""Durable state: pages, records, events, runs and the PID registry.
+
+The one promise: a page's records and its ``done`` mark commit in one
+transaction, and a page processed again replaces its records. Any crash at
+any instant leaves a store from which the next run finishes with exactly the
+right records.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL``: a commit survives a
+crash of any process; a power cut may roll back the last few commits, which
+only means those pages are done again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from enduro.errors import BadRecords, StoreError
+from enduro.store import _schema as s
+
+__all__ = ["ClaimedPage", "ProcessRow", "RunRow", "Store", "dumps_record"]
+
+Clock = Callable[[], float]
+
+
+def dumps_record(record: dict[str, Any]) -> str:
+    """The canonical JSON text of a record: how it is stored and exported."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+@dataclass(frozen=True)
+class ClaimedPage:
+    """A page leased to one worker."""
+
+    job: str
+    key: str
+    seq: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run of enduro against this store."""
+
+    run_id: str
+    job: str
+    host: str
+    pid: int
+    pid_create_time: float
+    started_at: float
+    heartbeat_at: float
+    status: str
+
+
+@dataclass(frozen=True)
+class ProcessRow:
+    """A browser or driver process a run started."""
+
+    id: int
+    run_id: str
+    kind: str
+    pid: int
+    create_time: float
+    pgid: int | None
+    workdir: str | None
+
+
+class Store:
+    """The enduro store on SQLite (WAL), through SQLAlchemy Core.
+
+    Use :meth:`open`; it refuses paths that are unusable and files that are
+    not enduro stores, without writing to them.
+    """
+
+    def __init__(self, engine: Engine, path: Path, clock: Clock = time.time) -> None:
+        self._engine = engine
+        self.path = path
+        self._clock = clock
+        self._closed = False
+
+    # ---- opening -------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True, clock: Clock = time.time) -> Store:
+        """Open (and if needed create) the store at ``path``.
+
+        Raises:
+            StoreError: the path is unusable, the file is not an enduro store,
+                or it was made by a newer enduro; nothing is written then.
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise StoreError(f"store path {str(path)!r} is a directory", "give a file path")
+        if path.exists():
+            _check_existing(path)
+        elif not create:
+            raise StoreError(f"no store at {str(path)!r}", "check the path, or run a job first")
+        else:
+            _check_creatable(path)
+        engine = create_engine(f"sqlite:///{path}", future=True)
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
+        store = cls(engine, path, clock)
+        try:
+            store._ensure_schema()
+        except (OperationalError, DatabaseError) as exc:
+            engine.dispose()
+            raise StoreError(
+                f"can't use store {str(path)!r}: {exc.orig}", "check the path"
+            ) from exc
+        return store
+
+    def _ensure_schema(self) -> None:
+        with self._engine.begin() as conn:
+            s.metadata.create_all(conn)
+            have = dict(conn.execute(select(s.meta.c.key, s.meta.c.value)).all())
+            if not have:
+                conn.execute(
+                    insert(s.meta),
+                    [
+                        {"key": "app", "value": s.APP_MARK},
+                        {"key": "schema_version", "value": str(s.SCHEMA_VERSION)},
+                        {"key": "created_at", "value": repr(self._clock())},
+                    ],
+                )
+
+    def close(self) -> None:
+        """Release the database; safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _begin(self) -> Any:
+        if self._closed:
+            raise RuntimeError("store is closed")
+        return self._engine.begin()
+
+    # ---- runs ----------------------------------------------------------
+
+    def begin_run(self, run_id: str, job: str, host: str, pid: int, pid_create_time: float) -> None:
+        """Record that a run has started."""
+        now = self._clock()
+        with self._begin() as conn:
+            conn.execute(
+                insert(s.runs).values(
+                    run_id=run_id,
+                    job=job,
+                    host=host,
+                    pid=pid,
+                    pid_create_time=pid_create_time,
+                    started_at=now,
+                    heartbeat_at=now,
+                    status="running",
+                )
+            )
+
+    def heartbeat(self, run_id: str, lease_seconds: float) -> None:
+        """Show that the run is alive and extend the leases of its pages."""
+        now = self._clock()
+        with self._begin() as conn:
+            conn.execute(update(s.runs).where(s.runs.c.run_id == run_id).values(heartbeat_at=now))
+            conn.execute(
+                update(s.pages)
+                .where(s.pages.c.lease_owner == run_id, s.pages.c.status == "leased")
+                .values(lease_expires=now + lease_seconds)
+            )
+
+    def end_run(self, run_id: str, status: str, exit_code: int | None) -> None:
+        """Record how a run ended."""
+        with self._begin() as conn:
+            conn.execute(
+                update(s.runs)
+                .where(s.runs.c.run_id == run_id)
+                .values(ended_at=self._clock(), status=status, exit_code=exit_code)
+            )
+
+    def running_runs(self) -> list[RunRow]:
+        """Runs still marked ``running`` (alive, or dead without saying so)."""
+        with self._begin() as conn:
+            rows = conn.execute(select(s.runs).where(s.runs.c.status == "running")).all()
+        return [
+            RunRow(
+                run_id=r.run_id,
+                job=r.job,
+                host=r.host,
+                pid=r.pid,
+                pid_create_time=r.pid_create_time,
+                started_at=r.started_at,
+                heartbeat_at=r.heartbeat_at,
+                status=r.status,
+            )
+            for r in rows
+        ]
+
+    def mark_run_dead(self, run_id: str) -> int:
+        """Mark a run dead and put the pages it had leased back to pending.
+
+        A page in the hands of a killed runner is not charged an attempt: the
+        runner's death says nothing about the page.
+
+        Returns:
+            How many leased pages went back to pending.
+        """
+        with self._begin() as conn:
+            conn.execute(
+                update(s.runs)
+                .where(s.runs.c.run_id == run_id)
+                .values(status="dead", ended_at=self._clock())
+            )
+            return _release_where(conn, s.pages.c.lease_owner == run_id, self._clock())
+
+    def reclaim_expired_leases(self, job: str) -> int:
+        """Put back pages whose lease ran out (their owner stopped renewing)."""
+        now = self._clock()
+        with self._begin() as conn:
+            return _release_where(
+                conn,
+                and_(
+                    s.pages.c.job == job,
+                    s.pages.c.status == "leased",
+                    s.pages.c.lease_expires < now,
+                ),
+                now,
+            )
+
+    # ---- pages ---------------------------------------------------------
+
+    def seed_pages(self, job: str, keys: Sequence[str]) -> int:
+        """Add the job's pages that the store does not know yet.
+
+        Returns:
+            How many pages were added.
+        """
+        now = self._clock()
+        with self._begin() as conn:
+            known = set(conn.execute(select(s.pages.c.key).where(s.pages.c.job == job)).scalars())
+            top = conn.execute(
+                select(func.coalesce(func.max(s.pages.c.seq), -1)).where(s.pages.c.job == job)
+            ).scalar_one()
+            new = [k for k in keys if k not in known]
+            if new:
+                conn.execute(
+                    insert(s.pages),
+                    [
+                        {
+                            "job": job,
+                            "key": key,
+                            "seq": top + 1 + i,
+                            "status": "pending",
+                            "attempts": 0,
+                            "available_at": 0.0,
+                            "updated_at": now,
+                        }
+                        for i, key in enumerate(new)
+                    ],
+                )
+        return len(new)
+
+    def claim(self, job: str, owner: str, lease_seconds: float) -> ClaimedPage | None:
+        """Lease the next pending page whose retry time has come, or None."""
+        now = self._clock()
+        p = s.pages.c
+        with self._begin() as conn:
+            row = conn.execute(
+                select(p.key, p.seq, p.attempts)
+                .where(p.job == job, p.status == "pending", p.available_at <= now)
+                .order_by(p.seq)
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            conn.execute(
+                update(s.pages)
+                .where(p.job == job, p.key == row.key)
+                .values(
+                    status="leased",
+                    lease_owner=owner,
+                    lease_expires=now + lease_seconds,
+                    updated_at=now,
+                )
+            )
+        return ClaimedPage(job=job, key=row.key, seq=row.seq, attempts=row.attempts)
+
+    def next_retry_at(self, job: str) -> float | None:
+        """When the earliest waiting (pending) page may be claimed; None if none wait."""
+        p = s.pages.c
+        with self._begin() as conn:
+            value = conn.execute(
+                select(func.min(p.available_at)).where(p.job == job, p.status == "pending")
+            ).scalar_one()
+        return None if value is None else float(value)
+
+    def complete(
+        self, page: ClaimedPage, owner: str, records: Iterable[dict[str, Any]], record_key: str
+    ) -> bool:
+        """Store a page's records and mark it done, in one transaction.
+
+        Records the page stored before are replaced. A record whose key another
+        page stored moves to this page (keys are unique within the job).
+
+        Returns:
+            False if the page's lease was lost (nothing is written then).
+
+        Raises:
+            BadRecords: a record is not a dict, lacks ``record_key``, or is not
+                JSON-serialisable (nothing is written then).
+        """
+        rows = _record_rows(page, records, record_key)
+        now = self._clock()
+        p = s.pages.c
+        with self._begin() as conn:
+            done = conn.execute(
+                update(s.pages)
+                .where(
+                    p.job == page.job,
+                    p.key == page.key,
+                    p.status == "leased",
+                    p.lease_owner == owner,
+                )
+                .values(
+                    status="done",
+                    attempts=p.attempts + 1,
+                    last_error=None,
+                    lease_owner=None,
+                    lease_expires=None,
+                    updated_at=now,
+                )
+            )
+            if done.rowcount != 1:
+                conn.rollback()
+                return False
+            conn.execute(
+                delete(s.records).where(
+                    s.records.c.job == page.job, s.records.c.page_key == page.key
+                )
+            )
+            if rows:
+                stmt = sqlite_insert(s.records)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[s.records.c.job, s.records.c.record_key],
+                        set_={
+                            "page_key": stmt.excluded.page_key,
+                            "page_seq": stmt.excluded.page_seq,
+                            "position": stmt.excluded.position,
+                            "data": stmt.excluded.data,
+                        },
+                    ),
+                    rows,
+                )
+        return True
+
+    def fail_attempt(
+        self, page: ClaimedPage, owner: str, error: str, retry_at: float | None
+    ) -> bool:
+        """Charge the page an attempt; back to pending at ``retry_at``, or failed if None.
+
+        Returns:
+            False if the lease was lost.
+        """
+        p = s.pages.c
+        values: dict[str, Any] = {
+            "attempts": p.attempts + 1,
+            "last_error": error[:2000],
+            "lease_owner": None,
+            "lease_expires": None,
+            "updated_at": self._clock(),
+        }
+        if retry_at is None:
+            values["status"] = "failed"
+        else:
+            values["status"] = "pending"
+            values["available_at"] = retry_at
+        with self._begin() as conn:
+            result = conn.execute(
+                update(s.pages)
+                .where(p.job == page.job, p.key == page.key, p.lease_owner == owner)
+                .values(**values)
+            )
+        return bool(result.rowcount == 1)
+
+    def release(self, page: ClaimedPage, owner: str) -> None:
+        """Give a leased page back without charging an attempt."""
+        with self._begin() as conn:
+            _release_where(
+                conn,
+                and_(
+                    s.pages.c.job == page.job,
+                    s.pages.c.key == page.key,
+                    s.pages.c.lease_owner == owner,
+                ),
+                self._clock(),
+            )
+
+    def requeue(self, job: str | None, *, failed: bool = False, keys: Sequence[str] = ()) -> int:
+        """Put failed pages (``failed=True``) or the named pages back to pending.
+
+        Attempts start again from zero. Returns how many pages moved.
+        """
+        p = s.pages.c
+        cond = []
+        if failed:
+            cond.append(p.status == "failed")
+        if keys:
+            cond.append(p.key.in_(list(keys)))
+        if not cond:
+            return 0
+        where = or_(*cond)
+        if job is not None:
+            where = and_(p.job == job, where)
+        with self._begin() as conn:
+            result = conn.execute(
+                update(s.pages)
+                .where(where, p.status != "leased")
+                .values(
+                    status="pending",
+                    attempts=0,
+                    available_at=0.0,
+                    updated_at=self._clock(),
+                )
+            )
+        return int(result.rowcount)
+
+    # ---- events and processes -------------------------------------------
+
+    def add_event(
+        self,
+        kind: str,
+        message: str = "",
+        *,
+        run_id: str | None = None,
+        job: str | None = None,
+        category: str | None = None,
+        page_key: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Append an event (browser start/restart, error, resume, …)."""
+        with self._begin() as conn:
+            conn.execute(
+                insert(s.events).values(
+                    ts=self._clock(),
+                    run_id=run_id,
+                    job=job,
+                    kind=kind,
+                    category=category,
+                    page_key=page_key,
+                    message=message[:4000],
+                    data=None if data is None else json.dumps(data),
+                )
+            )
+
+    def events(self, job: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """Events in order, optionally of one job and kind."""
+        e = s.events.c
+        query = select(s.events).order_by(e.id)
+        if job is not None:
+            query = query.where(e.job == job)
+        if kind is not None:
+            query = query.where(e.kind == kind)
+        with self._begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def register_process(
+        self,
+        run_id: str,
+        kind: str,
+        pid: int,
+        create_time: float,
+        pgid: int | None,
+        workdir: str | None,
+    ) -> int:
+        """Record a browser or driver process a run started; returns its row id."""
+        with self._begin() as conn:
+            result = conn.execute(
+                insert(s.processes).values(
+                    run_id=run_id,
+                    kind=kind,
+                    pid=pid,
+                    create_time=create_time,
+                    pgid=pgid,
+                    workdir=workdir,
+                    started_at=self._clock(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def end_processes(self, ids: Iterable[int]) -> None:
+        """Mark processes as ended (killed or quit)."""
+        ids = list(ids)
+        if not ids:
+            return
+        with self._begin() as conn:
+            conn.execute(
+                update(s.processes)
+                .where(s.processes.c.id.in_(ids), s.processes.c.ended_at.is_(None))
+                .values(ended_at=self._clock())
+            )
+
+    def open_processes(self, run_id: str | None = None) -> list[ProcessRow]:
+        """Processes not yet marked ended, of one run or of all runs."""
+        c = s.processes.c
+        query = select(s.processes).where(c.ended_at.is_(None)).order_by(c.id)
+        if run_id is not None:
+            query = query.where(c.run_id == run_id)
+        with self._begin() as conn:
+            return [
+                ProcessRow(
+                    id=r.id,
+                    run_id=r.run_id,
+                    kind=r.kind,
+                    pid=r.pid,
+                    create_time=r.create_time,
+                    pgid=r.pgid,
+                    workdir=r.workdir,
+                )
+                for r in conn.execute(query)
+            ]
+
+    def all_processes(self) -> list[ProcessRow]:
+        """Every process ever registered (for tests and audits)."""
+        with self._begin() as conn:
+            return [
+                ProcessRow(
+                    id=r.id,
+                    run_id=r.run_id,
+                    kind=r.kind,
+                    pid=r.pid,
+                    create_time=r.create_time,
+                    pgid=r.pgid,
+                    workdir=r.workdir,
+                )
+                for r in conn.execute(select(s.processes).order_by(s.processes.c.id))
+            ]
+
+    # ---- reading -------------------------------------------------------
+
+    def jobs(self) -> list[str]:
+        """The jobs this store holds pages of."""
+        with self._begin() as conn:
+            return list(
+                conn.execute(select(s.pages.c.job).distinct().order_by(s.pages.c.job)).scalars()
+            )
+
+    def page_counts(self, job: str | None = None) -> dict[str, int]:
+        """Pages by status, plus ``total``."""
+        p = s.pages.c
+        query = select(p.status, func.count()).group_by(p.status)
+        if job is not None:
+            query = query.where(p.job == job)
+        with self._begin() as conn:
+            counts = {status: int(n) for status, n in conn.execute(query)}
+        out = {k: counts.get(k, 0) for k in ("pending", "leased", "done", "failed")}
+        out["total"] = sum(counts.values())
+        return out
+
+    def record_count(self, job: str | None = None) -> int:
+        """How many records are stored."""
+        query = select(func.count()).select_from(s.records)
+        if job is not None:
+            query = query.where(s.records.c.job == job)
+        with self._begin() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def event_counts(self, job: str | None = None) -> dict[str, int]:
+        """Events by kind."""
+        e = s.events.c
+        query = select(e.kind, func.count()).group_by(e.kind)
+        if job is not None:
+            query = query.where(e.job == job)
+        with self._begin() as conn:
+            return {kind: int(n) for kind, n in conn.execute(query)}
+
+    def error_counts(self, job: str | None = None) -> dict[str, int]:
+        """Error events by category."""
+        e = s.events.c
+        query = select(e.category, func.count()).where(e.kind == "error").group_by(e.category)
+        if job is not None:
+            query = query.where(e.job == job)
+        with self._begin() as conn:
+            return {str(cat): int(n) for cat, n in conn.execute(query)}
+
+    def failed_pages(self, job: str | None = None) -> list[tuple[str, str, str]]:
+        """(job, key, last_error) of failed pages, in page order."""
+        p = s.pages.c
+        query = select(p.job, p.key, p.last_error).where(p.status == "failed")
+        if job is not None:
+            query = query.where(p.job == job)
+        with self._begin() as conn:
+            return [(j, k, e or "") for j, k, e in conn.execute(query.order_by(p.job, p.seq))]
+
+    def page_status(self, job: str, key: str) -> dict[str, Any] | None:
+        """The row of one page, as a dict."""
+        p = s.pages.c
+        with self._begin() as conn:
+            row = conn.execute(select(s.pages).where(p.job == job, p.key == key)).first()
+        return None if row is None else dict(row._mapping)
+
+    def iter_record_texts(self, job: str | None = None) -> Iterator[str]:
+        """Records as canonical JSON text, in page order then position."""
+        r = s.records.c
+        query = select(r.data).order_by(r.job, r.page_seq, r.position)
+        if job is not None:
+            query = query.where(r.job == job)
+        with self._engine.connect() as conn:
+            yield from conn.execute(query).scalars()
+
+
+# ---- helpers -----------------------------------------------------------
+
+
+def _release_where(conn: Connection, where: Any, now: float) -> int:
+    result = conn.execute(
+        update(s.pages)
+        .where(where, s.pages.c.status == "leased")
+        .values(status="pending", lease_owner=None, lease_expires=None, updated_at=now)
+    )
+    return int(result.rowcount)
+
+
+def _record_rows(
+    page: ClaimedPage, records: Iterable[dict[str, Any]], record_key: str
+) -> list[dict[str, Any]]:
+    if not isinstance(records, list | tuple):
+        raise BadRecords(f"handler returned {type(records).__name__}, not a list of records")
+    rows = []
+    for position, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise BadRecords(f"record {position} is a {type(record).__name__}, not a dict")
+        key = record.get(record_key)
+        if key is None or isinstance(key, dict | list):
+            raise BadRecords(f"record {position} has no usable {record_key!r} field")
+        try:
+            data = dumps_record(record)
+        except (TypeError, ValueError) as exc:
+            raise BadRecords(f"record {position} is not JSON-serialisable: {exc}") from exc
+        rows.append(
+            {
+                "job": page.job,
+                "record_key": str(key),
+                "page_key": page.key,
+                "page_seq": page.seq,
+                "position": position,
+                "data": data,
+            }
+        )
+    return rows
+
+
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE, so two runners
+    # never both read a page as pending and then both lease it.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse a file that is not an enduro store, reading it only."""
+    if path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"can't read store {str(path)!r}: {exc}", "check permissions") from exc
+    try:
+        row = conn.execute("SELECT value FROM enduro_meta WHERE key = 'schema_version'").fetchone()
+        app = conn.execute("SELECT value FROM enduro_meta WHERE key = 'app'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{str(path)!r} is not an enduro store ({exc})",
+            "pass a new path or an existing enduro store",
+        ) from exc
+    finally:
+        conn.close()
+    if app is None or app[0] != s.APP_MARK or row is None:
+        raise StoreError(
+            f"{str(path)!r} is not an enduro store", "pass a new path or an existing enduro store"
+        )
+    if int(row[0]) > s.SCHEMA_VERSION:
+        raise StoreError(
+            f"store {str(path)!r} has schema {row[0]}, newer than this enduro's {s.SCHEMA_VERSION}",
+            "upgrade enduro",
+        )
+
+
+def _check_creatable(path: Path) -> None:
+    parent = path.parent
+    if not parent.is_dir():
+        raise StoreError(
+            f"can't create store {str(path)!r}: directory {str(parent)!r} does not exist",
+            "create it or pick another --store",
+        )
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except OSError as exc:
+        raise StoreError(
+            f"can't create store {str(path)!r}: {exc.strerror}", "pick a writable --store path"
+        ) from exc
+    os.close(fd)

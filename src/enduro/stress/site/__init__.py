@@ -1,0 +1,22 @@
+"""The built-in target site: a logged-in, JavaScript-rendered DNA-match list on 127.0.0.1.
+
+Its data is a pure function of (seed, pages, rows), so ``ground_truth`` is
+what a correct scraper of the site exports, record for record.
+"""
+
+from enduro.stress.site.app import SiteConfig, make_app
+from enduro.stress.site.data import find_match, ground_truth, match_record, page_rows
+from enduro.stress.site.faults import FaultPlan
+from enduro.stress.site.server import SiteServer, serve_forever
+
+__all__ = [
+    "FaultPlan",
+    "SiteConfig",
+    "SiteServer",
+    "find_match",
+    "ground_truth",
+    "make_app",
+    "match_record",
+    "page_rows",
+    "serve_forever",
+]
