@@ -16,12 +16,14 @@ progress display.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import signal
 import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -34,14 +36,21 @@ from enduro.job import Job, PageContext
 from enduro.recovery import Backoff, classify
 from enduro.session import BrowserSession, find_browser, reap_dead_runs
 from enduro.settings import Settings
-from enduro.store import ClaimedPage, Store
+from enduro.store import ClaimedPage, Store, prepare_records
 
 __all__ = ["Progress", "RunResult", "Runner"]
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
+# Pages a worker leases at once, and finished pages waiting for their commit.
+CLAIM_BATCH = 4
+COMMIT_QUEUE_PAGES = 8
 IDLE_POLL_SECONDS = 0.25
+# A planned restart launches the next browser this many seconds ahead, and
+# waits for it at most this many pages past the restart's due time.
+SPARE_LEAD_SECONDS = 3.0
+SPARE_LATE_PAGES = 10
 
 
 @dataclass
@@ -95,6 +104,56 @@ class _StoreRegistry:
         self._store.end_processes(ids)
 
 
+class _Committer:
+    """Commits finished pages on a thread of its own, in the order they finished.
+
+    A worker hands over a page's checked records and moves on to the next
+    page while this thread writes them with the page's done mark in one
+    transaction. A page whose commit never happened (the runner was killed)
+    is still leased in the store, so the next run does it again: nothing is
+    lost, and the browser never waits for the disk.
+    """
+
+    def __init__(self, store: Store, owner: str, on_commit: Callable[[bool], None]) -> None:
+        self._store = store
+        self._owner = owner
+        self._on_commit = on_commit
+        self._queue: queue.Queue[tuple[ClaimedPage, list[dict[str, Any]]] | None] = queue.Queue(
+            maxsize=COMMIT_QUEUE_PAGES
+        )
+        self._thread = threading.Thread(target=self._loop, name="enduro-commit", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, page: ClaimedPage, rows: list[dict[str, Any]]) -> None:
+        """Queue a page's rows (blocks while the queue is full)."""
+        if self.error is not None:
+            raise _Halt(f"the store failed: {self.error}")
+        self._queue.put((page, rows))
+
+    def close(self) -> None:
+        """Commit everything queued, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            page, rows = item
+            if self.error is not None:
+                continue
+            try:
+                committed = self._store.complete_rows(page, self._owner, rows)
+            except Exception as exc:
+                log.exception("commit of page %s failed", page.key)
+                self.error = exc
+                continue
+            if not committed:
+                log.warning("page %s: lease lost; its result was dropped", page.key)
+            self._on_commit(committed)
+
+
 class Runner:
     """Runs a job's pending pages to the end, durably.
 
@@ -127,6 +186,7 @@ class Runner:
             base=settings.backoff_base, cap=settings.backoff_max, rng=random.Random(settings.seed)
         )
         self.progress = Progress()
+        self._committer = _Committer(store, self.run_id, self._committed)
 
     # ---- the run -------------------------------------------------------
 
@@ -157,6 +217,7 @@ class Runner:
         self._on_progress(self.progress)
 
         restore = self._install_signal_handlers()
+        self._committer.start()
         try:
             workers = [
                 threading.Thread(target=self._work, args=(f"w{i}",), name=f"enduro-w{i}")
@@ -172,7 +233,10 @@ class Runner:
                     store.heartbeat(self.run_id, self.settings.lease_seconds)
                     last_beat = time.monotonic()
         finally:
+            self._committer.close()
             restore()
+        if self._committer.error is not None and not self._halt_reason:
+            self._halt_reason = f"the store failed: {self._committer.error}"
         return self._finish()
 
     def _finish(self) -> RunResult:
@@ -231,14 +295,20 @@ class Runner:
         )
         with self._lock:
             self._sessions.append(session)
+        claimed: deque[ClaimedPage] = deque()
         try:
             while not self._stop.is_set():
-                page = self.store.claim(self.job.name, self.run_id, self.settings.lease_seconds)
-                if page is None:
+                if not claimed:
+                    claimed.extend(
+                        self.store.claim_many(
+                            self.job.name, self.run_id, self.settings.lease_seconds, CLAIM_BATCH
+                        )
+                    )
+                if not claimed:
                     if not self._wait_for_work():
                         break
                     continue
-                self._process(session, page)
+                self._process(session, claimed.popleft())
         except _Halt as exc:
             self._halt_reason = str(exc)
             self._stop.set()
@@ -247,6 +317,8 @@ class Runner:
             self._halt_reason = f"worker {name} crashed"
             self._stop.set()
         finally:
+            for page in claimed:
+                self.store.release(page, self.run_id)
             session.close()
 
     def _wait_for_work(self) -> bool:
@@ -264,13 +336,10 @@ class Runner:
         try:
             self._ensure_browser(session, page, attempt)
             records = self._call_handler(session, page, attempt)
-            if self.store.complete(page, self.run_id, records, self.job.record_key):
-                session.pages_since_start += 1
-                with self._lock:
-                    self.progress.done += 1
-                    self.progress.done_this_run += 1
-            else:
-                log.warning("page %s: lease lost; its result was dropped", page.key)
+            rows = prepare_records(page, records, self.job.record_key)
+            session.pages_since_start += 1
+            self._committer.submit(page, rows)
+            return
         except _Halt:
             self.store.release(page, self.run_id)
             raise
@@ -279,6 +348,13 @@ class Runner:
                 self.store.release(page, self.run_id)
                 return
             self._page_failed(session, page, attempt, exc)
+        self._on_progress(self.progress)
+
+    def _committed(self, committed: bool) -> None:
+        if committed:
+            with self._lock:
+                self.progress.done += 1
+                self.progress.done_this_run += 1
         self._on_progress(self.progress)
 
     def _page_failed(
@@ -320,21 +396,41 @@ class Runner:
     # ---- the browser -----------------------------------------------------
 
     def _ensure_browser(self, session: BrowserSession, page: ClaimedPage, attempt: int) -> None:
-        settings = self.settings
         if session.starts == 0 or not session.running:
             self._start(session)
-        elif settings.restart_every_pages and session.pages_since_start >= (
-            settings.restart_every_pages
-        ):
-            self._restart(session, f"every {settings.restart_every_pages} pages")
-        elif settings.restart_max_age and session.age >= settings.restart_max_age:
-            self._restart(session, f"older than {settings.restart_max_age:.0f}s")
+        elif due := self._restart_due(session):
+            # Swap when the spare is up: a few pages late beats a page waiting for a launch.
+            late = session.pages_since_start >= self.settings.restart_every_pages + SPARE_LATE_PAGES
+            if not session.spare_launching or late:
+                self._restart(session, due, planned=True)
+        elif self._seconds_to_restart(session) <= SPARE_LEAD_SECONDS:
+            session.prepare_spare()
         if session.needs_login and self.job.login is not None:
             ctx = PageContext(key=page.key, driver=session.driver, attempt=attempt, job=self.job)
             self.job.login(ctx)
             session.needs_login = False
             session.save_cookies()
             self.store.add_event("login", "logged in", run_id=self.run_id, job=self.job.name)
+
+    def _restart_due(self, session: BrowserSession) -> str:
+        """Why the browser should be replaced now ("" if it should not)."""
+        every, max_age = self.settings.restart_every_pages, self.settings.restart_max_age
+        if every and session.pages_since_start >= every:
+            return f"every {every} pages"
+        if max_age and session.age >= max_age:
+            return f"older than {max_age:.0f}s"
+        return ""
+
+    def _seconds_to_restart(self, session: BrowserSession) -> float:
+        """Estimated seconds until a planned restart (inf if none is planned)."""
+        every, max_age = self.settings.restart_every_pages, self.settings.restart_max_age
+        left = float("inf")
+        if max_age:
+            left = max_age - session.age
+        if every and session.pages_since_start:
+            per_page = session.age / session.pages_since_start
+            left = min(left, (every - session.pages_since_start) * per_page)
+        return left
 
     def _start(self, session: BrowserSession) -> None:
         failures = 0
@@ -363,11 +459,12 @@ class Runner:
             "browser_start", f"{session.name} started", run_id=self.run_id, job=self.job.name
         )
 
-    def _restart(self, session: BrowserSession, reason: str) -> None:
+    def _restart(self, session: BrowserSession, reason: str, planned: bool = False) -> None:
+        """Replace the browser; a planned restart retires the old one in the background."""
         if self._hard_stop.is_set():
             return
         session.save_cookies_if_alive()
-        session.stop()
+        session.stop(background=planned)
         with self._lock:
             self.progress.restarts += 1
         self.store.add_event(

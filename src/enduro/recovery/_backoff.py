@@ -26,5 +26,6 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt``."""
-        raw = min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        exponent = min(max(0, attempt - 1), 60)  # 2**60 s is past any cap
+        raw = min(self.cap, self.base * 2.0**exponent)
         return max(0.0, float(raw) * (1 + self.jitter * (self.rng.random() - 0.5)))

@@ -47,6 +47,7 @@ _BY_CLASS: tuple[tuple[type[BaseException], str], ...] = (
     (urllib3.exceptions.ProtocolError, "driver_dead"),
     (urllib3.exceptions.ReadTimeoutError, "timeout"),
     (ConnectionRefusedError, "driver_dead"),
+    (TimeoutError, "timeout"),
 )
 
 # Text patterns for exceptions whose class says too little (WebDriverException).
@@ -72,10 +73,10 @@ def classify(exc: BaseException) -> Classification:
     for cls, category in _BY_CLASS:
         if isinstance(exc, cls):
             return Classification(category, message)
-    text = str(exc)
-    for pattern, category in _BY_TEXT:
-        if pattern.search(text):
-            return Classification(category, message)
     if isinstance(exc, se.WebDriverException):
+        text = str(exc)
+        for pattern, category in _BY_TEXT:
+            if pattern.search(text):
+                return Classification(category, message)
         return Classification("webdriver", message)
     return Classification("unknown", message)

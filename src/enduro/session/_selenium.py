@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -78,68 +79,23 @@ def find_browser(settings: Settings) -> tuple[str, str]:
     return found[0], found[1]
 
 
-class BrowserSession:
-    """One browser: start, check, restart, kill. Decides nothing about retries.
+class _Browser:
+    """One Chromium + chromedriver pair, its work directory and registry entries."""
 
-    Args:
-        settings: the run's settings.
-        run_id: the run this session belongs to (names its work directory).
-        registry: where started processes are recorded.
-        name: a label for logs (the worker's name).
-    """
-
-    def __init__(
-        self, settings: Settings, run_id: str, registry: ProcessRegistry, name: str = "w0"
-    ) -> None:
+    def __init__(self, settings: Settings, run_id: str, registry: ProcessRegistry) -> None:
         self._settings = settings
         self._run_id = run_id
         self._registry = registry
-        self.name = name
-        self._driver: Any = None
+        self._lock = threading.Lock()
+        self.driver: Any = None
+        self.pid: int | None = None
         self._service: Any = None
         self._pgid: int | None = None
         self._workdir: str | None = None
         self._process_ids: list[int] = []
-        self._cookies: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        self.started_at = 0.0
-        self.pages_since_start = 0
-        self.starts = 0
-        self.needs_login = True
 
-    # ---- lifecycle -----------------------------------------------------
-
-    @property
-    def driver(self) -> Any:
-        """The live WebDriver.
-
-        Raises:
-            BrowserDead: no browser is running.
-        """
-        if self._driver is None:
-            raise BrowserDead("no browser is running")
-        return self._driver
-
-    @property
-    def running(self) -> bool:
-        """Whether a browser was started and not stopped since (it may still be dead)."""
-        return self._driver is not None
-
-    @property
-    def age(self) -> float:
-        """Seconds since the browser started."""
-        return time.monotonic() - self.started_at
-
-    @property
-    def has_cookies(self) -> bool:
-        """Whether cookies were saved to carry into the next browser."""
-        return bool(self._cookies)
-
-    def start(self) -> None:
-        """Start a fresh browser and restore saved cookies into it."""
-        if self._closed:
-            raise RuntimeError("session is closed")
+    def launch(self) -> None:
+        """Start Chromium through chromedriver, recording each process at once."""
         chromium, chromedriver = find_browser(self._settings)
         workdir = tempfile.mkdtemp(prefix=run_workdir_prefix(self._run_id))
         os.makedirs(os.path.join(workdir, "tmp"))
@@ -159,34 +115,23 @@ class BrowserSession:
         with self._lock:
             self._workdir = workdir
             self._service = service
-            self._process_ids = []
-        began = time.monotonic()
         try:
-            self._driver = _ChromeWithRegistry(self, options=options, service=service)
-        except Exception:
+            self.driver = _ChromeWithRegistry(self, options=options, service=service)
+            pid = self.driver.capabilities.get("goog:processID")
+            if isinstance(pid, int):
+                self.pid = pid
+                self.register("browser", pid)
+            timeout = self._settings.page_timeout
+            self.driver.set_page_load_timeout(timeout)
+            self.driver.set_script_timeout(timeout)
+            # A frozen browser ignores the page-load timeout; cap every call.
+            self.driver.command_executor.client_config.timeout = timeout + 10
+        except BaseException:
             self.kill()
             raise
-        browser_pid = self._driver.capabilities.get("goog:processID")
-        if isinstance(browser_pid, int):
-            self._register("browser", browser_pid)
-        timeout = self._settings.page_timeout
-        self._driver.set_page_load_timeout(timeout)
-        self._driver.set_script_timeout(timeout)
-        # A frozen browser ignores the page-load timeout; cap every call.
-        self._driver.command_executor.client_config.timeout = timeout + 10
-        if self._cookies:
-            self._driver.execute_cdp_cmd("Network.setCookies", {"cookies": self._cookies})
-        self.started_at = time.monotonic()
-        self.pages_since_start = 0
-        self.starts += 1
-        log.info(
-            "%s: browser started (pid %s) in %.2fs",
-            self.name,
-            browser_pid,
-            time.monotonic() - began,
-        )
 
-    def _register(self, kind: str, pid: int) -> None:
+    def register(self, kind: str, pid: int) -> None:
+        """Record a process of this browser in the registry."""
         try:
             create_time = psutil.Process(pid).create_time()
         except psutil.Error:
@@ -198,9 +143,9 @@ class BrowserSession:
                 self._registry.register(kind, pid, create_time, self._pgid, self._workdir)
             )
 
-    def alive(self, timeout: float = 5.0) -> bool:
-        """A cheap health check: the browser answers a trivial script in time."""
-        driver = self._driver
+    def alive(self, timeout: float) -> bool:
+        """Whether the browser answers a trivial script within ``timeout`` seconds."""
+        driver = self.driver
         if driver is None:
             return False
         config = driver.command_executor.client_config
@@ -213,33 +158,9 @@ class BrowserSession:
         finally:
             config.timeout = saved
 
-    def save_cookies(self) -> None:
-        """Keep the browser's cookies (in memory only) for the next browser."""
-        if self._driver is None:
-            return
-        try:
-            cookies = self._driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
-        except Exception as exc:
-            log.debug("%s: could not read cookies: %s", self.name, type(exc).__name__)
-            return
-        self._cookies = [
-            {k: c[k] for k in _COOKIE_FIELDS if k in c and not (k == "expires" and c[k] < 0)}
-            for c in cookies
-        ]
-
-    def forget_cookies(self) -> None:
-        """Drop saved cookies (after a login was found to be lost)."""
-        self._cookies = []
-
-    def save_cookies_if_alive(self) -> None:
-        """Save cookies for the next browser if this one still answers."""
-        if self.alive():
-            self.save_cookies()
-
-    def stop(self) -> None:
-        """Quit the browser; if quitting hangs or fails, kill its process tree."""
-        driver = self._driver
-        self._driver = None
+    def retire(self) -> None:
+        """Quit politely (at most 10 s), then kill whatever is left."""
+        driver, self.driver = self.driver, None
         if driver is not None:
             quitter = threading.Thread(target=_quiet_quit, args=(driver,), daemon=True)
             quitter.start()
@@ -255,8 +176,11 @@ class BrowserSession:
             pgid, workdir, service = self._pgid, self._workdir, self._service
             ids, self._process_ids = self._process_ids, []
             self._pgid = self._workdir = self._service = None
-        if workdir is not None:
-            kill_group(pgid, workdir)
+        if pgid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        elif workdir is not None:
+            kill_group(None, workdir)  # the driver never got registered
         if service is not None and service.process is not None:
             with contextlib.suppress(Exception):
                 service.process.wait(timeout=5)
@@ -264,11 +188,176 @@ class BrowserSession:
         if ids:
             self._registry.ended(ids)
 
+
+class BrowserSession:
+    """The browser of one worker: start, check, restart, kill. Decides no retries.
+
+    A proactive restart can be prepared: :meth:`prepare_spare` launches the
+    next browser in the background while pages go on, and :meth:`restart`
+    then swaps it in and retires the old one in the background, so a restart
+    costs a page only the cookie hand-over.
+
+    Args:
+        settings: the run's settings.
+        run_id: the run this session belongs to (names its work directories).
+        registry: where started processes are recorded.
+        name: a label for logs (the worker's name).
+    """
+
+    def __init__(
+        self, settings: Settings, run_id: str, registry: ProcessRegistry, name: str = "w0"
+    ) -> None:
+        self._settings = settings
+        self._run_id = run_id
+        self._registry = registry
+        self.name = name
+        self._browser: _Browser | None = None
+        self._spare: _Browser | None = None
+        self._spare_thread: threading.Thread | None = None
+        self._retiring: list[threading.Thread] = []
+        self._cookies: list[dict[str, Any]] = []
+        self._closed = False
+        self.started_at = 0.0
+        self.pages_since_start = 0
+        self.starts = 0
+        self.needs_login = True
+
+    @property
+    def driver(self) -> Any:
+        """The live WebDriver.
+
+        Raises:
+            BrowserDead: no browser is running.
+        """
+        if self._browser is None or self._browser.driver is None:
+            raise BrowserDead("no browser is running")
+        return self._browser.driver
+
+    @property
+    def running(self) -> bool:
+        """Whether a browser was started and not stopped since (it may still be dead)."""
+        return self._browser is not None
+
+    @property
+    def age(self) -> float:
+        """Seconds since the browser started."""
+        return time.monotonic() - self.started_at
+
+    @property
+    def has_cookies(self) -> bool:
+        """Whether cookies were saved to carry into the next browser."""
+        return bool(self._cookies)
+
+    def start(self) -> None:
+        """Start a browser (the spare, if one is ready) and restore saved cookies."""
+        if self._closed:
+            raise RuntimeError("session is closed")
+        began = time.monotonic()
+        browser = self._take_spare()
+        if browser is None:
+            browser = _Browser(self._settings, self._run_id, self._registry)
+            browser.launch()
+        self._browser = browser
+        if self._cookies:
+            browser.driver.execute_cdp_cmd("Network.setCookies", {"cookies": self._cookies})
+        self.started_at = time.monotonic()
+        self.pages_since_start = 0
+        self.starts += 1
+        log.info(
+            "%s: browser started (pid %s) in %.2fs", self.name, browser.pid, self.started_at - began
+        )
+
+    def prepare_spare(self) -> None:
+        """Launch the next browser in the background (no-op if one is coming)."""
+        if self._spare_thread is not None or self._closed:
+            return
+        spare = _Browser(self._settings, self._run_id, self._registry)
+        self._spare = spare
+
+        def launch() -> None:
+            try:
+                spare.launch()
+            except Exception as exc:
+                log.info("%s: spare browser failed to start: %s", self.name, exc)
+
+        self._spare_thread = threading.Thread(target=launch, name=f"{self.name}-spare", daemon=True)
+        self._spare_thread.start()
+
+    @property
+    def spare_launching(self) -> bool:
+        """Whether a spare browser is being launched right now."""
+        return self._spare_thread is not None and self._spare_thread.is_alive()
+
+    def _take_spare(self) -> _Browser | None:
+        thread, spare = self._spare_thread, self._spare
+        self._spare_thread = self._spare = None
+        if thread is None or spare is None:
+            return None
+        thread.join()
+        if spare.driver is None or not spare.alive(timeout=5.0):
+            spare.kill()
+            return None
+        return spare
+
+    def alive(self, timeout: float = 5.0) -> bool:
+        """A cheap health check: the browser answers a trivial script in time."""
+        return self._browser is not None and self._browser.alive(timeout)
+
+    def save_cookies(self) -> None:
+        """Keep the browser's cookies (in memory only) for the next browser."""
+        if self._browser is None or self._browser.driver is None:
+            return
+        try:
+            cookies = self._browser.driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+        except Exception as exc:
+            log.debug("%s: could not read cookies: %s", self.name, type(exc).__name__)
+            return
+        self._cookies = [
+            {k: c[k] for k in _COOKIE_FIELDS if k in c and not (k == "expires" and c[k] < 0)}
+            for c in cookies
+        ]
+
+    def save_cookies_if_alive(self) -> None:
+        """Save cookies for the next browser if this one still answers."""
+        if self.alive():
+            self.save_cookies()
+
+    def forget_cookies(self) -> None:
+        """Drop saved cookies (after a login was found to be lost)."""
+        self._cookies = []
+
+    def stop(self, *, background: bool = False) -> None:
+        """Quit the browser (killing it if quitting hangs); ``background``: don't wait."""
+        browser, self._browser = self._browser, None
+        if browser is None:
+            return
+        if background:
+            thread = threading.Thread(target=browser.retire, name=f"{self.name}-retire")
+            thread.start()
+            self._retiring = [t for t in self._retiring if t.is_alive()] + [thread]
+        else:
+            browser.retire()
+
+    def kill(self) -> None:
+        """SIGKILL the current browser's whole process tree (thread-safe)."""
+        browser = self._browser
+        if browser is not None:
+            browser.kill()
+
     def close(self) -> None:
-        """Stop the browser for good; safe twice."""
-        if not self._closed:
-            self.stop()
-            self._closed = True
+        """Stop every browser of this session, spare included, and wait; safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        thread, spare = self._spare_thread, self._spare
+        self._spare_thread = self._spare = None
+        if thread is not None:
+            thread.join()
+        if spare is not None:
+            spare.retire()
+        for retiring in self._retiring:
+            retiring.join()
 
     def __enter__(self) -> BrowserSession:
         return self
@@ -290,13 +379,13 @@ class _ChromeWithRegistry(Chrome):
     ``enduro-<run_id>-`` marker in its command line covers the rest.
     """
 
-    def __init__(self, session: BrowserSession, **kwargs: Any) -> None:
+    def __init__(self, browser: _Browser, **kwargs: Any) -> None:
         service = kwargs["service"]
         spawn = service._start_process
 
         def spawn_and_register(path: str) -> None:
             spawn(path)
-            session._register("driver", service.process.pid)
+            browser.register("driver", service.process.pid)
 
         service._start_process = spawn_and_register
         super().__init__(**kwargs)

@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from enduro.errors import BadRecords, StoreError
 from enduro.store import _schema as s
 
-__all__ = ["ClaimedPage", "ProcessRow", "RunRow", "Store", "dumps_record"]
+__all__ = ["ClaimedPage", "ProcessRow", "RunRow", "Store", "dumps_record", "prepare_records"]
 
 Clock = Callable[[], float]
 
@@ -286,28 +287,34 @@ class Store:
 
     def claim(self, job: str, owner: str, lease_seconds: float) -> ClaimedPage | None:
         """Lease the next pending page whose retry time has come, or None."""
+        pages = self.claim_many(job, owner, lease_seconds, 1)
+        return pages[0] if pages else None
+
+    def claim_many(
+        self, job: str, owner: str, lease_seconds: float, limit: int
+    ) -> list[ClaimedPage]:
+        """Lease up to ``limit`` pending pages whose retry time has come, in page order."""
         now = self._clock()
         p = s.pages.c
         with self._begin() as conn:
-            row = conn.execute(
+            rows = conn.execute(
                 select(p.key, p.seq, p.attempts)
                 .where(p.job == job, p.status == "pending", p.available_at <= now)
                 .order_by(p.seq)
-                .limit(1)
-            ).first()
-            if row is None:
-                return None
-            conn.execute(
-                update(s.pages)
-                .where(p.job == job, p.key == row.key)
-                .values(
-                    status="leased",
-                    lease_owner=owner,
-                    lease_expires=now + lease_seconds,
-                    updated_at=now,
+                .limit(limit)
+            ).all()
+            if rows:
+                conn.execute(
+                    update(s.pages)
+                    .where(p.job == job, p.key.in_([row.key for row in rows]))
+                    .values(
+                        status="leased",
+                        lease_owner=owner,
+                        lease_expires=now + lease_seconds,
+                        updated_at=now,
+                    )
                 )
-            )
-        return ClaimedPage(job=job, key=row.key, seq=row.seq, attempts=row.attempts)
+        return [ClaimedPage(job=job, key=r.key, seq=r.seq, attempts=r.attempts) for r in rows]
 
     def next_retry_at(self, job: str) -> float | None:
         """When the earliest waiting (pending) page may be claimed; None if none wait."""
@@ -333,7 +340,10 @@ class Store:
             BadRecords: a record is not a dict, lacks ``record_key``, or is not
                 JSON-serialisable (nothing is written then).
         """
-        rows = _record_rows(page, records, record_key)
+        return self.complete_rows(page, owner, prepare_records(page, records, record_key))
+
+    def complete_rows(self, page: ClaimedPage, owner: str, rows: list[dict[str, Any]]) -> bool:
+        """:meth:`complete` with records already checked by :func:`prepare_records`."""
         now = self._clock()
         p = s.pages.c
         with self._begin() as conn:
@@ -645,9 +655,15 @@ def _release_where(conn: Connection, where: Any, now: float) -> int:
     return int(result.rowcount)
 
 
-def _record_rows(
+def prepare_records(
     page: ClaimedPage, records: Iterable[dict[str, Any]], record_key: str
 ) -> list[dict[str, Any]]:
+    """Check a handler's records and turn them into rows for :meth:`Store.complete_rows`.
+
+    Raises:
+        BadRecords: not a list of dicts, a record without ``record_key``, or a
+            record that is not JSON-serialisable.
+    """
     if not isinstance(records, list | tuple):
         raise BadRecords(f"handler returned {type(records).__name__}, not a list of records")
     rows = []
@@ -694,7 +710,12 @@ def _check_existing(path: Path) -> None:
     if path.stat().st_size == 0:
         return
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # A read-only connection to a WAL database still creates -wal/-shm
+        # files unless it is told the file is immutable (safe: no -wal yet).
+        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+        if not Path(f"{path}-wal").exists():
+            uri += "&immutable=1"
+        conn = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
         raise StoreError(f"can't read store {str(path)!r}: {exc}", "check permissions") from exc
     try:

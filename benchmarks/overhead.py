@@ -1,0 +1,129 @@
+"""What does enduro cost over a bare Selenium loop?
+
+The same N pages of the built-in site go through (a) a bare Selenium loop
+doing the reference extraction in one browser, no store, no restarts, and
+(b) enduro's runner with the reference job and default settings (a SQLite
+store, a commit per page, proactive browser restarts every 50 pages) — the
+code path of ``enduro run``. Both run in this one process, alternating for
+``--rounds`` rounds, against one site served by a separate process (so the
+site does not compete for this process's GIL). Prints pages/s of each and the
+ratio enduro / bare.
+
+    .venv/bin/python benchmarks/overhead.py --pages 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from selenium.webdriver import Chrome
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+
+from enduro.job import PageContext
+from enduro.runner import Runner
+from enduro.session import CHROMIUM_FLAGS, find_browser
+from enduro.settings import Settings
+from enduro.store import Store
+from enduro.stress.reference import COLLECT_ROWS_JS, make_job, parse_row
+
+
+def start_site(pages: int) -> tuple[subprocess.Popen[str], str]:
+    enduro = Path(sys.executable).parent / "enduro"
+    proc = subprocess.Popen(
+        [str(enduro), "site", "--port", "0", "--pages", str(pages)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    url = next(word for word in line.split() if word.startswith("http://"))
+    return proc, url
+
+
+def bare_loop(url: str, pages: int) -> float:
+    """The reference extraction in one plain Selenium session; returns seconds."""
+    settings = Settings()
+    chromium, chromedriver = find_browser(settings)
+    job = make_job(url, pages)
+    began = time.perf_counter()
+    options = Options()
+    options.binary_location = chromium
+    options.add_argument("--headless")
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="bench-bare-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = Chrome(options=options, service=Service(chromedriver))
+    try:
+        assert job.login is not None
+        job.login(PageContext(key="1", driver=driver, attempt=1, job=job))
+        count = 0
+        for page in range(1, pages + 1):
+            driver.get(f"{url}/matches?page={page}")
+            result = driver.execute_async_script(COLLECT_ROWS_JS)
+            count += len([parse_row(row, page) for row in result["rows"]])
+        assert count == pages * 50, count
+    finally:
+        driver.quit()
+    return time.perf_counter() - began
+
+
+def enduro_run(url: str, pages: int) -> float:
+    """The same pages through enduro's runner with default settings; returns seconds."""
+    store_path = Path(tempfile.mkdtemp(prefix="bench-enduro-")) / "bench.db"
+    settings = Settings(store=store_path)
+    job = make_job(url, pages)
+    began = time.perf_counter()
+    with Store.open(store_path) as store:
+        result = Runner(job, store, settings).run()
+        elapsed = time.perf_counter() - began
+        assert result.status == "finished", result
+        assert store.record_count() == pages * 50
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    site, url = start_site(args.pages)
+    try:
+        bare, ours = [], []
+        for _ in range(args.rounds):
+            bare.append(args.pages / bare_loop(url, args.pages))
+            ours.append(args.pages / enduro_run(url, args.pages))
+    finally:
+        site.terminate()
+        site.wait()
+    figures = {
+        "pages": args.pages,
+        "rounds": args.rounds,
+        "bare_pages_per_s": round(statistics.median(bare), 2),
+        "enduro_pages_per_s": round(statistics.median(ours), 2),
+        "ratio": round(statistics.median(ours) / statistics.median(bare), 3),
+        "bare_each": [round(x, 2) for x in bare],
+        "enduro_each": [round(x, 2) for x in ours],
+        "cpus": os.cpu_count(),
+    }
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"{args.pages} pages, {args.rounds} rounds (median pages/s)")
+        print(f"  bare Selenium loop : {figures['bare_pages_per_s']:7.2f} pages/s  {bare}")
+        print(f"  enduro run         : {figures['enduro_pages_per_s']:7.2f} pages/s  {ours}")
+        print(f"  ratio enduro/bare  : {figures['ratio']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

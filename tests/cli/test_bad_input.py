@@ -1,0 +1,263 @@
+"""Bad input to the ``enduro`` command: exit 2, one line on stderr, nothing touched.
+
+Every ``run`` case points Chromium and chromedriver at stand-in scripts that
+leave a marker file if anything ever executes them, so these tests prove that
+the command fails before a browser is started, and never start one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from enduro.store import Store
+
+ENDURO = Path(sys.executable).parent / "enduro"
+REFERENCE = "enduro.stress.reference:job"
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Cli:
+    """Runs ``enduro`` in a work directory with stand-in browser binaries."""
+
+    def __init__(self, workdir: Path, bindir: Path) -> None:
+        self.workdir = workdir
+        self.marker = bindir / "browser-was-started"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ENDURO_")}
+        self.env["ENDURO_SITE_URL"] = "http://127.0.0.1:9"  # nothing may be fetched anyway
+        for setting, name in (("CHROMIUM", "chromium"), ("CHROMEDRIVER", "chromedriver")):
+            fake = bindir / name
+            fake.write_text(f"#!/bin/sh\ntouch '{self.marker}'\nexit 1\n")
+            fake.chmod(0o755)
+            self.env[f"ENDURO_{setting}"] = str(fake)
+
+    def __call__(self, *args: str, **env: str) -> Result:
+        done = subprocess.run(
+            [str(ENDURO), *args],
+            cwd=self.workdir,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def cli(tmp_path: Path, workdir: Path) -> Cli:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    return Cli(workdir, bindir)
+
+
+@pytest.fixture
+def valid_store(workdir: Path) -> Path:
+    """An enduro store with one page done and one pending (closed: no -wal/-shm)."""
+    path = workdir / "valid.db"
+    with Store.open(path) as store:
+        store.seed_pages("matches", ["1", "2"])
+        page = store.claim("matches", "run-a", 60.0)
+        assert page is not None
+        assert store.complete(page, "run-a", [{"match_id": "m1", "name": "Zoë"}], "match_id")
+    return path
+
+
+def _snapshot(path: Path) -> tuple[str, int, list[str]]:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digest, path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
+
+
+def _assert_usage_error(result: Result, *words: str) -> str:
+    """Exit 2 and exactly one non-empty stderr line, naming the problem."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def _assert_no_browser(cli: Cli) -> None:
+    assert not cli.marker.exists(), "a browser or driver was executed"
+
+
+# --- run: the job ---------------------------------------------------------------------
+
+
+def test_run_missing_job_file(cli: Cli, valid_store: Path) -> None:
+    before = _snapshot(valid_store)
+
+    result = cli("run", "missing.py", "--store", str(valid_store))
+
+    _assert_usage_error(result, "missing.py", "not found")
+    assert _snapshot(valid_store) == before
+    _assert_no_browser(cli)
+
+
+def test_run_job_file_without_a_job(cli: Cli, workdir: Path) -> None:
+    (workdir / "job_without_job.py").write_text("PAGES = 3\n")
+
+    result = cli("run", "job_without_job.py", "--store", "new.db")
+
+    _assert_usage_error(result, "job_without_job.py", "no Job")
+    assert not (workdir / "new.db").exists()
+    assert sorted(p.name for p in workdir.iterdir()) == ["job_without_job.py"]
+    _assert_no_browser(cli)
+
+
+def test_run_job_file_that_raises(cli: Cli, workdir: Path) -> None:
+    (workdir / "broken.py").write_text("import no_such_module_for_enduro\n")
+
+    result = cli("run", "broken.py", "--store", "new.db")
+
+    _assert_usage_error(result, "broken.py", "ModuleNotFoundError")
+    assert not (workdir / "new.db").exists()
+    _assert_no_browser(cli)
+
+
+# --- run: the store ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "store",
+    [
+        pytest.param("/proc/nonexistent-dir/s.db", id="proc-missing-dir"),
+        pytest.param("/sys/enduro-test.db", id="sysfs"),
+        pytest.param("/etc/hostname/s.db", id="under-a-file"),
+    ],
+)
+def test_run_with_an_unwritable_store_path(cli: Cli, store: str) -> None:
+    assert not Path(store).exists()
+
+    result = cli("run", REFERENCE, "--store", store)
+
+    _assert_usage_error(result, store)
+    assert not Path(store).exists()
+    _assert_no_browser(cli)
+
+
+def test_run_with_a_text_file_as_store(cli: Cli, workdir: Path) -> None:
+    text = workdir / "notastore.txt"
+    text.write_text("these are my notes\nnot a database\n")
+    before = _snapshot(text)
+
+    result = cli("run", REFERENCE, "--store", "notastore.txt")
+
+    _assert_usage_error(result, "notastore.txt", "not an enduro store")
+    assert _snapshot(text) == before
+    _assert_no_browser(cli)
+
+
+def test_run_with_a_foreign_sqlite_file_as_store(cli: Cli, workdir: Path) -> None:
+    foreign = workdir / "other-app.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    conn.execute("INSERT INTO notes (body) VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    before = _snapshot(foreign)
+
+    result = cli("run", REFERENCE, "--store", str(foreign))
+
+    _assert_usage_error(result, "other-app.db", "not an enduro store")
+    assert _snapshot(foreign) == before
+    _assert_no_browser(cli)
+
+
+# --- run: the browser -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        pytest.param(
+            {"ENDURO_CHROMIUM": "/nonexistent/chromium"},
+            ("Chromium", "/nonexistent/chromium"),
+            id="no-chromium",
+        ),
+        pytest.param(
+            {"ENDURO_CHROMEDRIVER": "no-such-driver"},
+            ("chromedriver", "no-such-driver"),
+            id="no-chromedriver",
+        ),
+    ],
+)
+def test_run_without_a_browser_leaves_the_store_alone(
+    cli: Cli, valid_store: Path, env: dict[str, str], words: tuple[str, ...]
+) -> None:
+    before = _snapshot(valid_store)
+
+    result = cli("run", REFERENCE, "--store", str(valid_store), **env)
+
+    _assert_usage_error(result, *words)
+    assert _snapshot(valid_store) == before
+    _assert_no_browser(cli)
+
+
+def test_run_without_a_browser_creates_no_store(cli: Cli, workdir: Path) -> None:
+    result = cli("run", REFERENCE, "--store", "fresh.db", ENDURO_CHROMIUM="/nonexistent/chromium")
+
+    _assert_usage_error(result, "Chromium")
+    assert list(workdir.iterdir()) == []
+
+
+def test_run_with_an_invalid_setting(cli: Cli, valid_store: Path) -> None:
+    before = _snapshot(valid_store)
+
+    result = cli("run", REFERENCE, "--store", str(valid_store), "--workers", "0")
+
+    _assert_usage_error(result, "workers")
+    assert _snapshot(valid_store) == before
+    _assert_no_browser(cli)
+
+
+# --- status / export / requeue ----------------------------------------------------------
+
+
+def test_status_of_a_missing_store(cli: Cli, workdir: Path) -> None:
+    result = cli("status", "missing.db")
+
+    _assert_usage_error(result, "missing.db")
+    assert list(workdir.iterdir()) == []
+
+
+def test_export_of_a_text_file(cli: Cli, workdir: Path) -> None:
+    text = workdir / "notastore.txt"
+    text.write_text("hello\n")
+    before = _snapshot(text)
+
+    result = cli("export", "notastore.txt", "--format", "jsonl")
+
+    _assert_usage_error(result, "notastore.txt", "not an enduro store")
+    assert result.stdout == ""
+    assert _snapshot(text) == before
+
+
+def test_requeue_without_failed_or_pages(cli: Cli, valid_store: Path) -> None:
+    before = _snapshot(valid_store)
+
+    result = cli("requeue", str(valid_store))
+
+    _assert_usage_error(result, "--failed", "--pages")
+    assert _snapshot(valid_store) == before

@@ -1,0 +1,301 @@
+"""The ``enduro`` commands that need no browser: site, status, export, requeue."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import selectors
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from enduro.store import Store, dumps_record
+from enduro.stress.site import ground_truth
+
+ENDURO = Path(sys.executable).parent / "enduro"
+JOB = "matches"
+OTHER = "other"
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("ENDURO_")}
+
+
+def enduro(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ENDURO), *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _ok(*args: str, cwd: Path | None = None) -> str:
+    done = enduro(*args, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def _finish(store: Store, job: str, records: list[dict[str, object]]) -> str:
+    page = store.claim(job, "run-a", 60.0)
+    assert page is not None
+    assert store.complete(page, "run-a", records, "id")
+    return page.key
+
+
+def _fail(store: Store, job: str) -> str:
+    page = store.claim(job, "run-a", 60.0)
+    assert page is not None
+    assert store.fail_attempt(page, "run-a", f"TimeoutException: page {page.key}", None)
+    return page.key
+
+
+# Records chosen to stress CSV: non-ASCII, separators, quotes, newlines, nesting, gaps.
+RECORDS_PAGE_1 = [
+    {"id": "a1", "name": "José Müller", "cm": 41.5, "segments": 3},
+    {"id": "a2", "name": 'Robert "Bob", Jr.', "cm": 7.0, "segments": 1, "note": "line1\nline2"},
+]
+RECORDS_PAGE_2 = [
+    {"id": "b1", "name": "Zoë", "tags": ["x", "ü"], "extra": {"k": 1}},
+]
+
+
+@pytest.fixture
+def filled_store(tmp_path: Path) -> Path:
+    """Job ``matches``: pages 1-2 done, 3-4 failed, 5 leased, 6 pending; plus events.
+
+    Job ``other``: one page done, with its own restart and error, which must not
+    leak into ``matches``' totals.
+    """
+    path = tmp_path / "filled.db"
+    with Store.open(path) as store:
+        store.seed_pages(JOB, ["1", "2", "3", "4", "5", "6"])
+        store.seed_pages(OTHER, ["x"])
+        _finish(store, JOB, RECORDS_PAGE_1)
+        _finish(store, JOB, RECORDS_PAGE_2)
+        _fail(store, JOB)
+        _fail(store, JOB)
+        assert store.claim(JOB, "run-b", 60.0) is not None
+        _finish(store, OTHER, [{"id": "o1"}])
+        for _ in range(3):
+            store.add_event("browser_restart", "restart", job=JOB)
+        store.add_event("browser_restart", "restart", job=OTHER)
+        for category, count in (("timeout", 4), ("browser_crash", 2), ("auth_lost", 1)):
+            for _ in range(count):
+                store.add_event("error", "boom", job=JOB, category=category, page_key="3")
+        store.add_event("error", "boom", job=OTHER, category="network")
+        store.add_event("browser_start", "start", job=JOB)  # not a restart
+    return path
+
+
+# --- site --------------------------------------------------------------------------------
+
+
+def test_site_truth_prints_the_ground_truth() -> None:
+    out = _ok("site", "--pages", "3", "--rows", "5", "--truth")
+
+    lines = out.splitlines()
+    assert len(lines) == 15
+    assert lines == [dumps_record(record) for record in ground_truth(1, 3, 5)]
+    assert [json.loads(line)["page"] for line in lines] == [1] * 5 + [2] * 5 + [3] * 5
+
+
+def test_site_truth_depends_on_the_seed() -> None:
+    one = _ok("site", "--pages", "2", "--rows", "3", "--truth")
+    two = _ok("site", "--pages", "2", "--rows", "3", "--truth", "--seed", "2")
+
+    assert two.splitlines() == [dumps_record(r) for r in ground_truth(2, 2, 3)]
+    assert one != two
+
+
+def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        assert selector.select(timeout), "the site printed nothing"
+    return proc.stdout.readline()
+
+
+@pytest.fixture
+def site_process() -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [str(ENDURO), "site", "--port", "0", "--pages", "4", "--rows", "2"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_site_on_port_zero_prints_its_url_and_serves(
+    site_process: subprocess.Popen[str],
+) -> None:
+    line = _first_line(site_process, timeout=60)
+
+    match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+    assert match, line
+    assert int(match.group(1)) > 0
+    with urllib.request.urlopen(f"{match.group(0)}/healthz", timeout=10) as response:
+        assert response.status == 200
+        assert response.read().decode().strip() == "ok"
+    assert site_process.poll() is None
+
+
+# --- status --------------------------------------------------------------------------------
+
+
+def test_status_json_counts(filled_store: Path) -> None:
+    report = json.loads(_ok("status", str(filled_store), "--json"))
+
+    assert report["store"] == str(filled_store)
+    assert set(report["jobs"]) == {JOB, OTHER}
+    matches = report["jobs"][JOB]
+    assert matches["pages"] == {
+        "pending": 1,
+        "leased": 1,
+        "done": 2,
+        "failed": 2,
+        "total": 6,
+    }
+    assert matches["records"] == 3
+    assert matches["restarts"] == 3
+    assert matches["errors"] == {"timeout": 4, "browser_crash": 2, "auth_lost": 1}
+    assert matches["failed_pages"] == [
+        ["3", "TimeoutException: page 3"],
+        ["4", "TimeoutException: page 4"],
+    ]
+    other = report["jobs"][OTHER]
+    assert other["pages"]["done"] == 1
+    assert (other["records"], other["restarts"], other["errors"]) == (1, 1, {"network": 1})
+
+
+def test_status_of_an_empty_store(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    Store.open(path).close()
+
+    assert json.loads(_ok("status", str(path), "--json")) == {"store": str(path), "jobs": {}}
+    assert "no job" in _ok("status", str(path))
+
+
+def test_status_text_mentions_the_totals(filled_store: Path) -> None:
+    out = " ".join(_ok("status", str(filled_store)).split())  # rich wraps long lines
+
+    assert "2/6 pages done" in out
+    assert "3 browser restarts" in out
+    assert "timeout 4" in out
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+def test_export_jsonl(filled_store: Path) -> None:
+    out = _ok("export", str(filled_store), "--format", "jsonl", "--job", JOB)
+
+    expected = [dumps_record(r) for r in RECORDS_PAGE_1 + RECORDS_PAGE_2]
+    assert out.splitlines() == expected
+
+
+def test_export_jsonl_of_every_job(filled_store: Path) -> None:
+    out = _ok("export", str(filled_store), "--format", "jsonl")
+
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["a1", "a2", "b1", "o1"]
+
+
+def _csv_value(value: object) -> str:
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+def test_export_csv(filled_store: Path) -> None:
+    out = _ok("export", str(filled_store), "--format", "csv", "--job", JOB)
+
+    reader = csv.DictReader(io.StringIO(out, newline=""))
+    rows = list(reader)
+    records = RECORDS_PAGE_1 + RECORDS_PAGE_2
+    union = {key for record in records for key in record}
+    assert reader.fieldnames is not None
+    assert set(reader.fieldnames) == union
+    assert len(reader.fieldnames) == len(union)
+    assert len(rows) == len(records)
+    for row, record in zip(rows, records, strict=True):
+        for key in union:
+            if key in record:
+                assert row[key] == _csv_value(record[key]), key
+            else:
+                assert row[key] == "", key
+    # Nested values come back as the same JSON.
+    assert json.loads(rows[2]["tags"]) == ["x", "ü"]
+    assert json.loads(rows[2]["extra"]) == {"k": 1}
+
+
+def test_export_to_a_file(filled_store: Path, tmp_path: Path) -> None:
+    out_jsonl = tmp_path / "out.jsonl"
+    out_csv = tmp_path / "out.csv"
+
+    assert _ok("export", str(filled_store), "--format", "jsonl", "--out", str(out_jsonl)) == ""
+    assert _ok("export", str(filled_store), "--format", "csv", "--out", str(out_csv)) == ""
+
+    stdout_jsonl = _ok("export", str(filled_store), "--format", "jsonl")
+    assert out_jsonl.read_text(encoding="utf-8") == stdout_jsonl
+    assert len(stdout_jsonl.splitlines()) == 4
+    with out_csv.open(encoding="utf-8", newline="") as stream:
+        assert [row["id"] for row in csv.DictReader(stream)] == ["a1", "a2", "b1", "o1"]
+
+
+# --- requeue -------------------------------------------------------------------------------
+
+
+def _state(path: Path, key: str) -> tuple[object, object]:
+    with Store.open(path, create=False) as store:
+        row = store.page_status(JOB, key)
+    assert row is not None
+    return row["status"], row["attempts"]
+
+
+def test_requeue_failed(filled_store: Path) -> None:
+    assert _state(filled_store, "3") == ("failed", 1)
+
+    out = _ok("requeue", str(filled_store), "--failed")
+
+    assert "2 pages" in out
+    assert _state(filled_store, "3") == ("pending", 0)
+    assert _state(filled_store, "4") == ("pending", 0)
+    assert _state(filled_store, "1") == ("done", 1)
+    with Store.open(filled_store, create=False) as store:
+        assert store.failed_pages() == []
+
+
+def test_requeue_named_pages(filled_store: Path) -> None:
+    out = _ok("requeue", str(filled_store), "--pages", "2,3", "--job", JOB)
+
+    assert "2 pages" in out
+    assert _state(filled_store, "2") == ("pending", 0)
+    assert _state(filled_store, "3") == ("pending", 0)
+    assert _state(filled_store, "1") == ("done", 1)
+    assert _state(filled_store, "4") == ("failed", 1)
+    with Store.open(filled_store, create=False) as store:
+        assert store.record_count(JOB) == 3  # records stay until the page is done again
+        page = store.claim(JOB, "run-c", 60.0)
+        assert page is not None
+        assert page.key == "2"

@@ -1,0 +1,74 @@
+"""Fixtures for integration tests: the real site, the real CLI, the real browser."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from enduro.store import Store, dumps_record
+from enduro.stress.site import SiteConfig, SiteServer, ground_truth
+
+ENDURO = str(Path(sys.executable).parent / "enduro")
+
+
+@pytest.fixture
+def site_factory() -> Iterator[object]:
+    """Start built-in sites on 127.0.0.1; all are closed at the end of the test."""
+    servers: list[SiteServer] = []
+
+    def start(pages: int, rows: int = 50, seed: int = 1) -> SiteServer:
+        server = SiteServer(SiteConfig(seed=seed, pages=pages, rows=rows)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def truth_lines(pages: int, rows: int = 50, seed: int = 1) -> list[str]:
+    """The ground truth as the JSONL lines ``enduro export`` must print."""
+    return [dumps_record(r) for r in ground_truth(seed, pages, rows)]
+
+
+def export_lines(store: Path) -> list[str]:
+    """``enduro export STORE --format jsonl``, run for real."""
+    out = subprocess.run(
+        [ENDURO, "export", str(store), "--format", "jsonl"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.splitlines()
+
+
+def reference_env(url: str, pages: int) -> dict[str, str]:
+    """Environment for ``enduro run enduro.stress.reference:job``."""
+    return {**os.environ, "ENDURO_SITE_URL": url, "ENDURO_SITE_PAGES": str(pages)}
+
+
+def live_processes_of(store_path: Path) -> list[str]:
+    """Registered browser/driver processes of any run in the store that still run,
+    plus any process whose command line names one of the runs' work directories."""
+    with Store.open(store_path, create=False) as store:
+        rows = store.all_processes()
+    alive = []
+    markers = {f"enduro-{row.run_id}-" for row in rows}
+    for row in rows:
+        try:
+            proc = psutil.Process(row.pid)
+            if abs(proc.create_time() - row.create_time) < 1.0 and proc.status() != "zombie":
+                alive.append(f"{row.kind} pid {row.pid} of run {row.run_id}")
+        except psutil.NoSuchProcess:
+            pass
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if proc.info["status"] != "zombie" and any(m in cmdline for m in markers):
+            alive.append(f"pid {proc.pid}: {cmdline[:120]}")
+    return alive

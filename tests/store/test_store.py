@@ -1,0 +1,553 @@
+"""Tests for the SQLite store, on real files: leases, atomic completion, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from enduro.errors import BadRecords, StoreError
+from enduro.store import ClaimedPage, Store, dumps_record
+
+JOB = "matches"
+LEASE = 60.0
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store.db"
+
+
+@pytest.fixture
+def store(store_path: Path, clock: FakeClock) -> Iterator[Store]:
+    with Store.open(store_path, clock=clock) as opened:
+        yield opened
+
+
+def _claim(store: Store, owner: str = "run-a") -> ClaimedPage:
+    page = store.claim(JOB, owner, LEASE)
+    assert page is not None
+    return page
+
+
+def _records(store: Store, job: str | None = JOB) -> list[dict[str, object]]:
+    return [json.loads(text) for text in store.iter_record_texts(job)]
+
+
+def _status(store: Store, key: str, job: str = JOB) -> dict[str, object]:
+    row = store.page_status(job, key)
+    assert row is not None
+    return row
+
+
+# --- opening ----------------------------------------------------------------------------
+
+
+def test_store_runs_in_wal_mode(store_path: Path) -> None:
+    with Store.open(store_path) as store:
+        store.seed_pages(JOB, ["1"])
+
+    conn = sqlite3.connect(store_path)
+    try:
+        (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+    finally:
+        conn.close()
+    assert mode == "wal"
+
+
+def test_reopening_keeps_the_data(store_path: Path) -> None:
+    with Store.open(store_path) as store:
+        store.seed_pages(JOB, ["1", "2"])
+        page = _claim(store)
+        assert store.complete(page, "run-a", [{"id": "r1"}], "id")
+
+    with Store.open(store_path, create=False) as store:
+        assert store.page_counts(JOB) == {
+            "pending": 1,
+            "leased": 0,
+            "done": 1,
+            "failed": 0,
+            "total": 2,
+        }
+        assert _records(store) == [{"id": "r1"}]
+
+
+def _snapshot(path: Path) -> tuple[str, int, list[str]]:
+    """Bytes, mtime and the directory listing: everything a refusal must leave alone."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+    return digest, path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
+
+
+def _make_directory(path: Path) -> None:
+    path.mkdir()
+
+
+def _make_text_file(path: Path) -> None:
+    path.write_text("name,score\nJosé,1\n", encoding="utf-8")
+
+
+def _make_foreign_sqlite(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO contacts (name) VALUES ('Zoë')")
+    conn.commit()
+    conn.close()
+
+
+def _make_newer_store(path: Path) -> None:
+    with Store.open(path) as store:
+        store.seed_pages(JOB, ["1", "2"])
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE enduro_meta SET value = '999' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    # Closing the last connection checkpoints the WAL and removes -wal/-shm.
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        pytest.param(_make_directory, "directory", id="directory"),
+        pytest.param(_make_text_file, "not an enduro store", id="text-file"),
+        pytest.param(_make_foreign_sqlite, "not an enduro store", id="foreign-sqlite"),
+        pytest.param(_make_newer_store, "newer", id="newer-schema"),
+    ],
+)
+def test_open_refuses_without_writing(tmp_path: Path, make: object, words: str) -> None:
+    folder = tmp_path / "here"
+    folder.mkdir()
+    path = folder / "target.db"
+    make(path)  # type: ignore[operator]
+    before = _snapshot(path)
+
+    with pytest.raises(StoreError, match=words) as info:
+        Store.open(path)
+
+    assert str(path) in info.value.message
+    after = _snapshot(path)
+    assert after[0] == before[0], "the file's bytes changed"
+    assert after[1] == before[1], "the file's mtime changed"
+    assert after[2] == before[2], "files appeared next to it (-wal/-shm?)"
+
+
+def test_open_without_create_refuses_a_missing_path(tmp_path: Path) -> None:
+    path = tmp_path / "missing.db"
+
+    with pytest.raises(StoreError, match="no store"):
+        Store.open(path, create=False)
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_close_twice_is_safe_and_use_after_close_raises(store_path: Path) -> None:
+    store = Store.open(store_path)
+    store.seed_pages(JOB, ["1"])
+    store.close()
+    store.close()
+
+    with pytest.raises(RuntimeError, match="closed"):
+        store.claim(JOB, "run-a", LEASE)
+    with pytest.raises(RuntimeError, match="closed"):
+        store.seed_pages(JOB, ["2"])
+
+
+def test_context_manager_closes(store_path: Path) -> None:
+    with Store.open(store_path) as store:
+        store.seed_pages(JOB, ["1"])
+
+    with pytest.raises(RuntimeError, match="closed"):
+        store.page_counts(JOB)
+
+
+# --- seeding and claiming -------------------------------------------------------------
+
+
+def test_seed_pages_is_idempotent_and_keeps_order(store: Store) -> None:
+    assert store.seed_pages(JOB, ["3", "1", "2"]) == 3
+    assert store.seed_pages(JOB, ["3", "1", "2"]) == 0
+    assert store.seed_pages(JOB, ["1", "4", "3"]) == 1
+
+    assert store.page_counts(JOB)["total"] == 4
+    claimed = [_claim(store).key for _ in range(4)]
+    assert claimed == ["3", "1", "2", "4"]
+    assert store.claim(JOB, "run-a", LEASE) is None
+
+
+def test_jobs_are_seeded_separately(store: Store) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+
+    assert store.seed_pages("other", ["1", "2"]) == 2
+    assert store.jobs() == [JOB, "other"]
+    assert store.page_counts(JOB)["total"] == 2
+
+
+def test_claim_leases_pages_in_seq_order(store: Store, clock: FakeClock) -> None:
+    store.seed_pages(JOB, ["b", "a", "c"])
+
+    first = _claim(store, "run-a")
+    second = _claim(store, "run-b")
+
+    assert (first.key, first.seq, first.attempts) == ("b", 0, 0)
+    assert (second.key, second.seq) == ("a", 1)
+    row = _status(store, "b")
+    assert row["status"] == "leased"
+    assert row["lease_owner"] == "run-a"
+    assert row["lease_expires"] == clock.now + LEASE
+    assert _status(store, "a")["lease_owner"] == "run-b"
+    assert _status(store, "c")["status"] == "pending"
+
+
+def test_claim_never_hands_a_page_to_two_owners(store_path: Path) -> None:
+    keys = [str(n) for n in range(120)]
+    with Store.open(store_path) as store:
+        store.seed_pages(JOB, keys)
+
+    claimed: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def worker(owner: str) -> None:
+        mine: list[str] = []
+        try:
+            with Store.open(store_path) as own_store:  # its own connection
+                while (page := own_store.claim(JOB, owner, LEASE)) is not None:
+                    mine.append(page.key)
+        except BaseException as exc:
+            errors.append(exc)
+        claimed[owner] = mine
+
+    threads = [threading.Thread(target=worker, args=(f"run-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    every_claim = [key for mine in claimed.values() for key in mine]
+    assert sorted(every_claim, key=int) == keys  # each page exactly once
+    with Store.open(store_path) as store:
+        for owner, mine in claimed.items():
+            # Each owner got its pages in seq order, and the store agrees who holds them.
+            assert mine == sorted(mine, key=int)
+            for key in mine:
+                assert _status(store, key)["lease_owner"] == owner
+
+
+# --- completing ---------------------------------------------------------------------
+
+
+def test_complete_writes_records_and_done(store: Store) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+    page = _claim(store)
+    records = [{"id": "x", "name": "Zoë"}, {"id": "y", "n": 2}]
+
+    assert store.complete(page, "run-a", records, "id") is True
+
+    row = _status(store, "1")
+    assert row["status"] == "done"
+    assert row["attempts"] == 1
+    assert row["lease_owner"] is None
+    assert row["lease_expires"] is None
+    assert list(store.iter_record_texts(JOB)) == [dumps_record(r) for r in records]
+    assert store.record_count(JOB) == 2
+    assert store.page_counts(JOB)["done"] == 1
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        pytest.param([{"id": "x"}, {"other": 1}], id="missing-key"),
+        pytest.param([{"id": "x"}, {"id": None}], id="null-key"),
+        pytest.param([{"id": "x"}, "not a dict"], id="not-a-dict"),
+        pytest.param([{"id": "x", "bad": object()}], id="not-json"),
+        pytest.param({"id": "x"}, id="not-a-list"),
+    ],
+)
+def test_complete_with_bad_records_writes_nothing(store: Store, records: object) -> None:
+    store.seed_pages(JOB, ["1"])
+    page = _claim(store)
+
+    with pytest.raises(BadRecords):
+        store.complete(page, "run-a", records, "id")  # type: ignore[arg-type]
+
+    row = _status(store, "1")
+    assert row["status"] == "leased"
+    assert row["lease_owner"] == "run-a"
+    assert row["attempts"] == 0
+    assert store.record_count() == 0
+
+
+def test_complete_is_one_transaction(store: Store, store_path: Path) -> None:
+    """A failure while inserting records rolls back the done mark and the deletion."""
+    store.seed_pages(JOB, ["1"])
+    page = _claim(store)
+    assert store.complete(page, "run-a", [{"id": "old"}], "id")
+    store.requeue(JOB, keys=["1"])
+    page = _claim(store)
+    conn = sqlite3.connect(store_path)
+    conn.execute(
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON records WHEN NEW.record_key = 'boom' "
+        "BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
+    )
+    conn.commit()
+    conn.close()
+
+    with pytest.raises(DBAPIError, match="boom refused"):
+        store.complete(page, "run-a", [{"id": "new"}, {"id": "boom"}], "id")
+
+    row = _status(store, "1")
+    assert row["status"] == "leased"
+    assert row["lease_owner"] == "run-a"
+    assert _records(store) == [{"id": "old"}]
+
+
+def test_completing_a_page_again_replaces_its_records(store: Store) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+    page = _claim(store)
+    assert store.complete(page, "run-a", [{"id": "a"}, {"id": "b"}, {"id": "c", "v": 1}], "id")
+    other = _claim(store)
+    assert store.complete(other, "run-a", [{"id": "z"}], "id")
+
+    assert store.requeue(JOB, keys=["1"]) == 1
+    again = _claim(store)
+    assert again.key == "1"
+    assert store.complete(again, "run-a", [{"id": "c", "v": 2}], "id")
+
+    assert _records(store) == [{"id": "c", "v": 2}, {"id": "z"}]
+    assert store.record_count(JOB) == 2
+
+
+def test_a_record_key_moves_between_pages(store: Store) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+    first = _claim(store)
+    assert store.complete(first, "run-a", [{"id": "a"}, {"id": "m", "on": 1}], "id")
+    second = _claim(store)
+    assert store.complete(second, "run-a", [{"id": "m", "on": 2}, {"id": "b"}], "id")
+
+    # Keys are unique within the job: "m" now belongs to page 2, at page 2's place.
+    assert _records(store) == [{"id": "a"}, {"id": "m", "on": 2}, {"id": "b"}]
+
+    # Page 1 done again without "m" must not take page 2's record with it.
+    store.requeue(JOB, keys=["1"])
+    again = _claim(store)
+    assert store.complete(again, "run-a", [{"id": "a"}], "id")
+    assert _records(store) == [{"id": "a"}, {"id": "m", "on": 2}, {"id": "b"}]
+
+
+def test_complete_with_the_wrong_owner_writes_nothing(store: Store) -> None:
+    store.seed_pages(JOB, ["1"])
+    page = _claim(store, "run-a")
+
+    assert store.complete(page, "run-b", [{"id": "x"}], "id") is False
+
+    row = _status(store, "1")
+    assert row["status"] == "leased"
+    assert row["lease_owner"] == "run-a"
+    assert row["attempts"] == 0
+    assert store.record_count() == 0
+    # The store is still usable, and the real owner can finish the page.
+    assert store.complete(page, "run-a", [{"id": "x"}], "id") is True
+    assert _records(store) == [{"id": "x"}]
+
+
+def test_records_are_kept_per_job(store: Store) -> None:
+    store.seed_pages(JOB, ["1"])
+    store.seed_pages("other", ["1"])
+    page = _claim(store)
+    other = store.claim("other", "run-a", LEASE)
+    assert other is not None
+
+    assert store.complete(page, "run-a", [{"id": "same", "job": 1}], "id")
+    assert store.complete(other, "run-a", [{"id": "same", "job": 2}], "id")
+
+    assert _records(store, JOB) == [{"id": "same", "job": 1}]
+    assert _records(store, "other") == [{"id": "same", "job": 2}]
+
+
+# --- failing, requeueing, leases -----------------------------------------------------
+
+
+def test_fail_attempt_with_retry_at_hides_the_page_until_then(
+    store: Store, clock: FakeClock
+) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+    page = _claim(store)
+    assert page.key == "1"
+
+    assert store.fail_attempt(page, "run-a", "TimeoutException: slow", clock.now + 30) is True
+
+    row = _status(store, "1")
+    assert (row["status"], row["attempts"], row["last_error"]) == (
+        "pending",
+        1,
+        "TimeoutException: slow",
+    )
+    assert store.next_retry_at(JOB) == 0.0  # page 2 is ready now
+    assert _claim(store).key == "2"
+    assert store.claim(JOB, "run-a", LEASE) is None
+    assert store.next_retry_at(JOB) == clock.now + 30
+
+    clock.now += 29.9
+    assert store.claim(JOB, "run-a", LEASE) is None
+
+    clock.now += 0.1
+    retried = _claim(store)
+    assert (retried.key, retried.attempts) == ("1", 1)
+
+
+def test_fail_attempt_none_marks_failed_and_requeue_brings_it_back(store: Store) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+    page = _claim(store)
+    done = _claim(store)
+    assert store.complete(done, "run-a", [{"id": "d"}], "id")
+
+    assert store.fail_attempt(page, "run-a", "handler bug", None) is True
+
+    assert _status(store, "1")["status"] == "failed"
+    assert store.failed_pages(JOB) == [(JOB, "1", "handler bug")]
+    assert store.claim(JOB, "run-a", LEASE) is None
+
+    assert store.requeue(JOB, failed=True) == 1
+
+    row = _status(store, "1")
+    assert (row["status"], row["attempts"]) == ("pending", 0)
+    assert _status(store, "2")["status"] == "done"  # done pages stay done
+    assert _claim(store).key == "1"
+
+
+def test_fail_attempt_with_the_wrong_owner_changes_nothing(store: Store) -> None:
+    store.seed_pages(JOB, ["1"])
+    page = _claim(store, "run-a")
+
+    assert store.fail_attempt(page, "run-b", "nope", None) is False
+
+    row = _status(store, "1")
+    assert (row["status"], row["lease_owner"], row["attempts"]) == ("leased", "run-a", 0)
+
+
+def test_requeue_named_pages_and_leave_leased_ones(store: Store) -> None:
+    store.seed_pages(JOB, ["1", "2", "3"])
+    for _ in range(2):
+        page = _claim(store)
+        assert store.complete(page, "run-a", [{"id": page.key}], "id")
+    leased = _claim(store)
+
+    assert store.requeue(JOB, keys=["2", "3"]) == 1
+    assert store.requeue(JOB) == 0  # neither failed nor keys: nothing moves
+
+    assert _status(store, "1")["status"] == "done"
+    assert (_status(store, "2")["status"], _status(store, "2")["attempts"]) == ("pending", 0)
+    assert _status(store, leased.key)["status"] == "leased"
+
+
+def test_mark_run_dead_releases_its_leases_without_charging(store: Store) -> None:
+    store.begin_run("run-a", JOB, "host", 101, 1.0)
+    store.begin_run("run-b", JOB, "host", 102, 1.0)
+    store.seed_pages(JOB, ["1", "2", "3"])
+    first = _claim(store, "run-a")
+    assert store.fail_attempt(first, "run-a", "flaky", retry_at=0.0)
+    first = _claim(store, "run-a")  # page 1 again, one attempt charged
+    _claim(store, "run-a")
+    _claim(store, "run-b")
+
+    assert store.mark_run_dead("run-a") == 2
+
+    assert [(r.run_id, r.status) for r in store.running_runs()] == [("run-b", "running")]
+    for key, attempts in (("1", 1), ("2", 0)):
+        row = _status(store, key)
+        assert (row["status"], row["lease_owner"], row["attempts"]) == ("pending", None, attempts)
+    assert _status(store, "3")["lease_owner"] == "run-b"
+
+
+def test_reclaim_expired_leases(store: Store, clock: FakeClock) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+    store.seed_pages("other", ["1"])
+    page = _claim(store, "run-a")
+    assert store.claim("other", "run-a", LEASE) is not None
+
+    clock.now += LEASE - 1
+    assert store.reclaim_expired_leases(JOB) == 0
+    assert _status(store, "1")["status"] == "leased"
+
+    clock.now += 2
+    assert store.reclaim_expired_leases(JOB) == 1
+
+    row = _status(store, "1")
+    assert (row["status"], row["lease_owner"], row["attempts"]) == ("pending", None, 0)
+    assert _status(store, "1", job="other")["status"] == "leased"  # other job untouched
+    # The old owner lost the page: its late completion is refused.
+    assert store.complete(page, "run-a", [{"id": "late"}], "id") is False
+    assert store.record_count() == 0
+
+
+def test_heartbeat_extends_leases(store: Store, clock: FakeClock) -> None:
+    store.begin_run("run-a", JOB, "host", 101, 1.0)
+    store.seed_pages(JOB, ["1", "2"])
+    _claim(store, "run-a")
+    _claim(store, "run-b")
+
+    clock.now += 50
+    store.heartbeat("run-a", LEASE)
+    clock.now += 20  # past the first lease, inside the renewed one
+
+    assert store.reclaim_expired_leases(JOB) == 1  # only run-b's page
+    row = _status(store, "1")
+    assert (row["status"], row["lease_owner"]) == ("leased", "run-a")
+    assert row["lease_expires"] == 1000.0 + 50 + LEASE
+    assert _status(store, "2")["status"] == "pending"
+    assert store.running_runs()[0].heartbeat_at == 1050.0
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def test_iter_record_texts_is_in_page_then_position_order(store: Store) -> None:
+    store.seed_pages(JOB, ["p1", "p2", "p3"])
+    pages = {page.key: page for page in (_claim(store) for _ in range(3))}
+    # Completed out of order, with record keys that do not sort like positions.
+    assert store.complete(pages["p3"], "run-a", [{"id": "c"}, {"id": "a"}], "id")
+    assert store.complete(pages["p1"], "run-a", [{"id": "z"}, {"id": "y"}, {"id": "x"}], "id")
+    assert store.complete(pages["p2"], "run-a", [{"id": "m"}], "id")
+
+    assert [r["id"] for r in _records(store)] == ["z", "y", "x", "m", "c", "a"]
+    assert [r["id"] for r in _records(store, None)] == ["z", "y", "x", "m", "c", "a"]
+
+
+def test_dumps_record_is_canonical() -> None:
+    one = {"b": 1, "a": "José Müller", "c": {"z": [1, 2], "y": None}}
+    two = {"c": {"y": None, "z": [1, 2]}, "a": "José Müller", "b": 1}
+
+    text = dumps_record(one)
+
+    assert text == dumps_record(two)
+    assert text == '{"a": "José Müller", "b": 1, "c": {"y": null, "z": [1, 2]}}'
+    assert json.loads(text) == one
+
+
+def test_stored_text_is_canonical(store: Store) -> None:
+    store.seed_pages(JOB, ["1"])
+    page = _claim(store)
+    assert store.complete(page, "run-a", [{"name": "Łukasz", "id": "1"}], "id")
+
+    assert list(store.iter_record_texts(JOB)) == ['{"id": "1", "name": "Łukasz"}']
