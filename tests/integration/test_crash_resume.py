@@ -21,11 +21,11 @@ PAGES = 200
 KILLS = 6
 
 
-def _done(store_path: Path) -> int:
+def _done_and_runs(store_path: Path) -> tuple[int, int]:
     if not store_path.exists():
-        return 0
+        return 0, 0
     with Store.open(store_path, create=False) as store:
-        return store.page_counts()["done"]
+        return store.page_counts()["done"], len(store.runs())
 
 
 def test_sigkilled_runs_resume_to_exact_truth_and_leave_no_orphans(
@@ -36,31 +36,34 @@ def test_sigkilled_runs_resume_to_exact_truth_and_leave_no_orphans(
     env = reference_env(site.url, PAGES)
     command = [ENDURO, "run", "enduro.stress.reference:job", "--store", str(store_path)]
     rng = random.Random(20261127)
-    kills = 0
+    kills = 0  # kills of a run that had registered (and so could have started a browser)
     while kills < KILLS:
-        before = _done(store_path)
+        before, runs_before = _done_and_runs(store_path)
         proc = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         # A random moment: anywhere from browser start-up to mid-page or mid-commit.
-        deadline = time.monotonic() + rng.uniform(0.3, 3.5)
+        deadline = time.monotonic() + rng.uniform(0.8, 4.0)
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert proc.poll() is None, "the run ended before it could be killed; raise PAGES"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        kills += 1
-        assert _done(store_path) >= before  # progress is never undone
+        done, runs = _done_and_runs(store_path)
+        assert done >= before  # progress is never undone
+        kills += runs - runs_before
 
-    assert _done(store_path) < PAGES, "the kills came too late to test resuming"
+    assert _done_and_runs(store_path)[0] < PAGES, "the kills came too late to test resuming"
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-2000:]
 
     assert export_lines(store_path) == truth_lines(PAGES)
     assert live_processes_of(store_path) == []
     with Store.open(store_path, create=False) as store:
-        dead = store.events(kind="run_dead")
-        assert len(dead) == KILLS  # every killed run was found and cleaned up
+        runs = store.runs()
+        # Every killed run was found dead and cleaned up; the last one finished.
+        assert [r.status for r in runs] == ["dead"] * (len(runs) - 1) + ["finished"]
+        assert len(store.events(kind="run_dead")) == len(runs) - 1 >= KILLS
         assert all(p["attempts"] == 1 for p in _pages(store))  # no page charged by a kill
     tmp = Path(tempfile.gettempdir())
     leftovers = [p for p in tmp.glob("enduro-*") if p.is_dir() and _run_dir(p, store_path)]

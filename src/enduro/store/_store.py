@@ -12,9 +12,11 @@ only means those pages are done again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -114,38 +116,18 @@ class Store:
         path = Path(path)
         if path.is_dir():
             raise StoreError(f"store path {str(path)!r} is a directory", "give a file path")
-        if path.exists():
+        if path.exists() and path.stat().st_size > 0:
             _check_existing(path)
         elif not create:
             raise StoreError(f"no store at {str(path)!r}", "check the path, or run a job first")
         else:
-            _check_creatable(path)
-        engine = create_engine(f"sqlite:///{path}", future=True)
-        event.listen(engine, "connect", _on_connect)
-        event.listen(engine, "begin", _on_begin)
-        store = cls(engine, path, clock)
+            _create(path, clock)
         try:
-            store._ensure_schema()
+            return cls(_engine(path), path, clock)
         except (OperationalError, DatabaseError) as exc:
-            engine.dispose()
             raise StoreError(
                 f"can't use store {str(path)!r}: {exc.orig}", "check the path"
             ) from exc
-        return store
-
-    def _ensure_schema(self) -> None:
-        with self._engine.begin() as conn:
-            s.metadata.create_all(conn)
-            have = dict(conn.execute(select(s.meta.c.key, s.meta.c.value)).all())
-            if not have:
-                conn.execute(
-                    insert(s.meta),
-                    [
-                        {"key": "app", "value": s.APP_MARK},
-                        {"key": "schema_version", "value": str(s.SCHEMA_VERSION)},
-                        {"key": "created_at", "value": repr(self._clock())},
-                    ],
-                )
 
     def close(self) -> None:
         """Release the database; safe to call twice."""
@@ -205,8 +187,15 @@ class Store:
 
     def running_runs(self) -> list[RunRow]:
         """Runs still marked ``running`` (alive, or dead without saying so)."""
+        return self.runs(status="running")
+
+    def runs(self, status: str | None = None) -> list[RunRow]:
+        """Runs in the order they started, optionally only those with ``status``."""
+        query = select(s.runs).order_by(s.runs.c.started_at)
+        if status is not None:
+            query = query.where(s.runs.c.status == status)
         with self._begin() as conn:
-            rows = conn.execute(select(s.runs).where(s.runs.c.status == "running")).all()
+            rows = conn.execute(query).all()
         return [
             RunRow(
                 run_id=r.run_id,
@@ -705,29 +694,41 @@ def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _read_mark(uri: str) -> tuple[Any, Any]:
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        row = conn.execute("SELECT value FROM enduro_meta WHERE key = 'schema_version'").fetchone()
+        app = conn.execute("SELECT value FROM enduro_meta WHERE key = 'app'").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None, None  # a database, but not an enduro store
+        raise
+    finally:
+        conn.close()
+    return row, app
+
+
 def _check_existing(path: Path) -> None:
     """Refuse a file that is not an enduro store, reading it only."""
     if path.stat().st_size == 0:
         return
+    # A read-only connection to a WAL database still creates -wal/-shm files
+    # unless told the file is immutable, which is safe to assume for the one
+    # table read here (written once, when the store is made). If that read
+    # fails (a checkpoint under way), read again the ordinary way.
+    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
     try:
-        # A read-only connection to a WAL database still creates -wal/-shm
-        # files unless it is told the file is immutable (safe: no -wal yet).
-        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
-        if not Path(f"{path}-wal").exists():
-            uri += "&immutable=1"
-        conn = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        raise StoreError(f"can't read store {str(path)!r}: {exc}", "check permissions") from exc
-    try:
-        row = conn.execute("SELECT value FROM enduro_meta WHERE key = 'schema_version'").fetchone()
-        app = conn.execute("SELECT value FROM enduro_meta WHERE key = 'app'").fetchone()
+        try:
+            row, app = _read_mark(uri + "&immutable=1")
+        except sqlite3.DatabaseError:
+            row, app = _read_mark(uri)
     except sqlite3.DatabaseError as exc:
         raise StoreError(
             f"{str(path)!r} is not an enduro store ({exc})",
             "pass a new path or an existing enduro store",
         ) from exc
-    finally:
-        conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"can't read store {str(path)!r}: {exc}", "check permissions") from exc
     if app is None or app[0] != s.APP_MARK or row is None:
         raise StoreError(
             f"{str(path)!r} is not an enduro store", "pass a new path or an existing enduro store"
@@ -739,7 +740,19 @@ def _check_existing(path: Path) -> None:
         )
 
 
-def _check_creatable(path: Path) -> None:
+def _engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _create(path: Path, clock: Clock) -> None:
+    """Create a store whole, then move it into place: nobody sees it half made.
+
+    An empty file at ``path`` (``touch store.db``) is replaced; any other file
+    that appeared meanwhile is left alone.
+    """
     parent = path.parent
     if not parent.is_dir():
         raise StoreError(
@@ -747,9 +760,36 @@ def _check_creatable(path: Path) -> None:
             "create it or pick another --store",
         )
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=parent)
     except OSError as exc:
         raise StoreError(
             f"can't create store {str(path)!r}: {exc.strerror}", "pick a writable --store path"
         ) from exc
     os.close(fd)
+    try:
+        engine = _engine(Path(tmp))
+        with engine.begin() as conn:
+            s.metadata.create_all(conn)
+            conn.execute(
+                insert(s.meta),
+                [
+                    {"key": "app", "value": s.APP_MARK},
+                    {"key": "schema_version", "value": str(s.SCHEMA_VERSION)},
+                    {"key": "created_at", "value": repr(clock())},
+                ],
+            )
+        engine.dispose()  # the last close checkpoints the WAL into the file
+        if path.exists() and path.stat().st_size == 0:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if a store appeared meanwhile: keep that one
+    except FileExistsError:
+        pass
+    except (OSError, OperationalError, DatabaseError) as exc:
+        raise StoreError(
+            f"can't create store {str(path)!r}: {exc}", "pick another --store"
+        ) from exc
+    finally:
+        for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
