@@ -43,6 +43,9 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
 )
 
+# A spare browser launches at this niceness and is raised to normal when swapped in.
+SPARE_NICENESS = 15
+
 # Cookie fields that Network.setCookies accepts from Network.getAllCookies.
 _COOKIE_FIELDS = ("name", "value", "domain", "path", "secure", "httpOnly", "sameSite", "expires")
 
@@ -93,9 +96,17 @@ class _Browser:
         self._pgid: int | None = None
         self._workdir: str | None = None
         self._process_ids: list[int] = []
+        self.niceness = 0
 
-    def launch(self) -> None:
-        """Start Chromium through chromedriver, recording each process at once."""
+    def launch(self, niceness: int = 0) -> None:
+        """Start Chromium through chromedriver, recording each process at once.
+
+        Args:
+            niceness: scheduling niceness for chromedriver and the Chromium it
+                starts (a spare launches at low priority, so it takes only CPU
+                the pages in progress leave idle).
+        """
+        self.niceness = niceness
         chromium, chromedriver = find_browser(self._settings)
         workdir = tempfile.mkdtemp(prefix=run_workdir_prefix(self._run_id))
         os.makedirs(os.path.join(workdir, "tmp"))
@@ -158,14 +169,34 @@ class _Browser:
         finally:
             config.timeout = saved
 
+    def set_normal_priority(self) -> bool:
+        """Undo a low-priority launch for every process of this browser.
+
+        Returns:
+            False if the OS refused (raising priority needs root or
+            CAP_SYS_NICE); the browser then keeps running niced.
+        """
+        if not self.niceness or self._pgid is None:
+            return True
+        try:
+            os.setpriority(os.PRIO_PGRP, self._pgid, 0)
+        except OSError:
+            return False
+        self.niceness = 0
+        return True
+
     def retire(self) -> None:
-        """Quit politely (at most 10 s), then kill whatever is left."""
+        """End this browser for good.
+
+        No polite ``quit()``: the profile is thrown away, so Chromium's
+        shutdown (flushing history, prefs and caches) would be CPU spent for
+        nothing, and a quit can hang. The process group is killed instead.
+        """
         driver, self.driver = self.driver, None
-        if driver is not None:
-            quitter = threading.Thread(target=_quiet_quit, args=(driver,), daemon=True)
-            quitter.start()
-            quitter.join(timeout=10)
         self.kill()
+        if driver is not None:
+            with contextlib.suppress(Exception):
+                driver.command_executor.close()
 
     def kill(self) -> None:
         """SIGKILL the driver and every browser process; remove the work directory.
@@ -216,6 +247,7 @@ class BrowserSession:
         self._spare_thread: threading.Thread | None = None
         self._retiring: list[threading.Thread] = []
         self._cookies: list[dict[str, Any]] = []
+        self._renice_works = True
         self._closed = False
         self.started_at = 0.0
         self.pages_since_start = 0
@@ -257,6 +289,11 @@ class BrowserSession:
         if browser is None:
             browser = _Browser(self._settings, self._run_id, self._registry)
             browser.launch()
+        if not browser.set_normal_priority():
+            log.info(
+                "%s: can't raise the spare's priority; later spares start at normal", self.name
+            )
+            self._renice_works = False
         self._browser = browser
         if self._cookies:
             browser.driver.execute_cdp_cmd("Network.setCookies", {"cookies": self._cookies})
@@ -274,9 +311,11 @@ class BrowserSession:
         spare = _Browser(self._settings, self._run_id, self._registry)
         self._spare = spare
 
+        niceness = SPARE_NICENESS if self._renice_works else 0
+
         def launch() -> None:
             try:
-                spare.launch()
+                spare.launch(niceness)
             except Exception as exc:
                 log.info("%s: spare browser failed to start: %s", self.name, exc)
 
@@ -366,11 +405,6 @@ class BrowserSession:
         self.close()
 
 
-def _quiet_quit(driver: Any) -> None:
-    with contextlib.suppress(Exception):
-        driver.quit()
-
-
 class _ChromeWithRegistry(Chrome):
     """Chrome that registers chromedriver the moment its process exists.
 
@@ -386,6 +420,10 @@ class _ChromeWithRegistry(Chrome):
         def spawn_and_register(path: str) -> None:
             spawn(path)
             browser.register("driver", service.process.pid)
+            if browser.niceness:
+                # Before chromedriver launches Chromium, which inherits it.
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, service.process.pid, browser.niceness)
 
         service._start_process = spawn_and_register
         super().__init__(**kwargs)

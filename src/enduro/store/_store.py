@@ -28,6 +28,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -333,48 +334,15 @@ class Store:
 
     def complete_rows(self, page: ClaimedPage, owner: str, rows: list[dict[str, Any]]) -> bool:
         """:meth:`complete` with records already checked by :func:`prepare_records`."""
-        now = self._clock()
-        p = s.pages.c
+        where = {"b_job": page.job, "b_key": page.key}
         with self._begin() as conn:
-            done = conn.execute(
-                update(s.pages)
-                .where(
-                    p.job == page.job,
-                    p.key == page.key,
-                    p.status == "leased",
-                    p.lease_owner == owner,
-                )
-                .values(
-                    status="done",
-                    attempts=p.attempts + 1,
-                    last_error=None,
-                    lease_owner=None,
-                    lease_expires=None,
-                    updated_at=now,
-                )
-            )
+            done = conn.execute(_MARK_DONE, {**where, "b_owner": owner, "b_now": self._clock()})
             if done.rowcount != 1:
                 conn.rollback()
                 return False
-            conn.execute(
-                delete(s.records).where(
-                    s.records.c.job == page.job, s.records.c.page_key == page.key
-                )
-            )
+            conn.execute(_DELETE_PAGE_RECORDS, where)
             if rows:
-                stmt = sqlite_insert(s.records)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[s.records.c.job, s.records.c.record_key],
-                        set_={
-                            "page_key": stmt.excluded.page_key,
-                            "page_seq": stmt.excluded.page_seq,
-                            "position": stmt.excluded.position,
-                            "data": stmt.excluded.data,
-                        },
-                    ),
-                    rows,
-                )
+                conn.execute(_UPSERT_RECORDS, rows)
         return True
 
     def fail_attempt(
@@ -631,6 +599,34 @@ class Store:
         with self._engine.connect() as conn:
             yield from conn.execute(query).scalars()
 
+
+# ---- statements of the hot path, built once --------------------------------
+
+_MARK_DONE = (
+    update(s.pages)
+    .where(
+        s.pages.c.job == bindparam("b_job"),
+        s.pages.c.key == bindparam("b_key"),
+        s.pages.c.status == "leased",
+        s.pages.c.lease_owner == bindparam("b_owner"),
+    )
+    .values(
+        status="done",
+        attempts=s.pages.c.attempts + 1,
+        last_error=None,
+        lease_owner=None,
+        lease_expires=None,
+        updated_at=bindparam("b_now"),
+    )
+)
+_DELETE_PAGE_RECORDS = delete(s.records).where(
+    s.records.c.job == bindparam("b_job"), s.records.c.page_key == bindparam("b_key")
+)
+_upsert = sqlite_insert(s.records)
+_UPSERT_RECORDS = _upsert.on_conflict_do_update(
+    index_elements=[s.records.c.job, s.records.c.record_key],
+    set_={c: _upsert.excluded[c] for c in ("page_key", "page_seq", "position", "data")},
+)
 
 # ---- helpers -----------------------------------------------------------
 
