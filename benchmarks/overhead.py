@@ -77,10 +77,10 @@ def bare_loop(url: str, pages: int) -> float:
     return time.perf_counter() - began
 
 
-def enduro_run(url: str, pages: int) -> float:
-    """The same pages through enduro's runner with default settings; returns seconds."""
+def enduro_run(url: str, pages: int, **settings_overrides: object) -> float:
+    """The same pages through enduro's runner (default settings unless overridden)."""
     store_path = Path(tempfile.mkdtemp(prefix="bench-enduro-")) / "bench.db"
-    settings = Settings(store=store_path)
+    settings = Settings(store=store_path, **settings_overrides)  # type: ignore[arg-type]
     job = make_job(url, pages)
     began = time.perf_counter()
     with Store.open(store_path) as store:
@@ -99,10 +99,11 @@ def main() -> None:
     args = parser.parse_args()
     site, url = start_site(args.pages)
     try:
-        bare, ours = [], []
+        bare, ours, no_restart = [], [], []
         for _ in range(args.rounds):
             bare.append(args.pages / bare_loop(url, args.pages))
             ours.append(args.pages / enduro_run(url, args.pages))
+            no_restart.append(args.pages / enduro_run(url, args.pages, restart_every_pages=0))
     finally:
         site.terminate()
         site.wait()
@@ -112,8 +113,11 @@ def main() -> None:
         "bare_pages_per_s": round(statistics.median(bare), 2),
         "enduro_pages_per_s": round(statistics.median(ours), 2),
         "ratio": round(statistics.median(ours) / statistics.median(bare), 3),
+        "enduro_no_restarts_pages_per_s": round(statistics.median(no_restart), 2),
+        "ratio_no_restarts": round(statistics.median(no_restart) / statistics.median(bare), 3),
         "bare_each": [round(x, 2) for x in bare],
         "enduro_each": [round(x, 2) for x in ours],
+        "enduro_no_restarts_each": [round(x, 2) for x in no_restart],
         "cpus": os.cpu_count(),
     }
     if args.json:
@@ -122,7 +126,11 @@ def main() -> None:
         print(f"{args.pages} pages, {args.rounds} rounds (median pages/s)")
         print(f"  bare Selenium loop : {figures['bare_pages_per_s']:7.2f} pages/s  {bare}")
         print(f"  enduro run         : {figures['enduro_pages_per_s']:7.2f} pages/s  {ours}")
-        print(f"  ratio enduro/bare  : {figures['ratio']:.3f}")
+        print(f"  ratio enduro/bare  : {figures['ratio']:.3f}  (default settings)")
+        print(
+            f"  enduro, no restarts: {figures['enduro_no_restarts_pages_per_s']:7.2f} pages/s"
+            f"  ratio {figures['ratio_no_restarts']:.3f}  (restart_every_pages=0)"
+        )
 
 
 if __name__ == "__main__":

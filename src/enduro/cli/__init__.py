@@ -139,7 +139,7 @@ def run(job_ref: str, verbose: int, **options: Any) -> None:
 
 
 @main.command()
-@click.option("--pages", type=click.IntRange(1, 100_000), default=60, show_default=True)
+@click.option("--pages", type=click.IntRange(1, 100_000), default=300, show_default=True)
 @click.option("--rows", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @_run_options

@@ -43,8 +43,6 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
 )
 
-# A spare browser launches at this niceness and is raised to normal when swapped in.
-SPARE_NICENESS = 15
 
 # Cookie fields that Network.setCookies accepts from Network.getAllCookies.
 _COOKIE_FIELDS = ("name", "value", "domain", "path", "secure", "httpOnly", "sameSite", "expires")
@@ -96,17 +94,17 @@ class _Browser:
         self._pgid: int | None = None
         self._workdir: str | None = None
         self._process_ids: list[int] = []
-        self.niceness = 0
+        self.background = False
 
-    def launch(self, niceness: int = 0) -> None:
+    def launch(self, background: bool = False) -> None:
         """Start Chromium through chromedriver, recording each process at once.
 
         Args:
-            niceness: scheduling niceness for chromedriver and the Chromium it
-                starts (a spare launches at low priority, so it takes only CPU
-                the pages in progress leave idle).
+            background: run chromedriver and the Chromium it starts under
+                SCHED_IDLE, so a spare takes only CPU that the pages in progress
+                leave idle; :meth:`to_foreground` undoes it.
         """
-        self.niceness = niceness
+        self.background = background
         chromium, chromedriver = find_browser(self._settings)
         workdir = tempfile.mkdtemp(prefix=run_workdir_prefix(self._run_id))
         os.makedirs(os.path.join(workdir, "tmp"))
@@ -169,20 +167,22 @@ class _Browser:
         finally:
             config.timeout = saved
 
-    def set_normal_priority(self) -> bool:
-        """Undo a low-priority launch for every process of this browser.
+    def to_foreground(self) -> bool:
+        """Move every process of a background browser back to normal scheduling.
 
         Returns:
-            False if the OS refused (raising priority needs root or
-            CAP_SYS_NICE); the browser then keeps running niced.
+            False if the OS refused (leaving SCHED_IDLE needs root or a
+            permissive RLIMIT_NICE); the browser then stays in the background.
         """
-        if not self.niceness or self._pgid is None:
+        if not self.background or self._pgid is None:
             return True
         try:
-            os.setpriority(os.PRIO_PGRP, self._pgid, 0)
-        except OSError:
+            for pid in _group_members(self._pgid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+        except PermissionError:
             return False
-        self.niceness = 0
+        self.background = False
         return True
 
     def retire(self) -> None:
@@ -247,7 +247,7 @@ class BrowserSession:
         self._spare_thread: threading.Thread | None = None
         self._retiring: list[threading.Thread] = []
         self._cookies: list[dict[str, Any]] = []
-        self._renice_works = True
+        self._background_works = True
         self._closed = False
         self.started_at = 0.0
         self.pages_since_start = 0
@@ -289,11 +289,11 @@ class BrowserSession:
         if browser is None:
             browser = _Browser(self._settings, self._run_id, self._registry)
             browser.launch()
-        if not browser.set_normal_priority():
+        if not browser.to_foreground():
             log.info(
                 "%s: can't raise the spare's priority; later spares start at normal", self.name
             )
-            self._renice_works = False
+            self._background_works = False
         self._browser = browser
         if self._cookies:
             browser.driver.execute_cdp_cmd("Network.setCookies", {"cookies": self._cookies})
@@ -311,11 +311,11 @@ class BrowserSession:
         spare = _Browser(self._settings, self._run_id, self._registry)
         self._spare = spare
 
-        niceness = SPARE_NICENESS if self._renice_works else 0
+        background = self._background_works
 
         def launch() -> None:
             try:
-                spare.launch(niceness)
+                spare.launch(background)
             except Exception as exc:
                 log.info("%s: spare browser failed to start: %s", self.name, exc)
 
@@ -420,10 +420,20 @@ class _ChromeWithRegistry(Chrome):
         def spawn_and_register(path: str) -> None:
             spawn(path)
             browser.register("driver", service.process.pid)
-            if browser.niceness:
+            if browser.background:
                 # Before chromedriver launches Chromium, which inherits it.
                 with contextlib.suppress(OSError):
-                    os.setpriority(os.PRIO_PROCESS, service.process.pid, browser.niceness)
+                    os.sched_setscheduler(service.process.pid, os.SCHED_IDLE, os.sched_param(0))
 
         service._start_process = spawn_and_register
         super().__init__(**kwargs)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Pids of the processes in a process group."""
+    members = []
+    for pid in psutil.pids():
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == pgid:
+                members.append(pid)
+    return members
