@@ -46,9 +46,9 @@ HEARTBEAT_SECONDS = 10.0
 CLAIM_BATCH = 4
 IDLE_POLL_SECONDS = 0.25
 # A planned restart launches the next browser this many seconds ahead, and
-# waits for it at most this many pages past the restart's due time.
+# waits for it past the restart's due time by at most a tenth of the interval.
 SPARE_LEAD_SECONDS = 3.0
-SPARE_LATE_PAGES = 10
+SPARE_LATE_DIVISOR = 10  # at most every/10 pages late
 
 
 @dataclass
@@ -399,10 +399,11 @@ class Runner:
             self._start(session)
         elif due := self._restart_due(session):
             # Swap when the spare is up: a few pages late beats a page waiting for a launch.
-            late = session.pages_since_start >= self.settings.restart_every_pages + SPARE_LATE_PAGES
+            every = self.settings.restart_every_pages
+            late = session.pages_since_start >= every + max(1, every // SPARE_LATE_DIVISOR)
             if not session.spare_launching or late:
                 self._restart(session, due, planned=True)
-        elif self._seconds_to_restart(session) <= SPARE_LEAD_SECONDS:
+        elif self._seconds_to_restart(session) <= SPARE_LEAD_SECONDS and self._outlasts(session):
             session.prepare_spare()
         if session.needs_login and self.job.login is not None:
             ctx = PageContext(key=page.key, driver=session.driver, attempt=attempt, job=self.job)
@@ -419,6 +420,13 @@ class Runner:
         if max_age and session.age >= max_age:
             return f"older than {max_age:.0f}s"
         return ""
+
+    def _outlasts(self, session: BrowserSession) -> bool:
+        """Whether pages remain beyond this browser's planned end (a spare is worth it)."""
+        every = self.settings.restart_every_pages
+        with self._lock:
+            remaining = self.progress.total - self.progress.done - self.progress.failed
+        return not every or remaining > every - session.pages_since_start
 
     def _seconds_to_restart(self, session: BrowserSession) -> float:
         """Estimated seconds until a planned restart (inf if none is planned)."""

@@ -95,6 +95,7 @@ class _Browser:
         self._workdir: str | None = None
         self._process_ids: list[int] = []
         self.background = False
+        self._demoted = False
 
     def launch(self, background: bool = False) -> None:
         """Start Chromium through chromedriver, recording each process at once.
@@ -174,15 +175,17 @@ class _Browser:
             False if the OS refused (leaving SCHED_IDLE needs root or a
             permissive RLIMIT_NICE); the browser then stays in the background.
         """
-        if not self.background or self._pgid is None:
+        self.background = False  # processes spawned from now on stay in the foreground
+        pgid = self._pgid
+        if not self._demoted or pgid is None:
             return True
         try:
-            for pid in _group_members(self._pgid):
+            for pid in _group_members(pgid):
                 with contextlib.suppress(ProcessLookupError):
-                    os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+                    if os.sched_getscheduler(pid) == os.SCHED_IDLE:
+                        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
         except PermissionError:
             return False
-        self.background = False
         return True
 
     def retire(self) -> None:
@@ -332,6 +335,8 @@ class BrowserSession:
         self._spare_thread = self._spare = None
         if thread is None or spare is None:
             return None
+        if thread.is_alive():
+            spare.to_foreground()  # it is needed now: let it have the CPU
         thread.join()
         if spare.driver is None or not spare.alive(timeout=5.0):
             spare.kill()
@@ -424,6 +429,7 @@ class _ChromeWithRegistry(Chrome):
                 # Before chromedriver launches Chromium, which inherits it.
                 with contextlib.suppress(OSError):
                     os.sched_setscheduler(service.process.pid, os.SCHED_IDLE, os.sched_param(0))
+                    browser._demoted = True
 
         service._start_process = spawn_and_register
         super().__init__(**kwargs)
