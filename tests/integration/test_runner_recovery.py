@@ -160,3 +160,17 @@ def test_a_normal_run_ends_every_process_it_registered(tmp_path: Path, site_fact
         assert len(processes) >= 6  # a driver and a browser for each of >= 3 sessions
         assert store.open_processes() == []  # each one marked ended
     assert live_processes_of(store_path) == []
+
+
+def test_two_workers_share_the_pages_without_duplicates(tmp_path: Path, site_factory: Any) -> None:
+    site = site_factory(24)
+    result, store = _run(make_job(site.url, 24), tmp_path / "s.db", workers=2)
+    with store:
+        assert result.status == "finished"
+        assert len(store.events(kind="browser_start")) >= 2  # one browser per worker
+        assert all(
+            store.page_status("matches", str(k))["attempts"] == 1  # type: ignore[index]
+            for k in range(1, 25)
+        )
+    assert export_lines(tmp_path / "s.db") == truth_lines(24)
+    assert live_processes_of(tmp_path / "s.db") == []

@@ -120,7 +120,11 @@ class _Browser:
             chromedriver,
             env={**os.environ, "TMPDIR": os.path.join(workdir, "tmp")},
             popen_kw={"start_new_session": True},
+            # The log path puts the work directory in chromedriver's command
+            # line (how leftovers are found); SEVERE keeps typed text such as
+            # passwords out of the file.
             log_output=os.path.join(workdir, "chromedriver.log"),
+            service_args=["--log-level=SEVERE"],
         )
         with self._lock:
             self._workdir = workdir
