@@ -210,11 +210,9 @@ class Runner:
         counts = store.page_counts(job.name)
         self.progress.total, self.progress.done = counts["total"], counts["done"]
         self.progress.failed = counts["failed"]
-        store.add_event(
+        self._event(
             "resume" if counts["done"] else "run_start",
             f"{counts['done']}/{counts['total']} pages done, {added} new",
-            run_id=self.run_id,
-            job=job.name,
             data={"done": counts["done"], "total": counts["total"], "added": added},
         )
         log.info("run %s: %d/%d pages done at start", self.run_id, counts["done"], counts["total"])
@@ -252,11 +250,13 @@ class Runner:
         else:
             status, code, reason = "finished", 0, "every page done"
         self.store.end_run(self.run_id, status, code)
-        self.store.add_event(
-            "run_end", f"{status}: {reason}", run_id=self.run_id, job=self.job.name, data=counts
-        )
+        self._event("run_end", f"{status}: {reason}", data=counts)
         log.info("run %s %s: %s", self.run_id, status, reason)
         return RunResult(self.run_id, status, code, reason, self.progress, counts)
+
+    def _event(self, kind: str, message: str = "", **details: Any) -> None:
+        """Record an event of this run and job in the store."""
+        self.store.add_event(kind, message, run_id=self.run_id, job=self.job.name, **details)
 
     def request_stop(self, hard: bool = False) -> None:
         """Stop after the page in hand (``hard``: abandon it, killing the browsers)."""
@@ -363,11 +363,9 @@ class Runner:
         final = attempt >= self.settings.max_attempts
         retry_at = None if final else time.time() + self._backoff.delay(attempt)
         self.store.fail_attempt(page, self.run_id, found.message, retry_at)
-        self.store.add_event(
+        self._event(
             "error",
             found.message,
-            run_id=self.run_id,
-            job=self.job.name,
             category=found.category,
             page_key=page.key,
             data={"attempt": attempt, "final": final},
@@ -378,14 +376,7 @@ class Runner:
             if final:
                 self.progress.failed += 1
         if final:
-            self.store.add_event(
-                "page_failed",
-                found.message,
-                run_id=self.run_id,
-                job=self.job.name,
-                category=found.category,
-                page_key=page.key,
-            )
+            self._event("page_failed", found.message, category=found.category, page_key=page.key)
         if found.category == "auth_lost":
             session.forget_cookies()
             session.needs_login = True
@@ -410,7 +401,7 @@ class Runner:
             self.job.login(ctx)
             session.needs_login = False
             session.save_cookies()
-            self.store.add_event("login", "logged in", run_id=self.run_id, job=self.job.name)
+            self._event("login", "logged in")
 
     def _restart_due(self, session: BrowserSession) -> str:
         """Why the browser should be replaced now ("" if it should not)."""
@@ -448,13 +439,7 @@ class Runner:
             except Exception as exc:
                 failures += 1
                 found = classify(exc)
-                self.store.add_event(
-                    "browser_start_failed",
-                    found.message,
-                    run_id=self.run_id,
-                    job=self.job.name,
-                    category=found.category,
-                )
+                self._event("browser_start_failed", found.message, category=found.category)
                 if failures >= self.settings.max_restarts:
                     raise _Halt(
                         f"browser failed to start {failures} times; last: {found.message}"
@@ -462,9 +447,7 @@ class Runner:
                 if self._stop.wait(self._backoff.delay(failures)):
                     raise _Halt("stopped while the browser would not start") from exc
         session.needs_login = not session.has_cookies
-        self.store.add_event(
-            "browser_start", f"{session.name} started", run_id=self.run_id, job=self.job.name
-        )
+        self._event("browser_start", f"{session.name} started")
 
     def _restart(self, session: BrowserSession, reason: str, planned: bool = False) -> None:
         """Replace the browser; a planned restart retires the old one in the background."""
@@ -474,13 +457,7 @@ class Runner:
         session.stop(background=planned)
         with self._lock:
             self.progress.restarts += 1
-        self.store.add_event(
-            "browser_restart",
-            reason,
-            run_id=self.run_id,
-            job=self.job.name,
-            data={"reason": reason},
-        )
+        self._event("browser_restart", reason, data={"reason": reason})
         log.info("%s: restarting browser (%s)", session.name, reason)
         if not self._stop.is_set():
             self._start(session)

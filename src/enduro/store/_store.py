@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -196,20 +196,7 @@ class Store:
         if status is not None:
             query = query.where(s.runs.c.status == status)
         with self._begin() as conn:
-            rows = conn.execute(query).all()
-        return [
-            RunRow(
-                run_id=r.run_id,
-                job=r.job,
-                host=r.host,
-                pid=r.pid,
-                pid_create_time=r.pid_create_time,
-                started_at=r.started_at,
-                heartbeat_at=r.heartbeat_at,
-                status=r.status,
-            )
-            for r in rows
-        ]
+            return [_dataclass_row(RunRow, r) for r in conn.execute(query)]
 
     def mark_run_dead(self, run_id: str) -> int:
         """Mark a run dead and put the pages it had leased back to pending.
@@ -498,34 +485,13 @@ class Store:
         if run_id is not None:
             query = query.where(c.run_id == run_id)
         with self._begin() as conn:
-            return [
-                ProcessRow(
-                    id=r.id,
-                    run_id=r.run_id,
-                    kind=r.kind,
-                    pid=r.pid,
-                    create_time=r.create_time,
-                    pgid=r.pgid,
-                    workdir=r.workdir,
-                )
-                for r in conn.execute(query)
-            ]
+            return [_dataclass_row(ProcessRow, r) for r in conn.execute(query)]
 
     def all_processes(self) -> list[ProcessRow]:
         """Every process ever registered (for tests and audits)."""
+        query = select(s.processes).order_by(s.processes.c.id)
         with self._begin() as conn:
-            return [
-                ProcessRow(
-                    id=r.id,
-                    run_id=r.run_id,
-                    kind=r.kind,
-                    pid=r.pid,
-                    create_time=r.create_time,
-                    pgid=r.pgid,
-                    workdir=r.workdir,
-                )
-                for r in conn.execute(select(s.processes).order_by(s.processes.c.id))
-            ]
+            return [_dataclass_row(ProcessRow, r) for r in conn.execute(query)]
 
     # ---- reading -------------------------------------------------------
 
@@ -629,6 +595,15 @@ _UPSERT_RECORDS = _upsert.on_conflict_do_update(
 )
 
 # ---- helpers -----------------------------------------------------------
+
+
+_Row = TypeVar("_Row")
+
+
+def _dataclass_row(cls: type[_Row], row: Any) -> _Row:
+    """Build a row dataclass from the columns it names (the table may have more)."""
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    return cls(**{name: row._mapping[name] for name in fields})
 
 
 def _release_where(conn: Connection, where: Any, now: float) -> int:
