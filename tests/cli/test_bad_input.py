@@ -169,9 +169,11 @@ def test_run_with_a_text_file_as_store(cli: Cli, workdir: Path) -> None:
     _assert_no_browser(cli)
 
 
-def test_run_with_a_foreign_sqlite_file_as_store(cli: Cli, workdir: Path) -> None:
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_run_with_a_foreign_sqlite_file_as_store(cli: Cli, workdir: Path, journal: str) -> None:
     foreign = workdir / "other-app.db"
     conn = sqlite3.connect(foreign)
+    conn.execute(f"PRAGMA journal_mode = {journal}")
     conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
     conn.execute("INSERT INTO notes (body) VALUES ('keep me')")
     conn.commit()
