@@ -32,6 +32,7 @@ import psutil
 
 from enduro.errors import EnduroError, PageTimeout
 from enduro.job import Job, PageContext
+from enduro.monitor import Alert, Monitor, ResourceSample, default_rules
 from enduro.recovery import Backoff, classify
 from enduro.session import BrowserSession, find_browser, reap_dead_runs
 from enduro.settings import Settings
@@ -191,6 +192,21 @@ class Runner:
         )
         self.progress = Progress()
         self._watchdog = _Watchdog()
+        self._memory_ok = threading.Event()
+        self._memory_ok.set()
+        self._pss_restart: set[str] = set()  # sessions the monitor wants restarted
+        self.monitor: Monitor | None = None
+        if settings.monitor_interval > 0:
+            self.monitor = Monitor(
+                interval=settings.monitor_interval,
+                browser_groups=self._browser_groups,
+                pages=lambda: self.progress.done_this_run,
+                browser_starts=lambda: sum(s.starts for s in self._sessions),
+                disk_path=store.path.parent,
+                rules=default_rules(settings),
+                sink=self._store_sample,
+            )
+            self.monitor.subscribe(self._on_alert)
 
     # ---- the run -------------------------------------------------------
 
@@ -220,6 +236,8 @@ class Runner:
 
         restore = self._install_signal_handlers()
         self._watchdog.start()
+        if self.monitor is not None:
+            self.monitor.start()
         try:
             workers = [
                 threading.Thread(target=self._work, args=(f"w{i}",), name=f"enduro-w{i}")
@@ -236,6 +254,8 @@ class Runner:
                     last_beat = time.monotonic()
         finally:
             self._watchdog.close()
+            if self.monitor is not None:
+                self.monitor.close()
             restore()
         return self._finish()
 
@@ -257,6 +277,35 @@ class Runner:
     def _event(self, kind: str, message: str = "", **details: Any) -> None:
         """Record an event of this run and job in the store."""
         self.store.add_event(kind, message, run_id=self.run_id, job=self.job.name, **details)
+
+    # ---- what the monitor sees -------------------------------------------
+
+    def _browser_groups(self) -> list[int]:
+        with self._lock:
+            sessions = list(self._sessions)
+        return [pgid for session in sessions for pgid in session.process_groups()]
+
+    def _store_sample(self, sample: ResourceSample) -> None:
+        self.store.add_sample(self.run_id, sample.ts, sample.pages, sample.to_dict())
+
+    def _on_alert(self, alert: Alert) -> None:
+        """Act on the monitor's alerts: restart a fat browser, pause while memory is short."""
+        self._event(
+            "alert",
+            alert.describe(),
+            category=alert.metric,
+            data={"state": alert.state, "value": alert.value, "threshold": alert.threshold},
+        )
+        if alert.metric == "browser_pss_mb" and alert.state == "open":
+            with self._lock:
+                self._pss_restart.update(s.name for s in self._sessions)
+        elif alert.metric == "mem_percent":
+            if alert.state == "open":
+                self._memory_ok.clear()
+                self._event("paused", f"no new pages while {alert.describe()}")
+            else:
+                self._memory_ok.set()
+                self._event("resumed", alert.describe())
 
     def request_stop(self, hard: bool = False) -> None:
         """Stop after the page in hand (``hard``: abandon it, killing the browsers)."""
@@ -300,6 +349,9 @@ class Runner:
         claimed: deque[ClaimedPage] = deque()
         try:
             while not self._stop.is_set():
+                if not self._memory_ok.is_set():
+                    self._stop.wait(IDLE_POLL_SECONDS)  # the machine is short of memory
+                    continue
                 if not claimed:
                     claimed.extend(
                         self.store.claim_many(
@@ -388,6 +440,11 @@ class Runner:
     def _ensure_browser(self, session: BrowserSession, page: ClaimedPage, attempt: int) -> None:
         if session.starts == 0 or not session.running:
             self._start(session)
+        elif session.name in self._pss_restart:
+            with self._lock:
+                self._pss_restart.discard(session.name)
+            limit = self.settings.alert_browser_pss_mb
+            self._restart(session, f"browser PSS over {limit:g} MB", planned=True)
         elif due := self._restart_due(session):
             # Swap when the spare is up: a few pages late beats a page waiting for a launch.
             every = self.settings.restart_every_pages

@@ -57,5 +57,21 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(300.0, gt=0)
     """How long a claimed page stays leased to its runner without a heartbeat."""
 
+    monitor_interval: float = Field(30.0, ge=0)
+    """Seconds between resource samples (0: no monitor)."""
+
+    alert_memory_percent: float = Field(90.0, gt=0, le=100)
+    """System memory in use (of the cgroup limit, if any) that raises an alert
+    and pauses new pages until it falls back."""
+
+    alert_cpu_percent: float = Field(90.0, gt=0, le=100)
+    """System CPU use that raises an alert."""
+
+    alert_browser_pss_mb: float = Field(1500.0, gt=0)
+    """Browser process tree PSS (MB) that raises an alert and restarts the browser."""
+
+    alert_disk_free_mb: float = Field(500.0, ge=0)
+    """Free disk (MB) where the store lives under which an alert is raised."""
+
     seed: int | None = None
     """Seed for retry jitter (None: from the OS)."""

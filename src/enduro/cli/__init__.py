@@ -78,6 +78,9 @@ def _run_options(func: F) -> F:
         click.option("--headful", is_flag=True, help="Show the browser window."),
         click.option("--page-timeout", type=float, help="Seconds a page may take (default 60)."),
         click.option("--restart-every", type=int, help="Restart the browser every N pages."),
+        click.option(
+            "--monitor-interval", type=float, help="Seconds between resource samples (0: off)."
+        ),
         click.option("-v", "--verbose", count=True, help="More log output (-vv: debug)."),
     ]
     for option in reversed(options):
@@ -91,6 +94,7 @@ def _settings(**overrides: Any) -> Settings:
         "workers": overrides.get("workers"),
         "page_timeout": overrides.get("page_timeout"),
         "restart_every_pages": overrides.get("restart_every"),
+        "monitor_interval": overrides.get("monitor_interval"),
     }
     if overrides.get("headful"):
         fields["headless"] = False
@@ -230,6 +234,16 @@ def status(store_path: Path, as_json: bool) -> None:
             console.print(f"  failed page {key}: {error}")
     if not report["jobs"]:
         console.print("empty store: no job has run yet")
+    sample = report["latest_sample"]
+    if sample:
+        console.print(
+            f"latest sample: memory {sample['mem_percent']:.0f}% ({sample['memory_limit']}), "
+            f"CPU {sample['cpu_percent']:.0f}%, browser {sample['browser_count']} processes "
+            f"PSS {sample['browser_pss'] / 2**20:.0f} MB, runner RSS "
+            f"{sample['runner_rss'] / 2**20:.0f} MB, disk free {sample['disk_free'] / 2**30:.1f} GB"
+        )
+    for alert in report["open_alerts"]:
+        console.print(f"[red]open alert[/]: {alert['message']}")
 
 
 def _status_report(store: Store) -> dict[str, Any]:
@@ -243,7 +257,12 @@ def _status_report(store: Store) -> dict[str, Any]:
             "errors": store.error_counts(name),
             "failed_pages": [[k, e] for _, k, e in store.failed_pages(name)],
         }
-    return {"store": str(store.path), "jobs": jobs}
+    return {
+        "store": str(store.path),
+        "jobs": jobs,
+        "latest_sample": store.latest_sample(),
+        "open_alerts": store.open_alerts(),
+    }
 
 
 @main.command()

@@ -172,6 +172,11 @@ class _Browser:
         finally:
             config.timeout = saved
 
+    @property
+    def pgid(self) -> int | None:
+        """The process group of chromedriver and this Chromium (None before launch)."""
+        return self._pgid
+
     def to_foreground(self) -> bool:
         """Move every process of a background browser back to normal scheduling.
 
@@ -385,6 +390,11 @@ class BrowserSession:
             self._retiring = [t for t in self._retiring if t.is_alive()] + [thread]
         else:
             browser.retire()
+
+    def process_groups(self) -> list[int]:
+        """Process groups of this session's browsers (the current one and a spare)."""
+        browsers = (self._browser, self._spare)
+        return [b.pgid for b in browsers if b is not None and b.pgid is not None]
 
     def kill(self) -> None:
         """SIGKILL the current browser's whole process tree (thread-safe)."""

@@ -13,7 +13,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: samples
 APP_MARK = "enduro"
 
 metadata = MetaData()
@@ -100,4 +100,15 @@ processes = Table(
     Column("started_at", Float, nullable=False),
     Column("ended_at", Float),
     Index("processes_run", "run_id"),
+)
+
+samples = Table(
+    "samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("samples_run", "run_id", "ts"),
 )

@@ -124,11 +124,27 @@ class Store:
         else:
             _create(path, clock)
         try:
-            return cls(_engine(path), path, clock)
+            store = cls(_engine(path), path, clock)
+            store._upgrade()
+            return store
         except (OperationalError, DatabaseError) as exc:
             raise StoreError(
                 f"can't use store {str(path)!r}: {exc.orig}", "check the path"
             ) from exc
+
+    def _upgrade(self) -> None:
+        """Bring a store made by an older enduro up to this schema (tables are only added)."""
+        with self._begin() as conn:
+            version = conn.execute(
+                select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+            ).scalar_one()
+            if int(version) < s.SCHEMA_VERSION:
+                s.metadata.create_all(conn)
+                conn.execute(
+                    update(s.meta)
+                    .where(s.meta.c.key == "schema_version")
+                    .values(value=str(s.SCHEMA_VERSION))
+                )
 
     def close(self) -> None:
         """Release the database; safe to call twice."""
@@ -492,6 +508,49 @@ class Store:
         query = select(s.processes).order_by(s.processes.c.id)
         with self._begin() as conn:
             return [_dataclass_row(ProcessRow, r) for r in conn.execute(query)]
+
+    # ---- resource samples ------------------------------------------------
+
+    def add_sample(self, run_id: str, ts: float, pages: int, data: dict[str, Any]) -> None:
+        """Store one resource sample of a run."""
+        with self._begin() as conn:
+            conn.execute(
+                insert(s.samples).values(run_id=run_id, ts=ts, pages=pages, data=json.dumps(data))
+            )
+
+    def samples(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Resource samples in time order (of one run, or of all)."""
+        query = select(s.samples.c.run_id, s.samples.c.data).order_by(s.samples.c.id)
+        if run_id is not None:
+            query = query.where(s.samples.c.run_id == run_id)
+        with self._begin() as conn:
+            return [{"run_id": r, **json.loads(d)} for r, d in conn.execute(query)]
+
+    def latest_sample(self) -> dict[str, Any] | None:
+        """The most recent resource sample in the store."""
+        query = select(s.samples.c.run_id, s.samples.c.data).order_by(s.samples.c.id.desc())
+        with self._begin() as conn:
+            row = conn.execute(query.limit(1)).first()
+        return None if row is None else {"run_id": row[0], **json.loads(row[1])}
+
+    def open_alerts(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Alerts whose latest change is ``open``, of one run or of the runs still running."""
+        run_ids = {run_id} if run_id is not None else {r.run_id for r in self.running_runs()}
+        state: dict[str, dict[str, Any]] = {}
+        for alert in self.events(kind="alert"):
+            if alert["run_id"] in run_ids:
+                state[f"{alert['run_id']}/{alert['category']}"] = alert
+        return [
+            {
+                "run_id": e["run_id"],
+                "metric": e["category"],
+                "message": e["message"],
+                "ts": e["ts"],
+                **json.loads(e["data"]),
+            }
+            for e in state.values()
+            if json.loads(e["data"]).get("state") == "open"
+        ]
 
     # ---- reading -------------------------------------------------------
 

@@ -1,0 +1,249 @@
+"""The resource sampler: a background thread that watches the machine, the
+runner and the browser process tree, records samples and raises alerts.
+
+It only publishes. The session manager and the runner subscribe to alerts
+and decide what to do (restart the browser, pause new pages).
+
+The browser tree is found through the session's PID registry — the process
+groups of the browsers enduro started — never by process name, so another
+Chromium on the machine is not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from enduro.monitor._alerts import Alert, AlertRule
+from enduro.monitor._cgroup import MemoryLimit, available_under_limit, memory_limit
+
+__all__ = ["Monitor", "ResourceSample", "group_memory"]
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ResourceSample:
+    """One look at the machine, the runner and the browser tree."""
+
+    ts: float
+    pages: int
+    """Pages completed by this run when the sample was taken."""
+    browser_starts: int
+    """Browsers started so far by this run (a new value: the tree was replaced)."""
+    mem_total: int
+    mem_available: int
+    mem_percent: float
+    """Memory in use, as a percentage of the cgroup limit if there is one."""
+    memory_limit: str
+    """Where ``mem_total`` comes from: ``host`` or the cgroup."""
+    cpu_percent: float
+    runner_rss: int
+    browser_count: int
+    browser_rss: int
+    browser_pss: int
+    open_fds: int
+    zombies: int
+    disk_free: int
+
+    @property
+    def browser_pss_mb(self) -> float:
+        return self.browser_pss / MB
+
+    @property
+    def runner_rss_mb(self) -> float:
+        return self.runner_rss / MB
+
+    @property
+    def disk_free_mb(self) -> float:
+        return self.disk_free / MB
+
+    def to_dict(self) -> dict[str, Any]:
+        """The sample as a JSON-ready dict."""
+        return asdict(self)
+
+
+def group_memory(pgids: Iterable[int]) -> tuple[int, int, int]:
+    """(count, RSS, PSS) of every process in the given process groups.
+
+    PSS comes from ``/proc/PID/smaps_rollup`` (about 1 ms a process); summed
+    RSS counts shared pages once per process, PSS shares them out.
+    """
+    groups = set(pgids)
+    count = rss = pss = 0
+    if not groups:
+        return 0, 0, 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            if os.getpgid(pid) not in groups:
+                continue
+            proc_rss, proc_pss = _rollup(pid)
+        except OSError:
+            continue  # gone, or a zombie without memory maps
+        count += 1
+        rss += proc_rss
+        pss += proc_pss
+    return count, rss, pss
+
+
+def _rollup(pid: int) -> tuple[int, int]:
+    rss = pss = 0
+    with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+        for line in rollup:
+            if line.startswith(b"Rss:"):
+                rss = int(line.split()[1]) * 1024
+            elif line.startswith(b"Pss:"):
+                pss = int(line.split()[1]) * 1024
+                break
+    return rss, pss
+
+
+class Monitor:
+    """Samples every ``interval`` seconds on a thread of its own.
+
+    Args:
+        interval: seconds between samples.
+        browser_groups: returns the process groups of the live browsers.
+        pages: returns the pages completed so far.
+        browser_starts: returns how many browsers were started so far.
+        disk_path: where free disk space is measured (the store's directory).
+        rules: alert rules, each on a field of :class:`ResourceSample`.
+        sink: called with every sample (the runner stores it).
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float,
+        browser_groups: Callable[[], Iterable[int]],
+        pages: Callable[[], int] = lambda: 0,
+        browser_starts: Callable[[], int] = lambda: 0,
+        disk_path: Path = Path("."),
+        rules: Iterable[AlertRule] = (),
+        sink: Callable[[ResourceSample], None] | None = None,
+    ) -> None:
+        self.interval = interval
+        self._browser_groups = browser_groups
+        self._pages = pages
+        self._browser_starts = browser_starts
+        self._disk_path = disk_path
+        self.rules = list(rules)
+        self._sink = sink
+        self._subscribers: list[Callable[[Alert], None]] = []
+        self._latest: ResourceSample | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="enduro-monitor", daemon=True)
+        self._me = psutil.Process()
+        self._limit_checked = False
+        self._limit: MemoryLimit | None = None
+        psutil.cpu_percent(interval=None)  # start the CPU measuring window
+
+    def subscribe(self, callback: Callable[[Alert], None]) -> None:
+        """Call ``callback`` (on the monitor's thread) for every alert change."""
+        self._subscribers.append(callback)
+
+    def latest(self) -> ResourceSample | None:
+        """The most recent sample, if any."""
+        return self._latest
+
+    def open_alerts(self) -> list[str]:
+        """The metrics whose alert is open now."""
+        return [rule.metric for rule in self.rules if rule.active]
+
+    def start(self) -> None:
+        """Start sampling."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop sampling; safe twice."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __enter__(self) -> Monitor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("resource sample failed")
+
+    def tick(self) -> ResourceSample:
+        """Take a sample, hand it to the sink and check the alert rules."""
+        sample = self.sample()
+        self._latest = sample
+        if self._sink is not None:
+            self._sink(sample)
+        for rule in self.rules:
+            alert = rule.check(float(getattr(sample, rule.metric)))
+            if alert is not None:
+                log.warning("alert %s: %s", alert.state, alert.describe())
+                for callback in self._subscribers:
+                    callback(alert)
+        return sample
+
+    def sample(self) -> ResourceSample:
+        """Measure everything once."""
+        vm = psutil.virtual_memory()
+        total, available, limit_source = vm.total, vm.available, "host"
+        limit = self._memory_limit(vm.total)
+        if limit is not None:
+            total, available = limit.limit_bytes, available_under_limit(limit)
+            limit_source = limit.source
+        count, rss, pss = group_memory(self._browser_groups())
+        with self._me.oneshot():
+            runner_rss = self._me.memory_info().rss
+            open_fds = self._me.num_fds()
+            zombies = sum(1 for child in self._me.children(recursive=True) if _is_zombie(child))
+        return ResourceSample(
+            ts=time.time(),
+            pages=self._pages(),
+            browser_starts=self._browser_starts(),
+            mem_total=total,
+            mem_available=available,
+            mem_percent=round(100.0 * (total - available) / total, 2) if total else 0.0,
+            memory_limit=limit_source,
+            cpu_percent=psutil.cpu_percent(interval=None),
+            runner_rss=runner_rss,
+            browser_count=count,
+            browser_rss=rss,
+            browser_pss=pss,
+            open_fds=open_fds,
+            zombies=zombies,
+            disk_free=shutil.disk_usage(self._disk_path).free,
+        )
+
+    def _memory_limit(self, host_total: int) -> MemoryLimit | None:
+        if not self._limit_checked:
+            self._limit_checked = True
+            self._limit = memory_limit(host_total=host_total)
+        if self._limit is None:
+            return None
+        return memory_limit(host_total=host_total)  # usage moves; re-read it
+
+
+def _is_zombie(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
