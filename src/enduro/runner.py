@@ -200,6 +200,7 @@ class Runner:
             self.monitor = Monitor(
                 interval=settings.monitor_interval,
                 browser_groups=self._browser_groups,
+                spare_groups=lambda: self._browser_groups(spare=True),
                 pages=lambda: self.progress.done_this_run,
                 browser_starts=lambda: sum(s.starts for s in self._sessions),
                 disk_path=store.path.parent,
@@ -280,10 +281,10 @@ class Runner:
 
     # ---- what the monitor sees -------------------------------------------
 
-    def _browser_groups(self) -> list[int]:
+    def _browser_groups(self, spare: bool = False) -> list[int]:
         with self._lock:
             sessions = list(self._sessions)
-        return [pgid for session in sessions for pgid in session.process_groups()]
+        return [pgid for session in sessions for pgid in session.process_groups(spare)]
 
     def _store_sample(self, sample: ResourceSample) -> None:
         self.store.add_sample(self.run_id, sample.ts, sample.pages, sample.to_dict())

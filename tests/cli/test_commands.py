@@ -195,7 +195,12 @@ def test_status_of_an_empty_store(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     Store.open(path).close()
 
-    assert json.loads(_ok("status", str(path), "--json")) == {"store": str(path), "jobs": {}}
+    assert json.loads(_ok("status", str(path), "--json")) == {
+        "store": str(path),
+        "jobs": {},
+        "latest_sample": None,
+        "open_alerts": [],
+    }
     assert "no job" in _ok("status", str(path))
 
 

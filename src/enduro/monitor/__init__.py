@@ -3,5 +3,26 @@
 from enduro.monitor._alerts import Alert, AlertRule
 from enduro.monitor._rules import default_rules
 from enduro.monitor._sampler import Monitor, ResourceSample, group_memory
+from enduro.monitor._stats import (
+    LeakEstimate,
+    SeriesSummary,
+    estimate_leak,
+    estimate_leak_between_restarts,
+    summarize,
+)
+from enduro.monitor._summary import summarize_samples
 
-__all__ = ["Alert", "AlertRule", "Monitor", "ResourceSample", "default_rules", "group_memory"]
+__all__ = [
+    "Alert",
+    "AlertRule",
+    "LeakEstimate",
+    "Monitor",
+    "ResourceSample",
+    "SeriesSummary",
+    "default_rules",
+    "estimate_leak",
+    "estimate_leak_between_restarts",
+    "group_memory",
+    "summarize",
+    "summarize_samples",
+]

@@ -51,15 +51,21 @@ class ResourceSample:
     cpu_percent: float
     runner_rss: int
     browser_count: int
+    """Processes of the browsers in use (chromedriver included)."""
     browser_rss: int
     browser_pss: int
+    spare_count: int
+    """Processes of spare browsers launched ahead of a planned restart."""
+    spare_pss: int
     open_fds: int
     zombies: int
     disk_free: int
 
     @property
-    def browser_pss_mb(self) -> float:
-        return self.browser_pss / MB
+    def browser_pss_mb(self) -> float | None:
+        """None while no browser is in use (between a stop and a start): such a
+        sample says nothing about the browser, and must not clear its alert."""
+        return self.browser_pss / MB if self.browser_count else None
 
     @property
     def runner_rss_mb(self) -> float:
@@ -117,7 +123,8 @@ class Monitor:
 
     Args:
         interval: seconds between samples.
-        browser_groups: returns the process groups of the live browsers.
+        browser_groups: returns the process groups of the browsers in use.
+        spare_groups: returns the process groups of spare browsers.
         pages: returns the pages completed so far.
         browser_starts: returns how many browsers were started so far.
         disk_path: where free disk space is measured (the store's directory).
@@ -130,6 +137,7 @@ class Monitor:
         *,
         interval: float,
         browser_groups: Callable[[], Iterable[int]],
+        spare_groups: Callable[[], Iterable[int]] = lambda: (),
         pages: Callable[[], int] = lambda: 0,
         browser_starts: Callable[[], int] = lambda: 0,
         disk_path: Path = Path("."),
@@ -138,6 +146,7 @@ class Monitor:
     ) -> None:
         self.interval = interval
         self._browser_groups = browser_groups
+        self._spare_groups = spare_groups
         self._pages = pages
         self._browser_starts = browser_starts
         self._disk_path = disk_path
@@ -195,7 +204,8 @@ class Monitor:
         if self._sink is not None:
             self._sink(sample)
         for rule in self.rules:
-            alert = rule.check(float(getattr(sample, rule.metric)))
+            value = getattr(sample, rule.metric)
+            alert = None if value is None else rule.check(float(value))
             if alert is not None:
                 log.warning("alert %s: %s", alert.state, alert.describe())
                 for callback in self._subscribers:
@@ -211,6 +221,7 @@ class Monitor:
             total, available = limit.limit_bytes, available_under_limit(limit)
             limit_source = limit.source
         count, rss, pss = group_memory(self._browser_groups())
+        spare_count, _, spare_pss = group_memory(self._spare_groups())
         with self._me.oneshot():
             runner_rss = self._me.memory_info().rss
             open_fds = self._me.num_fds()
@@ -228,6 +239,8 @@ class Monitor:
             browser_count=count,
             browser_rss=rss,
             browser_pss=pss,
+            spare_count=spare_count,
+            spare_pss=spare_pss,
             open_fds=open_fds,
             zombies=zombies,
             disk_free=shutil.disk_usage(self._disk_path).free,

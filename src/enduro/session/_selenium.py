@@ -391,10 +391,10 @@ class BrowserSession:
         else:
             browser.retire()
 
-    def process_groups(self) -> list[int]:
-        """Process groups of this session's browsers (the current one and a spare)."""
-        browsers = (self._browser, self._spare)
-        return [b.pgid for b in browsers if b is not None and b.pgid is not None]
+    def process_groups(self, spare: bool = False) -> list[int]:
+        """The process group of the browser in use (``spare``: of the spare being readied)."""
+        browser = self._spare if spare else self._browser
+        return [browser.pgid] if browser is not None and browser.pgid is not None else []
 
     def kill(self) -> None:
         """SIGKILL the current browser's whole process tree (thread-safe)."""
