@@ -304,3 +304,36 @@ def test_requeue_named_pages(filled_store: Path) -> None:
         page = store.claim(JOB, "run-c", 60.0)
         assert page is not None
         assert page.key == "2"
+
+
+def test_status_json_shows_the_latest_sample_and_the_open_alerts_of_a_live_run(
+    tmp_path: Path,
+) -> None:
+    import psutil
+
+    path = tmp_path / "live.db"
+    me = psutil.Process()
+    with Store.open(path) as store:
+        store.begin_run("live1", "job", "host", me.pid, me.create_time())  # this process: alive
+        store.add_sample("live1", 1.0, 3, {"browser_pss": 1, "mem_percent": 10.0})
+        store.add_sample("live1", 2.0, 9, {"browser_pss": 2, "mem_percent": 95.0})
+        for metric, state in (
+            ("mem_percent", "open"),
+            ("cpu_percent", "open"),
+            ("cpu_percent", "cleared"),
+        ):
+            store.add_event(
+                "alert",
+                f"{metric} {state}",
+                run_id="live1",
+                job="job",
+                category=metric,
+                data={"state": state, "value": 1.0},
+            )
+    report = json.loads(_ok("status", str(path), "--json"))
+    assert report["latest_sample"] == {"run_id": "live1", "browser_pss": 2, "mem_percent": 95.0}
+    assert [a["metric"] for a in report["open_alerts"]] == ["mem_percent"]
+
+    with Store.open(path) as store:
+        store.end_run("live1", "finished", 0)
+    assert json.loads(_ok("status", str(path), "--json"))["open_alerts"] == []

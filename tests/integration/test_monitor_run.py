@@ -141,14 +141,17 @@ def test_a_run_stores_samples_of_the_browser_tree(tmp_path: Path, site_factory: 
     with Store.open(store_path, create=False) as store:
         samples = store.samples(result.run_id)
     assert len(samples) >= 4
-    assert all(s["browser_count"] > 0 and s["browser_pss"] > 0 for s in samples[1:])
+    with_browser = [s for s in samples if s["browser_count"] > 0]
+    assert all(s["browser_pss"] > 0 and s["browser_rss"] > 0 for s in with_browser)
+    # Only a sample before the first start or inside a restart's gap may see none.
+    assert len(samples) - len(with_browser) <= 1 + result.progress.restarts
     starts = [s["browser_starts"] for s in samples]
     assert max(starts) > min(starts)  # samples were taken across restarts
     status = subprocess.run(
         [ENDURO, "status", str(store_path), "--json"], capture_output=True, text=True, check=True
     )
     report = json.loads(status.stdout)
-    assert report["latest_sample"]["browser_pss"] > 0
+    assert report["latest_sample"] == samples[-1]  # (it may postdate the last browser)
     assert report["open_alerts"] == []  # the run is over
 
 

@@ -47,3 +47,11 @@ def test_the_summary_fits_the_browser_leak_between_restarts() -> None:
     assert "40 MB per 1,000 pages" in browser["text"]
     assert summary["leak"]["runner_rss"]["leaking"] is False
     assert summary["series"]["mem_percent"]["max"] == 50.0
+
+
+def test_a_sustained_rule_ignores_short_swings() -> None:
+    rule = AlertRule("cpu_percent", 90.0, sustain=3)
+    values = [95.0, 80.0, 95.0, 95.0, 80.0, 95.0, 95.0, 95.0, 95.0, 70.0, 70.0, 95.0]
+    values += [70.0, 70.0, 70.0]
+    changes = [(i, a.state) for i, a in enumerate(rule.check(v) for v in values) if a]
+    assert changes == [(7, "open"), (14, "cleared")]

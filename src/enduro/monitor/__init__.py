@@ -2,7 +2,7 @@
 
 from enduro.monitor._alerts import Alert, AlertRule
 from enduro.monitor._rules import default_rules
-from enduro.monitor._sampler import Monitor, ResourceSample, group_memory
+from enduro.monitor._sampler import Monitor, ResourceSample, group_members, group_memory
 from enduro.monitor._stats import (
     LeakEstimate,
     SeriesSummary,
@@ -22,6 +22,7 @@ __all__ = [
     "default_rules",
     "estimate_leak",
     "estimate_leak_between_restarts",
+    "group_members",
     "group_memory",
     "summarize",
     "summarize_samples",

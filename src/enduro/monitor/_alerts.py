@@ -40,14 +40,27 @@ class AlertRule:
             (free disk).
         band: the fraction of the threshold the value must come back by before
             the alert clears (0.05: a 90% memory alert clears under 85.5%).
+        sustain: consecutive samples the value must stay past the line (or
+            back within it) before the alert opens (or clears); CPU swings
+            from one second to the next, memory does not.
     """
 
-    def __init__(self, metric: str, threshold: float, *, above: bool = True, band: float = 0.05):
+    def __init__(
+        self,
+        metric: str,
+        threshold: float,
+        *,
+        above: bool = True,
+        band: float = 0.05,
+        sustain: int = 1,
+    ) -> None:
         self.metric = metric
         self.threshold = threshold
         self.above = above
         self.band = band
+        self.sustain = sustain
         self.active = False
+        self._streak = 0
 
     def check(self, value: float) -> Alert | None:
         """Feed a value; returns an Alert when the rule opens or clears."""
@@ -56,10 +69,10 @@ class AlertRule:
             crossed, back = value >= self.threshold, value < self.threshold - margin
         else:
             crossed, back = value <= self.threshold, value > self.threshold + margin
-        if not self.active and crossed:
-            self.active = True
-            return Alert(self.metric, "open", value, self.threshold)
-        if self.active and back:
-            self.active = False
-            return Alert(self.metric, "cleared", value, self.threshold)
-        return None
+        changing = back if self.active else crossed
+        self._streak = self._streak + 1 if changing else 0
+        if self._streak < self.sustain:
+            return None
+        self._streak = 0
+        self.active = not self.active
+        return Alert(self.metric, "open" if self.active else "cleared", value, self.threshold)

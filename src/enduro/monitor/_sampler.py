@@ -55,8 +55,8 @@ class ResourceSample:
     browser_rss: int
     browser_pss: int
     spare_count: int
-    """Processes of spare browsers launched ahead of a planned restart."""
-    spare_pss: int
+    """Processes of spare browsers launched ahead of a planned restart (their
+    memory is not read: a spare is new, and reading PSS costs ~1 ms a process)."""
     open_fds: int
     zombies: int
     disk_free: int
@@ -80,23 +80,30 @@ class ResourceSample:
         return asdict(self)
 
 
+def group_members(pgids: Iterable[int]) -> list[int]:
+    """Pids of the processes in the given process groups."""
+    groups = set(pgids)
+    members = []
+    if groups:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.getpgid(int(entry)) in groups:
+                        members.append(int(entry))
+                except OSError:
+                    continue
+    return members
+
+
 def group_memory(pgids: Iterable[int]) -> tuple[int, int, int]:
     """(count, RSS, PSS) of every process in the given process groups.
 
     PSS comes from ``/proc/PID/smaps_rollup`` (about 1 ms a process); summed
     RSS counts shared pages once per process, PSS shares them out.
     """
-    groups = set(pgids)
     count = rss = pss = 0
-    if not groups:
-        return 0, 0, 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
+    for pid in group_members(pgids):
         try:
-            if os.getpgid(pid) not in groups:
-                continue
             proc_rss, proc_pss = _rollup(pid)
         except OSError:
             continue  # gone, or a zombie without memory maps
@@ -221,11 +228,11 @@ class Monitor:
             total, available = limit.limit_bytes, available_under_limit(limit)
             limit_source = limit.source
         count, rss, pss = group_memory(self._browser_groups())
-        spare_count, _, spare_pss = group_memory(self._spare_groups())
+        spare_count = len(group_members(self._spare_groups()))
         with self._me.oneshot():
             runner_rss = self._me.memory_info().rss
             open_fds = self._me.num_fds()
-            zombies = sum(1 for child in self._me.children(recursive=True) if _is_zombie(child))
+        zombies = _zombie_children()
         return ResourceSample(
             ts=time.time(),
             pages=self._pages(),
@@ -240,7 +247,6 @@ class Monitor:
             browser_rss=rss,
             browser_pss=pss,
             spare_count=spare_count,
-            spare_pss=spare_pss,
             open_fds=open_fds,
             zombies=zombies,
             disk_free=shutil.disk_usage(self._disk_path).free,
@@ -255,8 +261,24 @@ class Monitor:
         return memory_limit(host_total=host_total)  # usage moves; re-read it
 
 
-def _is_zombie(proc: psutil.Process) -> bool:
+def _zombie_children() -> int:
+    """Children of this process that exited and were never reaped."""
+    zombies = 0
     try:
-        return bool(proc.status() == psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as children:
+                pids = children.read().split()
+        except OSError:
+            continue  # the thread ended, or the kernel lacks CONFIG_PROC_CHILDREN
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        zombies += 1
+            except (OSError, IndexError):
+                continue
+    return zombies

@@ -21,7 +21,6 @@ SERIES: dict[str, tuple[str, float]] = {
     "browser_count": ("processes", 1.0),
     "browser_pss": ("MB", MB),
     "browser_rss": ("MB", MB),
-    "spare_pss": ("MB", MB),
     "open_fds": ("fds", 1.0),
     "zombies": ("processes", 1.0),
     "disk_free": ("MB", MB),
