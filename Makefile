@@ -34,7 +34,8 @@ soak: setup
 	$(PY) -m pytest -q -m slow
 
 bench: setup
-	$(PY) benchmarks/overhead.py --pages 500
+	$(PY) benchmarks/overhead.py --pages 500 --rounds 3
+	$(PY) benchmarks/monitor_overhead.py --pages 200 --rounds 10
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -12,19 +12,14 @@ share the machine's mood and rounds do not.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 
-from overhead import enduro_run, start_site
+from overhead import enduro_run, parse_args, start_site
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args()
+    args = parse_args(__doc__, pages=300, rounds=3)
     site, url = start_site(args.pages)
     try:
         off, on = [], []

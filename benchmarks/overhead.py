@@ -91,12 +91,17 @@ def enduro_run(url: str, pages: int, **settings_overrides: object) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=2)
+def parse_args(doc: str, pages: int, rounds: int) -> argparse.Namespace:
+    """The options every benchmark here takes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=pages)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args(__doc__, pages=500, rounds=2)
     site, url = start_site(args.pages)
     try:
         bare, ours, no_restart = [], [], []
