@@ -27,11 +27,10 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
-stress: setup
-	$(PY) -m pytest -q -m slow
-
-soak: setup
-	$(PY) -m pytest -q -m slow
+# Long scenarios carry the "slow" marker; none exist yet (pytest exit 5: none collected).
+stress soak: setup
+	$(PY) -m pytest -q -m slow; status=$$?; [ $$status -eq 5 ] && echo "no slow scenarios yet"; \
+		[ $$status -eq 0 ] || [ $$status -eq 5 ]
 
 bench: setup
 	$(PY) benchmarks/overhead.py --pages 500 --rounds 3
