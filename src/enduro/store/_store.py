@@ -12,13 +12,8 @@ only means those pages are done again.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sqlite3
-import tempfile
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +24,7 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     or_,
@@ -43,6 +36,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from enduro.errors import BadRecords, StoreError
 from enduro.store import _schema as s
+from enduro.store._open import check_existing, create_store, engine_for
 
 __all__ = ["ClaimedPage", "ProcessRow", "RunRow", "Store", "dumps_record", "prepare_records"]
 
@@ -118,13 +112,13 @@ class Store:
         if path.is_dir():
             raise StoreError(f"store path {str(path)!r} is a directory", "give a file path")
         if path.exists() and path.stat().st_size > 0:
-            _check_existing(path)
+            check_existing(path)
         elif not create:
             raise StoreError(f"no store at {str(path)!r}", "check the path, or run a job first")
         else:
-            _create(path, clock)
+            create_store(path, clock)
         try:
-            store = cls(_engine(path), path, clock)
+            store = cls(engine_for(path), path, clock)
             store._upgrade()
             return store
         except (OperationalError, DatabaseError) as exc:
@@ -707,119 +701,3 @@ def prepare_records(
             }
         )
     return rows
-
-
-def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE, so two runners
-    # never both read a page as pending and then both lease it.
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA busy_timeout = 30000")
-    cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.close()
-
-
-def _on_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _read_mark(uri: str) -> tuple[Any, Any]:
-    conn = sqlite3.connect(uri, uri=True)
-    try:
-        row = conn.execute("SELECT value FROM enduro_meta WHERE key = 'schema_version'").fetchone()
-        app = conn.execute("SELECT value FROM enduro_meta WHERE key = 'app'").fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return None, None  # a database, but not an enduro store
-        raise
-    finally:
-        conn.close()
-    return row, app
-
-
-def _check_existing(path: Path) -> None:
-    """Refuse a file that is not an enduro store, reading it only."""
-    if path.stat().st_size == 0:
-        return
-    # A read-only connection to a WAL database still creates -wal/-shm files
-    # unless told the file is immutable, which is safe to assume for the one
-    # table read here (written once, when the store is made). If that read
-    # fails (a checkpoint under way), read again the ordinary way.
-    uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
-    try:
-        try:
-            row, app = _read_mark(uri + "&immutable=1")
-        except sqlite3.DatabaseError:
-            row, app = _read_mark(uri)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            f"{str(path)!r} is not an enduro store ({exc})",
-            "pass a new path or an existing enduro store",
-        ) from exc
-    except sqlite3.Error as exc:
-        raise StoreError(f"can't read store {str(path)!r}: {exc}", "check permissions") from exc
-    if app is None or app[0] != s.APP_MARK or row is None:
-        raise StoreError(
-            f"{str(path)!r} is not an enduro store", "pass a new path or an existing enduro store"
-        )
-    if int(row[0]) > s.SCHEMA_VERSION:
-        raise StoreError(
-            f"store {str(path)!r} has schema {row[0]}, newer than this enduro's {s.SCHEMA_VERSION}",
-            "upgrade enduro",
-        )
-
-
-def _engine(path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{path}")
-    event.listen(engine, "connect", _on_connect)
-    event.listen(engine, "begin", _on_begin)
-    return engine
-
-
-def _create(path: Path, clock: Clock) -> None:
-    """Create a store whole, then move it into place: nobody sees it half made.
-
-    An empty file at ``path`` (``touch store.db``) is replaced; any other file
-    that appeared meanwhile is left alone.
-    """
-    parent = path.parent
-    if not parent.is_dir():
-        raise StoreError(
-            f"can't create store {str(path)!r}: directory {str(parent)!r} does not exist",
-            "create it or pick another --store",
-        )
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=parent)
-    except OSError as exc:
-        raise StoreError(
-            f"can't create store {str(path)!r}: {exc.strerror}", "pick a writable --store path"
-        ) from exc
-    os.close(fd)
-    try:
-        engine = _engine(Path(tmp))
-        with engine.begin() as conn:
-            s.metadata.create_all(conn)
-            conn.execute(
-                insert(s.meta),
-                [
-                    {"key": "app", "value": s.APP_MARK},
-                    {"key": "schema_version", "value": str(s.SCHEMA_VERSION)},
-                    {"key": "created_at", "value": repr(clock())},
-                ],
-            )
-        engine.dispose()  # the last close checkpoints the WAL into the file
-        if path.exists() and path.stat().st_size == 0:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if a store appeared meanwhile: keep that one
-    except FileExistsError:
-        pass
-    except (OSError, OperationalError, DatabaseError) as exc:
-        raise StoreError(
-            f"can't create store {str(path)!r}: {exc}", "pick another --store"
-        ) from exc
-    finally:
-        for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(leftover)
