@@ -15,21 +15,18 @@ from __future__ import annotations
 import json
 import statistics
 
-from overhead import enduro_run, parse_args, start_site
+from overhead import enduro_run, parse_args, site_process
 
 
 def main() -> None:
     args = parse_args(__doc__, pages=300, rounds=3)
-    site, url = start_site(args.pages)
-    try:
-        off, on = [], []
+    off: list[float] = []
+    on: list[float] = []
+    with site_process(args.pages) as url:
         for round_ in range(args.rounds):
             for interval in (0, 1) if round_ % 2 == 0 else (1, 0):
                 rate = args.pages / enduro_run(url, args.pages, monitor_interval=interval)
                 (on if interval else off).append(rate)
-    finally:
-        site.terminate()
-        site.wait()
     figures = {
         "pages": args.pages,
         "rounds": args.rounds,

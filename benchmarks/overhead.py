@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from selenium.webdriver import Chrome
@@ -36,17 +38,22 @@ from enduro.store import Store
 from enduro.stress.reference import COLLECT_ROWS_JS, make_job, parse_row
 
 
-def start_site(pages: int) -> tuple[subprocess.Popen[str], str]:
+@contextmanager
+def site_process(pages: int) -> Iterator[str]:
+    """Serve the built-in site from a separate process; yields its URL."""
     enduro = Path(sys.executable).parent / "enduro"
     proc = subprocess.Popen(
         [str(enduro), "site", "--port", "0", "--pages", str(pages)],
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    url = next(word for word in line.split() if word.startswith("http://"))
-    return proc, url
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        yield next(word for word in line.split() if word.startswith("http://"))
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def bare_loop(url: str, pages: int) -> float:
@@ -102,16 +109,12 @@ def parse_args(doc: str, pages: int, rounds: int) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args(__doc__, pages=500, rounds=2)
-    site, url = start_site(args.pages)
-    try:
-        bare, ours, no_restart = [], [], []
+    bare, ours, no_restart = [], [], []
+    with site_process(args.pages) as url:
         for _ in range(args.rounds):
             bare.append(args.pages / bare_loop(url, args.pages))
             ours.append(args.pages / enduro_run(url, args.pages))
             no_restart.append(args.pages / enduro_run(url, args.pages, restart_every_pages=0))
-    finally:
-        site.terminate()
-        site.wait()
     figures = {
         "pages": args.pages,
         "rounds": args.rounds,

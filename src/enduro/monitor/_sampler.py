@@ -253,12 +253,12 @@ class Monitor:
         )
 
     def _memory_limit(self, host_total: int) -> MemoryLimit | None:
-        if not self._limit_checked:
-            self._limit_checked = True
-            self._limit = memory_limit(host_total=host_total)
-        if self._limit is None:
+        """The cgroup limit, re-read each sample (usage moves); never again once absent."""
+        if self._limit_checked and self._limit is None:
             return None
-        return memory_limit(host_total=host_total)  # usage moves; re-read it
+        self._limit_checked = True
+        self._limit = memory_limit(host_total=host_total)
+        return self._limit
 
 
 def _zombie_children() -> int:
