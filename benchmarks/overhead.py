@@ -35,7 +35,7 @@ from enduro.runner import Runner
 from enduro.session import CHROMIUM_FLAGS, find_browser
 from enduro.settings import Settings
 from enduro.store import Store
-from enduro.stress.reference import COLLECT_ROWS_JS, make_job, parse_row
+from enduro.stress.reference import extract_page, make_job
 
 
 @contextmanager
@@ -75,9 +75,7 @@ def bare_loop(url: str, pages: int) -> float:
         job.login(PageContext(key="1", driver=driver, attempt=1, job=job))
         count = 0
         for page in range(1, pages + 1):
-            driver.get(f"{url}/matches?page={page}")
-            result = driver.execute_async_script(COLLECT_ROWS_JS)
-            count += len([parse_row(row, page) for row in result["rows"]])
+            count += len(extract_page(driver, url, str(page)))
         assert count == pages * 50, count
     finally:
         driver.quit()

@@ -10,30 +10,65 @@ The tree::
     ├── PageError                   something went wrong with one page (retried)
     │   ├── PageTimeout             the page overran its deadline
     │   ├── AuthLost                the site logged us out (login hook, then retry)
-    │   └── BadRecords              the handler returned records enduro can't store
-    └── SessionError                the browser session is unusable (restart it)
-        └── BrowserDead             the browser or its driver is gone
+    │   ├── BadRecords              the handler returned records enduro can't store
+    │   ├── HttpError               the site answered with an error status
+    │   │   ├── RateLimited         429: slow down (cool down for Retry-After)
+    │   │   └── ServerError         5xx or a maintenance page
+    │   └── NetworkError            the site is unreachable (reset, DNS, offline)
+    ├── SessionError                the browser session is unusable (restart it)
+    │   ├── BrowserDead             the browser or its driver is gone
+    │   │   └── DriverDead          chromedriver is gone
+    │   ├── TabCrashed              the renderer died; the driver must restart
+    │   └── MemoryPressure          the machine or the browser is short of memory
+    └── Fatal                       a configuration problem found mid-run; the run halts
 
-Foreign exceptions (Selenium, urllib3, OSError) are mapped onto this tree in
-one place, :func:`enduro.recovery.classify`, so the runner never reads
-exception text itself.
+Foreign exceptions (Selenium, urllib3, OSError) are mapped onto the error
+categories in :data:`CATEGORIES` in one place, :func:`enduro.recovery.classify`,
+so the runner never reads exception text itself.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CATEGORIES",
     "AuthLost",
     "BadRecords",
     "BrowserDead",
     "BrowserNotFound",
+    "DriverDead",
     "EnduroError",
+    "Fatal",
+    "HttpError",
     "JobLoadError",
+    "MemoryPressure",
+    "NetworkError",
     "PageError",
     "PageTimeout",
+    "RateLimited",
+    "ServerError",
     "SessionError",
     "StoreError",
+    "TabCrashed",
     "UsageError",
 ]
+
+CATEGORIES: dict[str, str] = {
+    "network": "the site could not be reached (connection reset, DNS, offline)",
+    "rate_limited": "the site said slow down (HTTP 429)",
+    "server_error": "the site failed (HTTP 5xx, maintenance page)",
+    "browser_crash": "the browser is gone or its session is unusable",
+    "driver_dead": "chromedriver is gone (the driver connection is refused)",
+    "page_crash": "the tab's renderer crashed",
+    "element": "an element was stale or missing (the page changed under the handler)",
+    "javascript": "a script on the page or run by the handler failed",
+    "auth_lost": "the site no longer treats the session as logged in",
+    "memory_pressure": "the machine or the browser is short of memory",
+    "timeout": "the page or a driver call took too long",
+    "handler_bug": "a bug in the job's handler (KeyError, TypeError, bad records, ...)",
+    "fatal": "a configuration problem: the run halts",
+    "unknown": "nothing more specific is known",
+}
+"""Every error category, name -> one-line meaning."""
 
 
 class EnduroError(Exception):
@@ -88,9 +123,64 @@ class BadRecords(PageError):
     """The handler returned something that is not a list of storable records."""
 
 
+class HttpError(PageError):
+    """The site answered the page with an error status.
+
+    Args:
+        message: what happened (default: ``HTTP <status>``).
+        status: the HTTP status code.
+        retry_after: seconds from the response's ``Retry-After`` header, if any.
+    """
+
+    def __init__(
+        self, message: str = "", *, status: int = 0, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message or f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RateLimited(HttpError):
+    """The site said slow down (HTTP 429); cool down for ``retry_after`` if given."""
+
+    def __init__(
+        self, message: str = "", *, status: int = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status, retry_after=retry_after)
+
+
+class ServerError(HttpError):
+    """The site failed (HTTP 5xx) or shows a maintenance page."""
+
+    def __init__(
+        self, message: str = "", *, status: int = 503, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status, retry_after=retry_after)
+
+
+class NetworkError(PageError):
+    """The site can't be reached: connection reset, DNS failure, offline."""
+
+
 class SessionError(EnduroError):
     """The browser session can't be used; the session manager restarts it."""
 
 
 class BrowserDead(SessionError):
     """The browser or its driver process is gone."""
+
+
+class DriverDead(BrowserDead):
+    """chromedriver is gone; the browser it drove is orphaned and must be killed."""
+
+
+class TabCrashed(SessionError):
+    """The tab's renderer crashed; with Selenium the driver must be restarted."""
+
+
+class MemoryPressure(SessionError):
+    """The machine or the browser is short of memory; restart the browser."""
+
+
+class Fatal(EnduroError):
+    """A configuration problem found mid-run (going on can't help); the run halts."""

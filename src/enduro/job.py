@@ -23,7 +23,7 @@ import importlib.util
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,9 @@ class Job:
         login: logs the browser in; called after a fresh browser starts and
             when the site is found logged out.
         is_logged_in: tells whether the browser is logged in.
+        secrets: strings (passwords, tokens) that must never be written
+            anywhere: enduro redacts them from error messages, events and
+            flight-recorder files.
     """
 
     name: str
@@ -80,6 +83,7 @@ class Job:
     record_key: str = "id"
     login: Hook | None = None
     is_logged_in: Callable[[PageContext], bool] | None = None
+    secrets: Sequence[str] = ()
     _keys: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +94,9 @@ class Job:
         self._keys = [str(page) for page in self.pages]
         if len(set(self._keys)) != len(self._keys):
             raise ValueError(f"job {self.name!r} lists a page key more than once")
+        if isinstance(self.secrets, str):
+            raise TypeError("job secrets must be a list of strings, not one string")
+        self.secrets = tuple(s for s in self.secrets if s)
 
     @property
     def page_keys(self) -> list[str]:

@@ -2,11 +2,11 @@
 
 ::
 
-    store.claim() -> session ready? -> job.handler(ctx) -> store.complete(page, records)
-                          ^                    |
-                          |                  error
-                          |                    v
-                     restart / login  <-  classify(exc); retry later or fail
+    limiter.acquire() -> store.claim() -> manager.ready() -> job.handler(ctx) -> store.complete()
+                                              ^                    |
+                                              |                  error
+                                              |                    v
+                      restart / re-login / cool down  <-  policies.decide(classify(exc, signals))
 
 One worker = one browser session = one loop. Every piece of state that must
 survive a crash lives in the store; the runner holds only counters for the
@@ -25,16 +25,31 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import psutil
 
-from enduro.errors import EnduroError, PageTimeout
+from enduro._secrets import redact, redacting_logs
+from enduro.errors import PageTimeout
 from enduro.job import Job, PageContext
 from enduro.monitor import Alert, Monitor, ResourceSample, default_rules
-from enduro.recovery import Backoff, classify
+from enduro.recovery import (
+    Backoff,
+    BurstDetector,
+    CircuitBreaker,
+    Decision,
+    RateLimiter,
+    RecoveryPolicies,
+    StallWatch,
+    classify,
+)
+from enduro.recovery._deadline import DeadlineWatch
+from enduro.recovery._halt import HaltRun
 from enduro.session import BrowserSession, find_browser, reap_dead_runs
+from enduro.session._manager import SessionManager
+from enduro.session._recorder import FlightRecorder
 from enduro.settings import Settings
 from enduro.store import ClaimedPage, Store, prepare_records
 
@@ -46,10 +61,7 @@ HEARTBEAT_SECONDS = 10.0
 # Pages a worker leases at once (one transaction instead of four).
 CLAIM_BATCH = 4
 IDLE_POLL_SECONDS = 0.25
-# A planned restart launches the next browser this many seconds ahead, and
-# waits for it past the restart's due time by at most a tenth of the interval.
-SPARE_LEAD_SECONDS = 3.0
-SPARE_LATE_DIVISOR = 10  # at most every/10 pages late
+RATE_STATE_KEY = "rate"  # the learned pages/s, saved per job in the store
 
 
 @dataclass
@@ -83,10 +95,6 @@ class RunResult:
     counts: dict[str, int]
 
 
-class _Halt(EnduroError):
-    """Going on would be wrong (the browser won't start); the run stops."""
-
-
 class _StoreRegistry:
     """The PID registry of a run, kept in the store."""
 
@@ -101,62 +109,6 @@ class _StoreRegistry:
 
     def ended(self, ids: Iterable[int]) -> None:
         self._store.end_processes(ids)
-
-
-class _Watchdog:
-    """One thread per run that cuts short any page past its deadline.
-
-    Arming costs a page nothing but a lock: the thread sleeps until the
-    earliest deadline it knows and, on waking, looks at what is armed now, so
-    it does not wake for every page (a timer thread per page cost 4% of the
-    throughput).
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._armed: dict[int, tuple[float, Callable[[], None]]] = {}
-        self._next_token = 0
-        self._idle = True
-        self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="enduro-watchdog", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def arm(self, seconds: float, on_expire: Callable[[], None]) -> int:
-        """Call ``on_expire`` (on the watchdog thread) in ``seconds`` unless disarmed."""
-        with self._cond:
-            self._next_token += 1
-            self._armed[self._next_token] = (time.monotonic() + seconds, on_expire)
-            if self._idle:
-                self._cond.notify()
-            return self._next_token
-
-    def disarm(self, token: int) -> None:
-        with self._cond:
-            self._armed.pop(token, None)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                if self._closed:
-                    return
-                now = time.monotonic()
-                due = [t for t, (at, _) in self._armed.items() if at <= now]
-                expired = [self._armed.pop(t)[1] for t in due]
-                if not expired:
-                    self._idle = not self._armed
-                    wait = None if self._idle else min(at for at, _ in self._armed.values()) - now
-                    self._cond.wait(wait)
-                    continue
-            for on_expire in expired:
-                on_expire()
 
 
 class Runner:
@@ -186,15 +138,24 @@ class Runner:
         self._hard_stop = threading.Event()
         self._halt_reason = ""
         self._lock = threading.Lock()
-        self._sessions: list[BrowserSession] = []
-        self._backoff = Backoff(
-            base=settings.backoff_base, cap=settings.backoff_max, rng=random.Random(settings.seed)
-        )
+        self._managers: list[SessionManager] = []
+        rng = random.Random(settings.seed)
+        self._backoff = Backoff(base=settings.backoff_base, cap=settings.backoff_max, rng=rng)
+        self._policies = RecoveryPolicies(settings, rng)
+        self._limiter = RateLimiter(settings.rate_limit, min_rate=settings.rate_min)
+        self._saved_rate: float | None = None
+        self._relogins = CircuitBreaker(settings.relogin_max, settings.relogin_window)
+        self._bursts = BurstDetector(settings.cascade_errors, settings.cascade_window)
+        self._stall = StallWatch(settings.stall_timeout)
+        self._recorder: FlightRecorder | None = None
+        if settings.flight_recorder:
+            self._recorder = FlightRecorder(flight_dir(store.path), job.secrets)
         self.progress = Progress()
-        self._watchdog = _Watchdog()
+        self._watchdog = DeadlineWatch()
         self._memory_ok = threading.Event()
         self._memory_ok.set()
-        self._pss_restart: set[str] = set()  # sessions the monitor wants restarted
+        self._sites_ok = threading.Event()  # cleared while a burst of errors is probed
+        self._sites_ok.set()
         self.monitor: Monitor | None = None
         if settings.monitor_interval > 0:
             self.monitor = Monitor(
@@ -202,7 +163,7 @@ class Runner:
                 browser_groups=self._browser_groups,
                 spare_groups=lambda: self._browser_groups(spare=True),
                 pages=lambda: self.progress.done_this_run,
-                browser_starts=lambda: sum(s.starts for s in self._sessions),
+                browser_starts=lambda: sum(m.session.starts for m in self._managers),
                 disk_path=store.path.parent,
                 rules=default_rules(settings),
                 sink=self._store_sample,
@@ -218,6 +179,10 @@ class Runner:
             BrowserNotFound: Chromium or chromedriver is missing (nothing is written).
         """
         find_browser(self.settings)
+        with redacting_logs(self.job.secrets):
+            return self._run()
+
+    def _run(self) -> RunResult:
         store, job = self.store, self.job
         reap_dead_runs(store, stale_after=self.settings.lease_seconds, now=time.time())
         store.reclaim_expired_leases(job.name)
@@ -232,6 +197,7 @@ class Runner:
             f"{counts['done']}/{counts['total']} pages done, {added} new",
             data={"done": counts["done"], "total": counts["total"], "added": added},
         )
+        self._restore_rate()
         log.info("run %s: %d/%d pages done at start", self.run_id, counts["done"], counts["total"])
         self._on_progress(self.progress)
 
@@ -253,6 +219,7 @@ class Runner:
                 if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
                     store.heartbeat(self.run_id, self.settings.lease_seconds)
                     last_beat = time.monotonic()
+                self._check_stall()
         finally:
             self._watchdog.close()
             if self.monitor is not None:
@@ -275,16 +242,62 @@ class Runner:
         log.info("run %s %s: %s", self.run_id, status, reason)
         return RunResult(self.run_id, status, code, reason, self.progress, counts)
 
-    def _event(self, kind: str, message: str = "", **details: Any) -> None:
-        """Record an event of this run and job in the store."""
-        self.store.add_event(kind, message, run_id=self.run_id, job=self.job.name, **details)
+    def _event(
+        self,
+        kind: str,
+        message: str = "",
+        *,
+        category: str | None = None,
+        page_key: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an event of this run and job in the store (secrets redacted)."""
+        self.store.add_event(
+            kind,
+            redact(message, self.job.secrets),
+            run_id=self.run_id,
+            job=self.job.name,
+            category=category,
+            page_key=page_key,
+            data=data,
+        )
 
-    # ---- what the monitor sees -------------------------------------------
+    def _halt(self, reason: str) -> None:
+        with self._lock:
+            if not self._halt_reason:
+                self._halt_reason = reason
+        self._event("halt", reason)
+        self._stop.set()
+
+    # ---- the site's rate ---------------------------------------------------
+
+    def _restore_rate(self) -> None:
+        """Start at the rate a previous run learned, unless settings name one."""
+        if self.settings.rate_limit is not None:
+            return
+        saved = self.store.get_state(self.job.name, RATE_STATE_KEY)
+        if saved is None:
+            return
+        try:
+            rate = float(saved)
+        except ValueError:
+            return
+        self._limiter = RateLimiter(rate, min_rate=self.settings.rate_min)
+        self._saved_rate = rate
+        self._event("rate_restored", f"starting at the learned {rate:.2f} pages/s")
+
+    def _save_rate(self) -> None:
+        rate = self._limiter.rate
+        if rate is not None and rate != self._saved_rate:
+            self._saved_rate = rate
+            self.store.set_state(self.job.name, RATE_STATE_KEY, repr(rate))
+
+    # ---- what the monitor and the stall watch see ----------------------------
 
     def _browser_groups(self, spare: bool = False) -> list[int]:
         with self._lock:
-            sessions = list(self._sessions)
-        return [pgid for session in sessions for pgid in session.process_groups(spare)]
+            managers = list(self._managers)
+        return [pgid for m in managers for pgid in m.session.process_groups(spare)]
 
     def _store_sample(self, sample: ResourceSample) -> None:
         self.store.add_sample(self.run_id, sample.ts, sample.pages, sample.to_dict())
@@ -298,24 +311,47 @@ class Runner:
             data={"state": alert.state, "value": alert.value, "threshold": alert.threshold},
         )
         if alert.metric == "browser_pss_mb" and alert.state == "open":
+            limit = self.settings.alert_browser_pss_mb
             with self._lock:
-                self._pss_restart.update(s.name for s in self._sessions)
+                for manager in self._managers:
+                    manager.restart_wanted = f"browser PSS over {limit:g} MB"
         elif alert.metric == "mem_percent":
             if alert.state == "open":
                 self._memory_ok.clear()
-                self._event("paused", f"no new pages while {alert.describe()}")
+                self._event(
+                    "paused", f"no new pages while {alert.describe()}", category="memory_pressure"
+                )
             else:
                 self._memory_ok.set()
-                self._event("resumed", alert.describe())
+                self._event("resumed", alert.describe(), category="memory_pressure")
+
+    def _check_stall(self) -> None:
+        """No page completed for ``stall_timeout``: restart the browsers, then halt."""
+        if (
+            self._limiter.cooldown_left() > 0
+            or not self._memory_ok.is_set()
+            or not self._sites_ok.is_set()
+        ):
+            self._stall.progressed()  # idle on purpose, not stalled
+            return
+        verdict = self._stall.check()
+        timeout = self.settings.stall_timeout
+        if verdict == "restart":
+            self._event("stall", f"no page completed in {timeout:.0f}s; restarting the browsers")
+            with self._lock:
+                for manager in self._managers:
+                    manager.restart_wanted = f"stall: no page completed in {timeout:.0f}s"
+        elif verdict == "halt":
+            self._halt(f"no page completed in {timeout:.0f}s, even after restarting the browsers")
 
     def request_stop(self, hard: bool = False) -> None:
         """Stop after the page in hand (``hard``: abandon it, killing the browsers)."""
         if hard:
             self._hard_stop.set()
             with self._lock:
-                sessions = list(self._sessions)
-            for session in sessions:
-                session.kill()
+                managers = list(self._managers)
+            for manager in managers:
+                manager.session.kill()
         self._stop.set()
 
     def _install_signal_handlers(self) -> Callable[[], None]:
@@ -341,17 +377,43 @@ class Runner:
 
     # ---- one worker ----------------------------------------------------
 
-    def _work(self, name: str) -> None:
+    def _manager(self, name: str) -> SessionManager:
         session = BrowserSession(
             self.settings, self.run_id, _StoreRegistry(self.store, self.run_id), name
         )
+
+        def restarted() -> None:
+            with self._lock:
+                self.progress.restarts += 1
+
+        def pages_left() -> int:
+            with self._lock:
+                return self.progress.total - self.progress.done - self.progress.failed
+
+        return SessionManager(
+            session,
+            self.job,
+            self.settings,
+            emit=self._event,
+            limiter=self._limiter,
+            relogins=self._relogins,
+            stop=self._stop,
+            hard_stop=self._hard_stop,
+            backoff=self._backoff,
+            recorder=self._recorder,
+            pages_left=pages_left,
+            on_restart=restarted,
+        )
+
+    def _work(self, name: str) -> None:
+        manager = self._manager(name)
         with self._lock:
-            self._sessions.append(session)
+            self._managers.append(manager)
         claimed: deque[ClaimedPage] = deque()
         try:
             while not self._stop.is_set():
-                if not self._memory_ok.is_set():
-                    self._stop.wait(IDLE_POLL_SECONDS)  # the machine is short of memory
+                if not (self._memory_ok.is_set() and self._sites_ok.is_set()):
+                    self._stop.wait(IDLE_POLL_SECONDS)  # short of memory, or probing the site
                     continue
                 if not claimed:
                     claimed.extend(
@@ -363,18 +425,16 @@ class Runner:
                     if not self._wait_for_work():
                         break
                     continue
-                self._process(session, claimed.popleft())
-        except _Halt as exc:
-            self._halt_reason = str(exc)
-            self._stop.set()
+                self._process(manager, claimed.popleft())
+        except HaltRun as exc:
+            self._halt(str(exc))
         except Exception:
             log.exception("%s: worker crashed", name)
-            self._halt_reason = f"worker {name} crashed"
-            self._stop.set()
+            self._halt(f"worker {name} crashed")
         finally:
             for page in claimed:
                 self.store.release(page, self.run_id)
-            session.close()
+            manager.session.close()
 
     def _wait_for_work(self) -> bool:
         """Sleep until a page may be ready; False when nothing is left to do."""
@@ -386,139 +446,138 @@ class Runner:
         self._stop.wait(min(max(wait, 0.0), 1.0) or 0.01)
         return True
 
-    def _process(self, session: BrowserSession, page: ClaimedPage) -> None:
+    def _process(self, manager: SessionManager, page: ClaimedPage) -> None:
         attempt = page.attempts + 1
+        if not self._limiter.acquire(self._stop):
+            self.store.release(page, self.run_id)  # stopped while waiting for the site
+            return
         try:
-            self._ensure_browser(session, page, attempt)
-            records = self._call_handler(session, page, attempt)
+            manager.ready(page.key, attempt)
+            records = self._call_handler(manager.session, page, attempt)
             rows = prepare_records(page, records, self.job.record_key)
-            session.pages_since_start += 1
             if self.store.complete_rows(page, self.run_id, rows):
                 with self._lock:
                     self.progress.done += 1
                     self.progress.done_this_run += 1
             else:
                 log.warning("page %s: lease lost; its result was dropped", page.key)
-        except _Halt:
+            manager.page_done()
+            if page.attempts or page.recoveries:
+                self._event(
+                    "recovered",
+                    f"page {page.key} done after {page.attempts + page.recoveries} failures",
+                    page_key=page.key,
+                    data={"attempts": page.attempts, "recoveries": page.recoveries},
+                )
+            self._limiter.succeeded()
+            self._stall.progressed()
+            self._save_rate()
+        except HaltRun:
             self.store.release(page, self.run_id)
             raise
         except Exception as exc:
             if self._hard_stop.is_set():
                 self.store.release(page, self.run_id)
                 return
-            self._page_failed(session, page, attempt, exc)
+            self._page_failed(manager, page, attempt, exc)
         self._on_progress(self.progress)
 
     def _page_failed(
-        self, session: BrowserSession, page: ClaimedPage, attempt: int, exc: Exception
+        self, manager: SessionManager, page: ClaimedPage, attempt: int, exc: Exception
     ) -> None:
-        found = classify(exc)
-        final = attempt >= self.settings.max_attempts
-        retry_at = None if final else time.time() + self._backoff.delay(attempt)
-        self.store.fail_attempt(page, self.run_id, found.message, retry_at)
-        self._event(
-            "error",
-            found.message,
-            category=found.category,
-            page_key=page.key,
-            data={"attempt": attempt, "final": final},
-        )
-        log.info("page %s attempt %d: %s [%s]", page.key, attempt, found.message, found.category)
+        """Classify the error, charge the right budget, and carry out the policy's actions."""
+        signals = manager.signals()
+        found = classify(exc, signals, login_pattern=self.settings.login_url_pattern)
+        message = redact(found.message, self.job.secrets)
+        decision = self._policies.decide(found, attempts=page.attempts, recoveries=page.recoveries)
+        if decision.halt:
+            self.store.release(page, self.run_id)
+            raise HaltRun(redact(decision.halt, self.job.secrets))
+        files = manager.capture(f"{found.category}:{type(exc).__name__}", message, signals)
+        retry_at = None if decision.final else time.time() + (decision.retry_in or 0.0)
+        self.store.fail_attempt(page, self.run_id, message, retry_at, charge=decision.charge)
+        data: dict[str, Any] = {
+            "attempt": attempt,
+            "charge": decision.charge,
+            "actions": list(decision.actions),
+            "final": decision.final,
+        }
+        if found.status is not None:
+            data["status"] = found.status
+        if found.retry_after is not None:
+            data["retry_after"] = found.retry_after
+        if files:
+            data["flight"] = files
+        self._event("error", message, category=found.category, page_key=page.key, data=data)
+        log.info("page %s attempt %d: %s [%s]", page.key, attempt, message, found.category)
         with self._lock:
             self.progress.errors += 1
-            if final:
+            if decision.final:
                 self.progress.failed += 1
-        if final:
-            self._event("page_failed", found.message, category=found.category, page_key=page.key)
-        if found.category == "auth_lost":
-            session.forget_cookies()
-            session.needs_login = True
-        if not session.alive():
-            self._restart(session, f"after {found.category}")
+        if decision.final:
+            self._event("page_failed", message, category=found.category, page_key=page.key)
+        self._recover(manager, found.category, found.status, found.retry_after, decision)
+        if self._bursts.record(found.category):
+            self._probe_burst(manager, found.category, message)
 
-    # ---- the browser -----------------------------------------------------
+    def _recover(
+        self,
+        manager: SessionManager,
+        category: str,
+        status: int | None,
+        retry_after: float | None,
+        decision: Decision,
+    ) -> None:
+        """Carry out a decision: slow down, cool down, re-login, restart or refresh."""
+        if category == "rate_limited" or status in (429, 503):
+            self._limiter.throttled(retry_after)
+            rate = self._limiter.rate
+            self._event(
+                "rate_cut",
+                f"site asked to slow down; now at most {rate:.2f} pages/s" if rate else "",
+                category=category,
+                data={"rate": rate, "retry_after": retry_after},
+            )
+            self._save_rate()
+        if decision.cooldown > 0:
+            self._limiter.hold(decision.cooldown)
+            self._event(
+                "cooldown",
+                f"no requests to the site for {decision.cooldown:.1f}s",
+                category=category,
+                data={"seconds": decision.cooldown, "retry_after": retry_after},
+            )
+            log.info("cooling down for %.1fs after %s", decision.cooldown, category)
+        if decision.relogin:
+            manager.forget_login()
+        if decision.restart:
+            manager.restart(f"after {category}", category=category)
+        elif not manager.session.alive(self.settings.health_timeout):
+            manager.restart(f"browser unresponsive after {category}", category=category)
+        elif decision.refresh:
+            manager.refresh()
+            self._event("refresh", "page state dropped before the retry", category=category)
 
-    def _ensure_browser(self, session: BrowserSession, page: ClaimedPage, attempt: int) -> None:
-        if session.starts == 0 or not session.running:
-            self._start(session)
-        elif session.name in self._pss_restart:
-            with self._lock:
-                self._pss_restart.discard(session.name)
-            limit = self.settings.alert_browser_pss_mb
-            self._restart(session, f"browser PSS over {limit:g} MB", planned=True)
-        elif due := self._restart_due(session):
-            # Swap when the spare is up: a few pages late beats a page waiting for a launch.
-            every = self.settings.restart_every_pages
-            late = session.pages_since_start >= every + max(1, every // SPARE_LATE_DIVISOR)
-            if not session.spare_launching or late:
-                self._restart(session, due, planned=True)
-        elif self._seconds_to_restart(session) <= SPARE_LEAD_SECONDS and self._outlasts(session):
-            session.prepare_spare()
-        if session.needs_login and self.job.login is not None:
-            ctx = PageContext(key=page.key, driver=session.driver, attempt=attempt, job=self.job)
-            self.job.login(ctx)
-            session.needs_login = False
-            session.save_cookies()
-            self._event("login", "logged in")
-
-    def _restart_due(self, session: BrowserSession) -> str:
-        """Why the browser should be replaced now ("" if it should not)."""
-        every, max_age = self.settings.restart_every_pages, self.settings.restart_max_age
-        if every and session.pages_since_start >= every:
-            return f"every {every} pages"
-        if max_age and session.age >= max_age:
-            return f"older than {max_age:.0f}s"
-        return ""
-
-    def _outlasts(self, session: BrowserSession) -> bool:
-        """Whether pages remain beyond this browser's planned end (a spare is worth it)."""
-        every = self.settings.restart_every_pages
-        with self._lock:
-            remaining = self.progress.total - self.progress.done - self.progress.failed
-        return not every or remaining > every - session.pages_since_start
-
-    def _seconds_to_restart(self, session: BrowserSession) -> float:
-        """Estimated seconds until a planned restart (inf if none is planned)."""
-        every, max_age = self.settings.restart_every_pages, self.settings.restart_max_age
-        left = float("inf")
-        if max_age:
-            left = max_age - session.age
-        if every and session.pages_since_start:
-            per_page = session.age / session.pages_since_start
-            left = min(left, (every - session.pages_since_start) * per_page)
-        return left
-
-    def _start(self, session: BrowserSession) -> None:
-        failures = 0
-        while True:
-            try:
-                session.start()
-                break
-            except Exception as exc:
-                failures += 1
-                found = classify(exc)
-                self._event("browser_start_failed", found.message, category=found.category)
-                if failures >= self.settings.max_restarts:
-                    raise _Halt(
-                        f"browser failed to start {failures} times; last: {found.message}"
-                    ) from exc
-                if self._stop.wait(self._backoff.delay(failures)):
-                    raise _Halt("stopped while the browser would not start") from exc
-        session.needs_login = not session.has_cookies
-        self._event("browser_start", f"{session.name} started")
-
-    def _restart(self, session: BrowserSession, reason: str, planned: bool = False) -> None:
-        """Replace the browser; a planned restart retires the old one in the background."""
-        if self._hard_stop.is_set():
-            return
-        session.save_cookies_if_alive()
-        session.stop(background=planned)
-        with self._lock:
-            self.progress.restarts += 1
-        self._event("browser_restart", reason, data={"reason": reason})
-        log.info("%s: restarting browser (%s)", session.name, reason)
-        if not self._stop.is_set():
-            self._start(session)
+    def _probe_burst(self, manager: SessionManager, category: str, message: str) -> None:
+        """A burst of one kind of error: pause every worker, probe, resume or halt."""
+        settings = self.settings
+        burst = f"{settings.cascade_errors} {category} errors within {settings.cascade_window:.0f}s"
+        self._sites_ok.clear()
+        self._event("cascade", f"{burst}: pausing to probe", category=category)
+        log.warning("%s: pausing to probe", burst)
+        detail = message
+        try:
+            for probe in range(1, settings.cascade_probes + 1):
+                if self._stop.wait(self._backoff.delay(probe)):
+                    return
+                ok, detail = manager.probe()
+                self._event("probe", detail, category=category, data={"ok": ok, "probe": probe})
+                if ok:
+                    self._event("resumed", f"probe {probe} passed", category=category)
+                    return
+            raise HaltRun(f"{burst}, and {settings.cascade_probes} probes failed; last: {detail}")
+        finally:
+            self._sites_ok.set()
 
     def _call_handler(self, session: BrowserSession, page: ClaimedPage, attempt: int) -> Any:
         """Run the handler under the page deadline; past it, the browser is killed."""
@@ -546,3 +605,8 @@ class Runner:
         if expired.is_set():
             raise PageTimeout(f"page {page.key} overran {self.settings.page_timeout}s")
         return records
+
+
+def flight_dir(store_path: Path) -> Path:
+    """Where the flight recorder writes for a store: ``<store>.flight/`` beside it."""
+    return store_path.with_name(store_path.name + ".flight")

@@ -5,12 +5,76 @@ CLI flags and (later) scenario files map onto these same fields.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+from enduro.errors import CATEGORIES
+
+__all__ = ["DEFAULT_LOGIN_PATTERN", "RECOVERY_ACTIONS", "Settings", "parse_recovery_override"]
+
+DEFAULT_LOGIN_PATTERN = r"/(log-?in|sign-?in|auth)(/|\?|$)"
+"""A URL path (and query) that means the site sent us to log in."""
+
+RECOVERY_ACTIONS: tuple[str, ...] = (
+    "retry",  # retry the page, after a backoff delay
+    "retry_now",  # retry the page at once
+    "refresh",  # drop the page's state first
+    "restart",  # restart the browser
+    "relogin",  # log in again through the job's login hook
+    "cooldown",  # no request to the site for Retry-After (or cooldown_default) seconds
+    "skip",  # mark the page failed, go on
+    "halt",  # stop the run
+)
+"""The action names a :attr:`Settings.recovery` override may use."""
+
+_OVERRIDE = re.compile(
+    r"^(?P<actions>[^@:]*?)\s*(?:@\s*(?P<budget>[^@:]*?)\s*)?(?::\s*(?P<attempts>[^@:]*?)\s*)?$"
+)
+
+
+def parse_recovery_override(
+    value: str,
+) -> tuple[tuple[str, ...], Literal["page", "infra"] | None, int | None]:
+    """Read one ``Settings.recovery`` value: ``"restart,retry@infra:5"``.
+
+    Returns:
+        The action names in order, the budget (None: the category's default)
+        and the attempts (None: the category's default).
+
+    Raises:
+        ValueError: naming the bad part and what is allowed.
+    """
+    match = _OVERRIDE.match(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not 'action,action[@page|@infra][:N]'")
+    actions = tuple(a.strip().lower() for a in match["actions"].split(",") if a.strip())
+    if not actions:
+        raise ValueError(f"{value!r} names no action; allowed: {', '.join(RECOVERY_ACTIONS)}")
+    bad = [a for a in actions if a not in RECOVERY_ACTIONS]
+    if bad:
+        raise ValueError(
+            f"{value!r}: unknown action {bad[0]!r}; allowed: {', '.join(RECOVERY_ACTIONS)}"
+        )
+    budget: Literal["page", "infra"] | None = None
+    if match["budget"] is not None:
+        if match["budget"].lower() == "page":
+            budget = "page"
+        elif match["budget"].lower() == "infra":
+            budget = "infra"
+        else:
+            raise ValueError(f"{value!r}: unknown budget {match['budget']!r}; allowed: page, infra")
+    attempts: int | None = None
+    if match["attempts"] is not None:
+        if not match["attempts"].isdigit() or int(match["attempts"]) < 1:
+            raise ValueError(
+                f"{value!r}: attempts {match['attempts']!r} is not a whole number >= 1"
+            )
+        attempts = int(match["attempts"])
+    return actions, budget, attempts
 
 
 class Settings(BaseSettings):
@@ -75,3 +139,81 @@ class Settings(BaseSettings):
 
     seed: int | None = None
     """Seed for retry jitter (None: from the OS)."""
+
+    recovery: dict[str, str] = {}
+    """Per-category recovery overrides, ``{"element": "skip", "timeout": "restart,retry@infra",
+    "unknown": "retry:5"}``: actions, then optionally ``@page``/``@infra`` and ``:attempts``."""
+
+    max_recoveries: int = Field(10, ge=1)
+    """Infrastructure recoveries (crash, rate limit, ...) one page may cause before it fails."""
+
+    unknown_attempts: int = Field(3, ge=1)
+    """Attempts a page gets when its errors fall in no known category."""
+
+    handler_bug_attempts: int = Field(2, ge=1)
+    """Attempts a page gets when the job's handler itself fails (KeyError, TypeError, ...)."""
+
+    cooldown_default: float = Field(10.0, ge=0)
+    """Seconds of cool-down after a rate limit that came without a Retry-After."""
+
+    rate_limit: float | None = Field(None, gt=0)
+    """Pages per second to start at (None: the rate a previous run learned, else unlimited)."""
+
+    rate_min: float = Field(0.1, gt=0)
+    """The adaptive rate limiter never goes below this many pages per second."""
+
+    relogin_max: int = Field(3, ge=1)
+    """Failed logins within ``relogin_window`` that halt the run."""
+
+    relogin_window: float = Field(600.0, gt=0)
+    """Seconds within which ``relogin_max`` failed logins halt the run."""
+
+    cascade_errors: int = Field(5, ge=1)
+    """Errors of one category within ``cascade_window`` that pause every worker to probe."""
+
+    cascade_window: float = Field(60.0, gt=0)
+    """Seconds within which ``cascade_errors`` errors count as a burst."""
+
+    cascade_probes: int = Field(5, ge=1)
+    """Probes (with backoff) after a burst before the run halts."""
+
+    stall_timeout: float = Field(600.0, ge=0)
+    """Seconds without a completed page before the browsers restart, then the run halts (0: off)."""
+
+    auth_check_every: int = Field(25, ge=0)
+    """Pages between calls of the job's ``is_logged_in`` hook (0: never)."""
+
+    relogin_before_expiry: float = Field(60.0, ge=0)
+    """Log in again this many seconds before the login cookie expires."""
+
+    health_timeout: float = Field(5.0, gt=0)
+    """Seconds a browser health check may take before the browser counts as hung."""
+
+    login_url_pattern: str = DEFAULT_LOGIN_PATTERN
+    """Regex searched in the URL's path and query: a match means the site wants a login."""
+
+    flight_recorder: bool = True
+    """Save a screenshot, the DOM and the console log at the first error of each kind."""
+
+    @field_validator("recovery")
+    @classmethod
+    def _check_recovery(cls, value: dict[str, str]) -> dict[str, str]:
+        for category, spec in value.items():
+            if category not in CATEGORIES:
+                raise ValueError(
+                    f"recovery: unknown category {category!r}; allowed: {', '.join(CATEGORIES)}"
+                )
+            try:
+                parse_recovery_override(spec)
+            except ValueError as exc:
+                raise ValueError(f"recovery[{category!r}]: {exc}") from None
+        return value
+
+    @field_validator("login_url_pattern")
+    @classmethod
+    def _check_login_pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"login_url_pattern {value!r} is not a valid regex: {exc}") from None
+        return value

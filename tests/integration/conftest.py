@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -19,11 +20,15 @@ ENDURO = str(Path(sys.executable).parent / "enduro")
 
 @pytest.fixture
 def site_factory() -> Iterator[object]:
-    """Start built-in sites on 127.0.0.1; all are closed at the end of the test."""
+    """Start built-in sites on 127.0.0.1; all are closed at the end of the test.
+
+    ``start(pages, rows=50, seed=1, **config)`` passes any other ``SiteConfig``
+    field through, e.g. ``fault_plan=FaultPlan(...)`` or ``session_ttl=4.0``.
+    """
     servers: list[SiteServer] = []
 
-    def start(pages: int, rows: int = 50, seed: int = 1) -> SiteServer:
-        server = SiteServer(SiteConfig(seed=seed, pages=pages, rows=rows)).start()
+    def start(pages: int, rows: int = 50, seed: int = 1, **config: Any) -> SiteServer:
+        server = SiteServer(SiteConfig(seed=seed, pages=pages, rows=rows, **config)).start()
         servers.append(server)
         return server
 

@@ -1,102 +1,12 @@
-"""Tests for recovery: classifying real exceptions, and the backoff policy."""
+"""Tests for the backoff policy (classification lives in test_classify.py)."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
-import urllib3.exceptions
-from selenium.common import exceptions as se
 
-from enduro.errors import AuthLost, BadRecords, BrowserDead, PageTimeout, SessionError
-from enduro.recovery import Backoff, Classification, classify
-
-# Messages as Selenium and chromedriver really word them.
-PAGE_CRASH = (
-    "unknown error: session deleted because of page crash\n"
-    "from unknown error: cannot determine loading status\nfrom tab crashed"
-)
-
-
-def _max_retry() -> urllib3.exceptions.MaxRetryError:
-    return urllib3.exceptions.MaxRetryError(
-        None, "/session", reason=ConnectionRefusedError(111, "Connection refused")
-    )
-
-
-@pytest.mark.parametrize(
-    ("exc", "category"),
-    [
-        pytest.param(se.InvalidSessionIdException("invalid session id"), "browser_crash", id="isi"),
-        pytest.param(se.WebDriverException("tab crashed"), "page_crash", id="tab-crashed"),
-        pytest.param(se.WebDriverException(PAGE_CRASH), "page_crash", id="page-crash"),
-        pytest.param(
-            se.WebDriverException("disconnected: not connected to DevTools"),
-            "browser_crash",
-            id="devtools-gone",
-        ),
-        pytest.param(
-            se.WebDriverException("unknown error: chrome not reachable"),
-            "browser_crash",
-            id="not-reachable",
-        ),
-        pytest.param(
-            se.WebDriverException("unknown error: net::ERR_CONNECTION_REFUSED"),
-            "network",
-            id="net-err",
-        ),
-        pytest.param(se.WebDriverException("something odd"), "webdriver", id="webdriver"),
-        pytest.param(
-            se.StaleElementReferenceException("stale element reference"), "element", id="stale"
-        ),
-        pytest.param(se.NoSuchElementException("no such element"), "element", id="no-element"),
-        pytest.param(se.JavascriptException("javascript error: x is null"), "javascript", id="js"),
-        pytest.param(se.TimeoutException("timeout: Timed out receiving"), "timeout", id="se-to"),
-        pytest.param(_max_retry(), "driver_dead", id="max-retry"),
-        pytest.param(
-            ConnectionRefusedError(111, "Connection refused"), "driver_dead", id="refused"
-        ),
-        pytest.param(PageTimeout("page 3 overran 60s"), "timeout", id="page-timeout"),
-        pytest.param(AuthLost("login form shown"), "auth_lost", id="auth-lost"),
-        pytest.param(BadRecords("record 0 has no 'id'"), "handler_bug", id="bad-records"),
-        pytest.param(BrowserDead("no browser is running"), "browser_crash", id="browser-dead"),
-        pytest.param(SessionError("session unusable"), "browser_crash", id="session-error"),
-        pytest.param(KeyError("match_id"), "unknown", id="key-error"),
-        pytest.param(ValueError("could not convert string to float: 'n/a'"), "unknown", id="val"),
-    ],
-)
-def test_classify_maps_real_exceptions(exc: BaseException, category: str) -> None:
-    result = classify(exc)
-
-    assert isinstance(result, Classification)
-    assert result.category == category
-    assert result.message.startswith(type(exc).__name__)
-
-
-def test_classify_does_not_read_text_of_a_handler_bug() -> None:
-    """A KeyError for a field called 'timeout' is a handler bug, not a slow page.
-
-    Text patterns are for exceptions whose class says too little
-    (WebDriverException); a plain Python error's class already says it.
-    """
-    assert classify(KeyError("timeout")).category == "unknown"
-
-
-def test_classify_message_is_one_line_and_bounded() -> None:
-    result = classify(se.WebDriverException(PAGE_CRASH + "x" * 1000))
-
-    assert "\n" not in result.message
-    assert result.message.startswith(
-        "WebDriverException: Message: unknown error: session deleted because of page crash"
-    )
-    assert len(result.message) <= len("WebDriverException: ") + 300
-
-
-def test_classify_message_without_text() -> None:
-    assert classify(KeyError()).message == "KeyError"
-
-
-# --- backoff ------------------------------------------------------------------------
+from enduro.recovery import Backoff
 
 
 def test_backoff_grows_exponentially() -> None:

@@ -551,3 +551,55 @@ def test_stored_text_is_canonical(store: Store) -> None:
     assert store.complete(page, "run-a", [{"name": "Łukasz", "id": "1"}], "id")
 
     assert list(store.iter_record_texts(JOB)) == ['{"id": "1", "name": "Łukasz"}']
+
+
+# --- the two budgets, learned state, upgrades -----------------------------------------
+
+
+def test_infra_failures_charge_recoveries_not_attempts(store: Store) -> None:
+    store.seed_pages(JOB, ["1"])
+    page = _claim(store)
+    assert store.fail_attempt(page, "run-a", "browser gone", 0.0, charge="infra")
+    again = _claim(store)
+    assert (again.attempts, again.recoveries) == (0, 1)
+    assert store.fail_attempt(again, "run-a", "KeyError", 0.0, charge="page")
+    third = _claim(store)
+    assert (third.attempts, third.recoveries) == (1, 1)
+    assert store.fail_attempt(third, "run-a", "gave up", None)
+    assert store.requeue(JOB, failed=True) == 1
+    row = _status(store, "1")
+    assert (row["attempts"], row["recoveries"]) == (0, 0)
+
+
+def test_job_state_is_kept_per_job_and_replaced(store_path: Path) -> None:
+    with Store.open(store_path) as store:
+        assert store.get_state(JOB, "rate") is None
+        store.set_state(JOB, "rate", "1.5")
+        store.set_state(JOB, "rate", "0.75")
+        store.set_state("other", "rate", "9")
+    with Store.open(store_path, create=False) as store:
+        assert store.get_state(JOB, "rate") == "0.75"
+        assert store.get_state("other", "rate") == "9"
+
+
+def test_a_version_2_store_gains_recoveries_and_keeps_its_pages(store_path: Path) -> None:
+    with Store.open(store_path) as store:
+        store.seed_pages(JOB, ["1", "2"])
+        assert store.complete(_claim(store), "run-a", [{"id": "a"}], "id")
+    conn = sqlite3.connect(store_path)
+    with conn:  # make it look like a store written by the previous enduro
+        conn.execute("DROP TABLE job_state")
+        conn.execute("ALTER TABLE pages DROP COLUMN recoveries")
+        conn.execute("UPDATE enduro_meta SET value = '2' WHERE key = 'schema_version'")
+    conn.close()
+    with Store.open(store_path, create=False) as store:
+        assert _status(store, "1")["status"] == "done"
+        page = _claim(store)
+        assert (page.key, page.recoveries) == ("2", 0)
+        assert store.fail_attempt(page, "run-a", "tab crashed", 0.0, charge="infra")
+        assert _status(store, "2")["recoveries"] == 1
+        store.set_state(JOB, "rate", "2")
+    conn = sqlite3.connect(store_path)
+    version = conn.execute("SELECT value FROM enduro_meta WHERE key = 'schema_version'").fetchone()
+    conn.close()
+    assert version == ("3",)

@@ -175,20 +175,87 @@ def demo(pages: int, rows: int, seed: int, verbose: int, **options: Any) -> None
 @click.option("--rows", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--truth", is_flag=True, help="Print the ground truth as JSONL and exit.")
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND=RATE",
+    help="Inject fault KIND into that share of the requests it targets (repeatable), "
+    "e.g. rate_limit=0.05.",
+)
+@click.option("--fault-seed", type=int, default=0, show_default=True, help="Seeds the faults.")
+@click.option(
+    "--retry-after",
+    type=click.FloatRange(min=0),
+    default=2.0,
+    show_default=True,
+    help="Seconds a 429 or 503 asks clients to wait.",
+)
+@click.option(
+    "--latency",
+    type=click.FloatRange(min=0),
+    default=3.0,
+    show_default=True,
+    help="Seconds the latency fault holds a page back.",
+)
+@click.option(
+    "--expire-session-every",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Log the user out on every N-th match-list page (0: never).",
+)
+@click.option(
+    "--session-ttl",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a login lasts (default: until logout).",
+)
 @_usage_errors
-def site(port: int, host: str, pages: int, rows: int, seed: int, truth: bool) -> None:
+def site(
+    port: int,
+    host: str,
+    pages: int,
+    rows: int,
+    seed: int,
+    truth: bool,
+    faults: tuple[str, ...],
+    fault_seed: int,
+    retry_after: float,
+    latency: float,
+    expire_session_every: int,
+    session_ttl: float | None,
+) -> None:
     """Serve the built-in target site (or print its ground truth)."""
-    from enduro.stress.site import SiteConfig, ground_truth, serve_forever
+    from enduro.stress.site import FaultPlan, SiteConfig, ground_truth, serve_forever
 
     if truth:
         out = sys.stdout
         for record in ground_truth(seed, pages, rows):
             out.write(dumps_record(record) + "\n")
         return
-    config = SiteConfig(seed=seed, pages=pages, rows=rows)
+    try:
+        plan = FaultPlan(
+            seed=fault_seed,
+            rates=_fault_rates(faults),
+            expire_session_every=expire_session_every,
+            retry_after=retry_after,
+            latency=latency,
+        )
+    except ValueError as exc:
+        raise UsageError(f"bad --fault options: {exc}", "lower the rates") from exc
+    config = SiteConfig(seed=seed, pages=pages, rows=rows, fault_plan=plan, session_ttl=session_ttl)
+    extras = [f"{kind} {rate:g}" for kind, rate in plan.rates.items()]
+    if expire_session_every:
+        extras.append(f"session expiry every {expire_session_every} pages")
+    if session_ttl is not None:
+        extras.append(f"logins last {session_ttl:g} s")
+    suffix = f"; faults: {', '.join(extras)}" if extras else ""
 
     def ready(url: str) -> None:
-        click.echo(f"serving the built-in site on {url} ({pages} pages x {rows} rows)", err=False)
+        click.echo(
+            f"serving the built-in site on {url} ({pages} pages x {rows} rows){suffix}",
+            err=False,
+        )
         sys.stdout.flush()
 
     try:
@@ -197,6 +264,32 @@ def site(port: int, host: str, pages: int, rows: int, seed: int, truth: bool) ->
         raise UsageError(
             f"can't serve on {host}:{port}: {exc.strerror}", "pick another --port"
         ) from exc
+
+
+def _fault_rates(faults: tuple[str, ...]) -> dict[str, float]:
+    """Parse ``--fault KIND=RATE`` options; UsageError naming the bad one."""
+    from enduro.stress.site import FAULT_KINDS
+
+    rates: dict[str, float] = {}
+    for item in faults:
+        kind, sep, raw = item.partition("=")
+        kind = kind.strip()
+        try:
+            rate = float(raw)
+        except ValueError:
+            rate = float("nan")
+        if not sep or not 0.0 <= rate <= 1.0:
+            raise UsageError(
+                f"--fault {item!r} is not KIND=RATE with RATE in [0, 1]",
+                "e.g. --fault rate_limit=0.05",
+            )
+        if kind not in FAULT_KINDS:
+            raise UsageError(
+                f"--fault {item!r}: unknown fault kind {kind!r}",
+                f"pick one of {', '.join(FAULT_KINDS)}",
+            )
+        rates[kind] = rate
+    return rates
 
 
 # ---- status / export / requeue -------------------------------------------

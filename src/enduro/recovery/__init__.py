@@ -1,6 +1,45 @@
-"""Exception -> category, category -> action; backoff."""
+"""Exception -> category, category -> action; budgets, backoff, rate limiter and guards."""
 
 from enduro.recovery._backoff import Backoff
-from enduro.recovery._classify import Classification, classify
+from enduro.recovery._classify import DEFAULT_LOGIN_PATTERN, Classification, classify
+from enduro.recovery._guards import BurstDetector, CircuitBreaker, StallWatch
+from enduro.recovery._policies import (
+    DEFAULT_POLICIES,
+    Action,
+    CoolDown,
+    Decision,
+    Halt,
+    Policy,
+    RecoveryPolicies,
+    Refresh,
+    Relogin,
+    Restart,
+    Retry,
+    Skip,
+)
+from enduro.recovery._ratelimit import RateLimiter
+from enduro.recovery._signals import PageSignals
 
-__all__ = ["Backoff", "Classification", "classify"]
+__all__ = [
+    "DEFAULT_LOGIN_PATTERN",
+    "DEFAULT_POLICIES",
+    "Action",
+    "Backoff",
+    "BurstDetector",
+    "CircuitBreaker",
+    "Classification",
+    "CoolDown",
+    "Decision",
+    "Halt",
+    "PageSignals",
+    "Policy",
+    "RateLimiter",
+    "RecoveryPolicies",
+    "Refresh",
+    "Relogin",
+    "Restart",
+    "Retry",
+    "Skip",
+    "StallWatch",
+    "classify",
+]

@@ -1,21 +1,63 @@
-"""Exception -> category, in one place: classes first, then text patterns as data.
+"""Exception -> category, in one place: the session's verdict first, then what the page showed.
 
-Issue-level detail (per-category recovery policies) builds on this table;
-for now every category is retried with backoff, and the runner asks the
-session whether the browser survived.
+:func:`classify` decides in this order; the first step that names a category wins:
+
+1. **Decisive classes.** enduro's own verdicts (:class:`~enduro.errors.PageTimeout`,
+   :class:`~enduro.errors.AuthLost`, :class:`~enduro.errors.RateLimited`, ...) and the
+   exceptions that mean the session itself is gone: Selenium's
+   ``InvalidSessionIdException`` / ``NoSuchWindowException`` (browser_crash), and
+   urllib3's ``MaxRetryError`` / ``NewConnectionError`` / ``ProtocolError`` and
+   ``ConnectionRefusedError`` (driver_dead: a SIGKILLed chromedriver is reported as a
+   refused connection, not as a WebDriverException). urllib3's ``ReadTimeoutError`` is a
+   driver call that hung (timeout). Nothing the page showed overrides these.
+2. **Structured signals** (:class:`PageSignals`, read from the browser after the error):
+   a ``net::ERR_*`` load error (network), HTTP 429 (rate_limited), 5xx (server_error),
+   401/403 or a login URL (auth_lost), an uncaught script error (javascript). They
+   override step 3: a ``KeyError`` in a handler that was served a 429 page is a rate
+   limit, not a handler bug.
+3. **Symptom classes**: stale / missing elements (element), ``JavascriptException``
+   (javascript), Selenium's ``TimeoutException`` and ``TimeoutError`` (timeout), plain
+   Python errors raised by the handler (handler_bug), ``ConnectionError`` /
+   ``socket.gaierror`` (network).
+4. **Text patterns**, one table of ``(regex, category)``, case-insensitive, first match
+   wins, read from ``str(exc)`` of anything still unclassified (``WebDriverException``,
+   a bare ``PageError``, ...).
+5. Anything else is ``unknown``.
+
+:func:`classify` never raises, whatever the exception does.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import urllib3.exceptions
 from selenium.common import exceptions as se
 
-from enduro.errors import AuthLost, BadRecords, BrowserDead, PageTimeout, SessionError
+from enduro.errors import (
+    AuthLost,
+    BadRecords,
+    BrowserDead,
+    DriverDead,
+    Fatal,
+    HttpError,
+    MemoryPressure,
+    NetworkError,
+    PageTimeout,
+    RateLimited,
+    ServerError,
+    SessionError,
+    TabCrashed,
+)
+from enduro.recovery._signals import PageSignals
+from enduro.settings import DEFAULT_LOGIN_PATTERN
 
-__all__ = ["Classification", "classify"]
+__all__ = ["DEFAULT_LOGIN_PATTERN", "Classification", "classify"]
+
+MESSAGE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -23,60 +65,186 @@ class Classification:
     """What kind of failure an exception is.
 
     Attributes:
-        category: the error category (``browser_crash``, ``timeout``, …).
+        category: the error category (a key of :data:`enduro.errors.CATEGORIES`).
         message: one line describing the exception (type and first line).
+        status: the HTTP status behind the category, when one is known.
+        retry_after: seconds the site asked us to wait (``Retry-After``), when given.
     """
 
     category: str
     message: str
+    status: int | None = None
+    retry_after: float | None = None
 
 
-# Most specific first; the first match wins.
-_BY_CLASS: tuple[tuple[type[BaseException], str], ...] = (
+# Step 1, most specific first; the first match wins.
+_DECISIVE: tuple[tuple[type[BaseException], str], ...] = (
     (PageTimeout, "timeout"),
     (AuthLost, "auth_lost"),
+    (RateLimited, "rate_limited"),
+    (ServerError, "server_error"),
+    (NetworkError, "network"),
     (BadRecords, "handler_bug"),
+    (DriverDead, "driver_dead"),
+    (TabCrashed, "page_crash"),
+    (MemoryPressure, "memory_pressure"),
     (BrowserDead, "browser_crash"),
     (SessionError, "browser_crash"),
+    (Fatal, "fatal"),
     (se.InvalidSessionIdException, "browser_crash"),
+    (se.NoSuchWindowException, "browser_crash"),
+    (urllib3.exceptions.ReadTimeoutError, "timeout"),
+    (urllib3.exceptions.MaxRetryError, "driver_dead"),
+    (urllib3.exceptions.NewConnectionError, "driver_dead"),
+    (urllib3.exceptions.ProtocolError, "driver_dead"),
+    (ConnectionRefusedError, "driver_dead"),  # before step 3's ConnectionError
+)
+
+# Step 3: classes that name a symptom; what the page showed may explain them better.
+_SYMPTOMS: tuple[tuple[type[BaseException], str], ...] = (
     (se.StaleElementReferenceException, "element"),
     (se.NoSuchElementException, "element"),
     (se.JavascriptException, "javascript"),
     (se.TimeoutException, "timeout"),
-    (urllib3.exceptions.MaxRetryError, "driver_dead"),
-    (urllib3.exceptions.ProtocolError, "driver_dead"),
-    (urllib3.exceptions.ReadTimeoutError, "timeout"),
-    (ConnectionRefusedError, "driver_dead"),
+    (KeyError, "handler_bug"),
+    (IndexError, "handler_bug"),
+    (LookupError, "handler_bug"),
+    (TypeError, "handler_bug"),
+    (AttributeError, "handler_bug"),
+    (ValueError, "handler_bug"),
+    (ZeroDivisionError, "handler_bug"),
+    (NameError, "handler_bug"),  # UnboundLocalError too
+    (AssertionError, "handler_bug"),
+    (socket.gaierror, "network"),
+    (ConnectionError, "network"),  # reset, aborted, broken pipe
     (TimeoutError, "timeout"),
 )
 
-# Text patterns for exceptions whose class says too little (WebDriverException).
+# Step 4: text patterns for exceptions whose class says too little.
 _BY_TEXT: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), category)
     for pattern, category in (
         (r"tab crashed|page crash", "page_crash"),
+        # \b keeps Chromium's net::ERR_INTERNET_DISCONNECTED out of browser_crash.
         (
-            r"chrome not reachable|browser has closed|disconnected|not connected to devtools",
+            r"chrome not reachable|browser has closed|not connected to devtools"
+            r"|invalid session id|\bdisconnected",
             "browser_crash",
         ),
-        (r"invalid session id", "browser_crash"),
-        (r"net::ERR_", "network"),
+        (r"net::ERR_|failed to fetch|network error|connection reset", "network"),
+        (r"too many requests|\bHTTP 429\b", "rate_limited"),
+        (r"\bHTTP 5\d\d\b|service unavailable|maintenance", "server_error"),
+        (r"stale element|no such element", "element"),
+        (
+            r"script error|SyntaxError|ReferenceError|is not a function|is not defined"
+            r"|javascript error",
+            "javascript",
+        ),
+        (r"login|logged out|HTTP 40[13]\b", "auth_lost"),
         (r"timed out|timeout", "timeout"),
     )
 )
 
 
-def classify(exc: BaseException) -> Classification:
-    """Name the category of ``exc`` (``unknown`` when nothing matches)."""
-    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-    message = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-    for cls, category in _BY_CLASS:
+def classify(
+    exc: BaseException,
+    signals: PageSignals | None = None,
+    *,
+    login_pattern: str | re.Pattern[str] = DEFAULT_LOGIN_PATTERN,
+) -> Classification:
+    """Name the category of ``exc``, with what the browser showed (``unknown`` if nothing fits).
+
+    Args:
+        exc: the exception a page (or a browser call) raised.
+        signals: what the browser showed after the error, if it could be read.
+        login_pattern: regex searched in the URL's path and query; a match means
+            the site sent us to its login page.
+    """
+    text = _text(exc)
+    first_line = (text.strip().splitlines() or [""])[0][:MESSAGE_CHARS]
+    name = type(exc).__name__
+    message = f"{name}: {first_line}" if first_line else name
+
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(
+        getattr(exc, "reason", None), urllib3.exceptions.ReadTimeoutError
+    ):
+        return Classification("timeout", message)  # the driver hung; it did not die
+    status, retry_after = _http(exc)
+    for cls, category in _DECISIVE:
+        if isinstance(exc, cls):
+            return Classification(category, message, status, retry_after)
+    if isinstance(exc, HttpError):  # a status no subclass names (429 raised as HttpError, ...)
+        found = _by_status(status, retry_after, message)
+        if found is not None:
+            return found
+
+    if signals is not None:
+        found = _from_signals(signals, message, login_pattern)
+        if found is not None:
+            return found
+
+    for cls, category in _SYMPTOMS:
         if isinstance(exc, cls):
             return Classification(category, message)
-    if isinstance(exc, se.WebDriverException):
-        text = str(exc)
-        for pattern, category in _BY_TEXT:
-            if pattern.search(text):
-                return Classification(category, message)
-        return Classification("webdriver", message)
+
+    for pattern, category in _BY_TEXT:
+        if pattern.search(text):
+            return Classification(category, message)
     return Classification("unknown", message)
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return ""
+
+
+def _http(exc: BaseException) -> tuple[int | None, float | None]:
+    """Status and Retry-After of an :class:`HttpError` (None, None for anything else)."""
+    if not isinstance(exc, HttpError):
+        return None, None
+    status = getattr(exc, "status", None)
+    retry_after = getattr(exc, "retry_after", None)
+    return (
+        status if isinstance(status, int) else None,
+        float(retry_after) if isinstance(retry_after, int | float) else None,
+    )
+
+
+def _by_status(
+    status: int | None, retry_after: float | None, message: str
+) -> Classification | None:
+    if status == 429:
+        return Classification("rate_limited", message, status, retry_after)
+    if status is not None and 500 <= status <= 599:
+        return Classification("server_error", message, status, retry_after)
+    if status in (401, 403):
+        return Classification("auth_lost", message, status)
+    return None
+
+
+def _from_signals(
+    signals: PageSignals, message: str, login_pattern: str | re.Pattern[str]
+) -> Classification | None:
+    if signals.net_error:
+        return Classification("network", message)
+    found = _by_status(signals.status, signals.retry_after, message)
+    if found is not None:
+        return found
+    if signals.url and _is_login_url(signals.url, login_pattern):
+        return Classification("auth_lost", message)
+    if any("uncaught" in line.lower() for line in signals.console_errors):
+        return Classification("javascript", message)
+    return None
+
+
+def _is_login_url(url: str, pattern: str | re.Pattern[str]) -> bool:
+    try:
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        if isinstance(pattern, str):
+            return re.search(pattern, target, re.IGNORECASE) is not None
+        return pattern.search(target) is not None
+    except (re.error, ValueError):
+        return False

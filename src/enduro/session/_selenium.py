@@ -26,6 +26,7 @@ from selenium.webdriver.chrome.service import Service
 
 from enduro.errors import BrowserDead, BrowserNotFound
 from enduro.session._processes import kill_group, remove_workdir, run_workdir_prefix
+from enduro.session._signals import logging_options
 from enduro.settings import Settings
 
 __all__ = ["CHROMIUM_FLAGS", "BrowserSession", "ProcessRegistry", "find_browser"]
@@ -116,6 +117,8 @@ class _Browser:
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={os.path.join(workdir, 'profile')}")
+        # status, Retry-After and console errors for classifying failures
+        logging_options(options)
         service = Service(
             chromedriver,
             env={**os.environ, "TMPDIR": os.path.join(workdir, "tmp")},
@@ -171,6 +174,20 @@ class _Browser:
             return False
         finally:
             config.timeout = saved
+
+    def processes_alive(self) -> bool:
+        """Whether chromedriver and Chromium still exist (no round trip to the driver)."""
+        service = self._service
+        if self.driver is None or service is None or service.process is None:
+            return False
+        if service.process.poll() is not None:
+            return False
+        if self.pid is None:
+            return True
+        try:
+            return psutil.Process(self.pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
 
     @property
     def pgid(self) -> int | None:
@@ -353,8 +370,17 @@ class BrowserSession:
         return spare
 
     def alive(self, timeout: float = 5.0) -> bool:
-        """A cheap health check: the browser answers a trivial script in time."""
+        """A health check: the browser answers a trivial script within ``timeout`` s."""
         return self._browser is not None and self._browser.alive(timeout)
+
+    def processes_alive(self) -> bool:
+        """The cheapest check, made before every page: the processes still exist."""
+        return self._browser is not None and self._browser.processes_alive()
+
+    @property
+    def cookies(self) -> list[dict[str, Any]]:
+        """The cookies saved for the next browser (a copy)."""
+        return [dict(c) for c in self._cookies]
 
     def save_cookies(self) -> None:
         """Keep the browser's cookies (in memory only) for the next browser."""

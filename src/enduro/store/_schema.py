@@ -13,7 +13,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 2  # 2: samples
+SCHEMA_VERSION = 3  # 2: samples; 3: pages.recoveries, job_state
 APP_MARK = "enduro"
 
 metadata = MetaData()
@@ -50,6 +50,9 @@ pages = Table(
     # pending / leased / done / failed
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
+    # infrastructure recoveries the page caused (browser crashes, rate limits...):
+    # a budget apart from the attempts charged by errors about the page itself
+    Column("recoveries", Integer, nullable=False, default=0, server_default="0"),
     Column("last_error", Text),
     Column("lease_owner", String(64)),
     Column("lease_expires", Float),
@@ -111,4 +114,13 @@ samples = Table(
     Column("pages", Integer, nullable=False),
     Column("data", Text, nullable=False),
     Index("samples_run", "run_id", "ts"),
+)
+
+job_state = Table(
+    "job_state",
+    metadata,
+    Column("job", String(100), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

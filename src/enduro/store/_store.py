@@ -56,6 +56,7 @@ class ClaimedPage:
     key: str
     seq: int
     attempts: int
+    recoveries: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,13 +128,20 @@ class Store:
             ) from exc
 
     def _upgrade(self) -> None:
-        """Bring a store made by an older enduro up to this schema (tables are only added)."""
+        """Bring a store made by an older enduro up to this schema.
+
+        Tables are added; version 3 adds ``pages.recoveries`` (0 for old pages).
+        """
         with self._begin() as conn:
             version = conn.execute(
                 select(s.meta.c.value).where(s.meta.c.key == "schema_version")
             ).scalar_one()
             if int(version) < s.SCHEMA_VERSION:
                 s.metadata.create_all(conn)
+                if int(version) < 3:
+                    conn.exec_driver_sql(
+                        "ALTER TABLE pages ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0"
+                    )
                 conn.execute(
                     update(s.meta)
                     .where(s.meta.c.key == "schema_version")
@@ -285,7 +293,7 @@ class Store:
         p = s.pages.c
         with self._begin() as conn:
             rows = conn.execute(
-                select(p.key, p.seq, p.attempts)
+                select(p.key, p.seq, p.attempts, p.recoveries)
                 .where(p.job == job, p.status == "pending", p.available_at <= now)
                 .order_by(p.seq)
                 .limit(limit)
@@ -301,7 +309,10 @@ class Store:
                         updated_at=now,
                     )
                 )
-        return [ClaimedPage(job=job, key=r.key, seq=r.seq, attempts=r.attempts) for r in rows]
+        return [
+            ClaimedPage(job=job, key=r.key, seq=r.seq, attempts=r.attempts, recoveries=r.recoveries)
+            for r in rows
+        ]
 
     def next_retry_at(self, job: str) -> float | None:
         """When the earliest waiting (pending) page may be claimed; None if none wait."""
@@ -343,16 +354,27 @@ class Store:
         return True
 
     def fail_attempt(
-        self, page: ClaimedPage, owner: str, error: str, retry_at: float | None
+        self,
+        page: ClaimedPage,
+        owner: str,
+        error: str,
+        retry_at: float | None,
+        *,
+        charge: str = "page",
     ) -> bool:
-        """Charge the page an attempt; back to pending at ``retry_at``, or failed if None.
+        """Charge the page for a failure; back to pending at ``retry_at``, or failed if None.
+
+        Args:
+            charge: ``page`` counts an attempt (an error about the page),
+                ``infra`` a recovery (the browser, the network, the site's limits).
 
         Returns:
             False if the lease was lost.
         """
         p = s.pages.c
+        counter = {"page": "attempts", "infra": "recoveries"}[charge]
         values: dict[str, Any] = {
-            "attempts": p.attempts + 1,
+            counter: getattr(p, counter) + 1,
             "last_error": error[:2000],
             "lease_owner": None,
             "lease_expires": None,
@@ -407,11 +429,36 @@ class Store:
                 .values(
                     status="pending",
                     attempts=0,
+                    recoveries=0,
                     available_at=0.0,
                     updated_at=self._clock(),
                 )
             )
         return int(result.rowcount)
+
+    # ---- what a job learned (the site's rate, ...) ----------------------
+
+    def get_state(self, job: str, key: str) -> str | None:
+        """A value a previous run of ``job`` saved under ``key`` (None if none)."""
+        j = s.job_state.c
+        with self._begin() as conn:
+            value = conn.execute(
+                select(j.value).where(j.job == job, j.key == key)
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def set_state(self, job: str, key: str, value: str) -> None:
+        """Save ``value`` under ``key`` for the next runs of ``job``."""
+        row = {"job": job, "key": key, "value": value, "updated_at": self._clock()}
+        with self._begin() as conn:
+            conn.execute(
+                sqlite_insert(s.job_state)
+                .values(row)
+                .on_conflict_do_update(
+                    index_elements=["job", "key"],
+                    set_={"value": row["value"], "updated_at": row["updated_at"]},
+                )
+            )
 
     # ---- events and processes -------------------------------------------
 

@@ -7,8 +7,8 @@ Run it against a site you started yourself with::
     ENDURO_SITE_URL=http://127.0.0.1:8700 ENDURO_SITE_PAGES=100 \\
         enduro run enduro.stress.reference:job --store s.db
 
-One ``execute_async_script`` per page collects every row: the number of
-WebDriver round trips decides speed (BROWSER-FACTS.md).
+Three WebDriver calls per page (navigate, wait, read): the number of
+round trips decides speed (BROWSER-FACTS.md).
 """
 
 from __future__ import annotations
@@ -22,34 +22,34 @@ from selenium.webdriver.support.ui import WebDriverWait
 from enduro.errors import AuthLost, PageError
 from enduro.job import Job, PageContext, Record
 
-__all__ = ["COLLECT_ROWS_JS", "job", "make_job", "parse_row"]
+__all__ = ["COLLECT_ROWS_JS", "WAIT_READY_JS", "extract_page", "job", "make_job", "parse_row"]
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 DEFAULT_USER = "demo"
 DEFAULT_PASSWORD = "enduro-demo"
 
-# Waits for the page's script to finish rendering, then returns every row's
-# cells as text. Resolves at once if the page is a login form.
-COLLECT_ROWS_JS = r"""
+# Finds the rows' table, waits for the page's script to finish rendering, then
+# hands back the state and the table found at the start (find, wait, read: if
+# the page re-rendered the table meanwhile, reading it fails as stale). Resolves
+# at once on a login form or on anything that is not a match list (an error
+# page, a 429, Chromium's own network-error page).
+WAIT_READY_JS = r"""
 const done = arguments[arguments.length - 1];
+const table = document.getElementById('matches');
 function finish() {
   const body = document.body;
   if (location.pathname === '/login') { done({state: 'logged-out'}); return true; }
+  // driver.get() returns once the document loaded, so a list page has its body
+  // by now; one without (cut off mid-transfer, an error page) never will.
+  if (!(body && body.dataset.page)) {
+    done({state: 'unexpected', title: document.title}); return true;
+  }
   const state = body ? body.dataset.state : undefined;
   if (state === 'ready') {
-    const rows = Array.from(document.querySelectorAll('#matches tr.match'), (tr) => {
-      const row = {match_id: tr.dataset.matchId};
-      for (const td of tr.querySelectorAll('td[data-field]')) {
-        row[td.dataset.field] = td.textContent;
-      }
-      return row;
-    });
-    done({state: state, rows: rows});
-    return true;
+    done({state: state, table: table}); return true;
   }
   if (state && state !== 'loading') {
-    done({state: state, error: body.dataset.error || ''});
-    return true;
+    done({state: state, error: body.dataset.error || ''}); return true;
   }
   return false;
 }
@@ -58,6 +58,43 @@ if (!finish()) {
   observer.observe(document.documentElement, {attributes: true, subtree: true, childList: true});
 }
 """
+
+# Every row's cells as text, read from the table element given as argument.
+COLLECT_ROWS_JS = r"""
+return Array.from(arguments[0].querySelectorAll('tr.match'), (tr) => {
+  const row = {match_id: tr.dataset.matchId};
+  for (const td of tr.querySelectorAll('td[data-field]')) {
+    row[td.dataset.field] = td.textContent;
+  }
+  return row;
+});
+"""
+
+
+def extract_page(driver: Any, base_url: str, key: str) -> list[Record]:
+    """Load match-list page ``key`` and return its rows as records.
+
+    Three WebDriver calls: navigate, wait for the rows (getting the table
+    element), read them. Holding the element between the last two is what a
+    real scraper does, so a table re-rendered in between fails for real
+    (``StaleElementReferenceException``), and a page without the table raises
+    ``NoSuchElementException``.
+
+    Raises:
+        AuthLost: the site showed its login form.
+        PageError: the page is not a match list, or its script reported an error.
+    """
+    driver.get(f"{base_url.rstrip('/')}/matches?page={key}")
+    result = driver.execute_async_script(WAIT_READY_JS)
+    state = result.get("state")
+    if state == "logged-out":
+        raise AuthLost(f"page {key}: the site shows its login form")
+    if state == "unexpected":
+        raise PageError(f"page {key}: not a match list ({result.get('title') or 'no title'})")
+    if state != "ready":
+        raise PageError(f"page {key} did not render: {state} {result.get('error', '')}")
+    table = result.get("table") or driver.find_element(By.ID, "matches")
+    return [parse_row(row, int(key)) for row in driver.execute_script(COLLECT_ROWS_JS, table)]
 
 
 def parse_row(raw: dict[str, Any], page: int) -> Record:
@@ -86,14 +123,7 @@ def make_job(
     base = base_url.rstrip("/")
 
     def extract(ctx: PageContext) -> list[Record]:
-        ctx.driver.get(f"{base}/matches?page={ctx.key}")
-        result = ctx.driver.execute_async_script(COLLECT_ROWS_JS)
-        state = result.get("state")
-        if state == "logged-out":
-            raise AuthLost(f"page {ctx.key}: the site shows its login form")
-        if state != "ready":
-            raise PageError(f"page {ctx.key} did not render: {state} {result.get('error', '')}")
-        return [parse_row(row, int(ctx.key)) for row in result["rows"]]
+        return extract_page(ctx.driver, base, ctx.key)
 
     def login(ctx: PageContext) -> None:
         driver = ctx.driver
@@ -116,6 +146,7 @@ def make_job(
         login=login,
         is_logged_in=is_logged_in,
         record_key="match_id",
+        secrets=(password,),
     )
 
 

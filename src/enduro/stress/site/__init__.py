@@ -1,16 +1,31 @@
 """The built-in target site: a logged-in, JavaScript-rendered DNA-match list on 127.0.0.1.
 
 Its data is a pure function of (seed, pages, rows), so ``ground_truth`` is
-what a correct scraper of the site exports, record for record.
+what a correct scraper of the site exports, record for record. Its
+``FaultPlan`` injects the server-side faults of DESIGN.md, seeded and replayable.
 """
 
-from enduro.stress.site.app import SiteConfig, make_app
+from enduro.stress.site.app import REQUEST_LOG, RequestLogEntry, SiteConfig, make_app
 from enduro.stress.site.data import find_match, ground_truth, match_record, page_rows
-from enduro.stress.site.faults import FaultPlan
+from enduro.stress.site.faults import (
+    FAULT_KINDS,
+    FAULT_TARGETS,
+    REQUEST_KINDS,
+    Fault,
+    FaultPlan,
+    ScheduledFault,
+)
 from enduro.stress.site.server import SiteServer, serve_forever
 
 __all__ = [
+    "FAULT_KINDS",
+    "FAULT_TARGETS",
+    "REQUEST_KINDS",
+    "REQUEST_LOG",
+    "Fault",
     "FaultPlan",
+    "RequestLogEntry",
+    "ScheduledFault",
     "SiteConfig",
     "SiteServer",
     "find_match",

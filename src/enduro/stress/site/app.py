@@ -13,32 +13,46 @@ Routes (HTML unless noted; "login" means no session cookie redirects to
     GET  /static/matches.js     the script that renders the rows
     GET  /healthz               "ok"
 
-All state (sessions, request counts) lives on the application object, so two
-apps in one process never share anything.
+Every HTML page links an empty icon (``data:,``), so browsers never ask for
+/favicon.ico: each request a client makes is one it meant to make.
+
+Server-side faults come from ``SiteConfig.fault_plan`` (faults.py decides which
+request gets what; the middleware here applies it, for real). Every request is
+appended to ``REQUEST_LOG`` with the fault it got, if any.
+
+All state (sessions, request counts, the request log) lives on the application
+object, so two apps in one process never share anything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
+import math
 import re
 import secrets
+import socket
+import struct
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from aiohttp import web
 
 from enduro.stress.site.data import find_match, page_rows
-from enduro.stress.site.faults import FaultPlan
+from enduro.stress.site.faults import Fault, FaultPlan
 
 __all__ = [
     "CONFIG",
     "REQUEST_COUNTS",
+    "REQUEST_LOG",
     "SESSIONS",
     "SESSION_COOKIE",
+    "RequestLogEntry",
     "SiteConfig",
     "make_app",
 ]
@@ -72,6 +86,8 @@ class SiteConfig:
         username: the one account that can log in.
         password: its password.
         fault_plan: server-side faults to inject (none by default).
+        session_ttl: seconds a login lasts (None: until logout). The cookie
+            carries it as Max-Age (rounded up), so a client can see it coming.
     """
 
     seed: int = 1
@@ -80,6 +96,28 @@ class SiteConfig:
     username: str = "demo"
     password: str = "enduro-demo"
     fault_plan: FaultPlan = field(default_factory=FaultPlan)
+    session_ttl: float | None = None
+
+
+@dataclass(frozen=True)
+class RequestLogEntry:
+    """One request the site received.
+
+    Attributes:
+        at: ``time.time()`` when the request arrived.
+        method: the HTTP method.
+        path: the path with its query.
+        status: the status answered; 0 when the fault cut the connection.
+        fault_id: the id of the fault it got, if any.
+        fault_kind: the kind of that fault, if any.
+    """
+
+    at: float
+    method: str
+    path: str
+    status: int
+    fault_id: str | None = None
+    fault_kind: str | None = None
 
 
 CONFIG = web.AppKey("config", SiteConfig)
@@ -87,7 +125,13 @@ SESSIONS: web.AppKey[dict[str, str]] = web.AppKey("sessions", dict)
 """Session token -> username of every live session."""
 REQUEST_COUNTS: web.AppKey[Counter[str]] = web.AppKey("request_counts", Counter)
 """Requests served per path prefix (``/matches``, ``/api/matches``, ``/static``...)."""
+REQUEST_LOG: web.AppKey[list[RequestLogEntry]] = web.AppKey("request_log", list)
+"""Every request, in arrival order, with the fault it got."""
 _SCRIPT = web.AppKey("script", bytes)
+# Session token -> time.monotonic() after which it is no longer valid (session_ttl only).
+_SESSION_DEADLINES: web.AppKey[dict[str, float]] = web.AppKey("session_deadlines", dict)
+# The fault that changes how _matches renders the page (stale_dom, missing_element).
+_PAGE_FAULT = web.RequestKey("page_fault", str)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -96,10 +140,15 @@ def make_app(config: SiteConfig) -> web.Application:
     """Build the site for ``config``; serve it with ``SiteServer`` or ``serve_forever``."""
     if config.pages < 1 or config.rows < 1:
         raise ValueError(f"pages and rows must be >= 1, got {config.pages} and {config.rows}")
+    ttl = config.session_ttl
+    if ttl is not None and not 0 < ttl < math.inf:
+        raise ValueError(f"session_ttl must be a number of seconds > 0, got {ttl!r}")
     app = web.Application(middlewares=[_count_and_fault])
     app[CONFIG] = config
     app[SESSIONS] = {}
+    app[_SESSION_DEADLINES] = {}
     app[REQUEST_COUNTS] = Counter()
+    app[REQUEST_LOG] = []
     app[_SCRIPT] = (_STATIC_DIR / "matches.js").read_bytes()
     app.router.add_get("/", _index)
     app.router.add_get("/login", _login_form)
@@ -124,10 +173,186 @@ def path_prefix(path: str) -> str:
 
 @web.middleware
 async def _count_and_fault(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    arrived = time.time()
     request.app[REQUEST_COUNTS][path_prefix(request.path)] += 1
-    # The fault hook: a later FaultPlan returns a fault to apply here; None means serve normally.
-    request.app[CONFIG].fault_plan.decide(request.path)
-    return await handler(request)
+    fault: Fault | None = None
+    status = 0
+    try:
+        target = _fault_target(request)
+        if target is not None:
+            fault = request.app[CONFIG].fault_plan.decide(target[0], request.path_qs, target[1])
+        if fault is not None:
+            logger.debug("fault %s %s on %s", fault.id, fault.kind, fault.path)
+        response, cut = await _serve(request, handler, fault)
+        status = 0 if cut else response.status
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            status = exc.status
+            raise
+        # aiohttp's own 404/405 are plain text; answer with a page like the others.
+        status = exc.status
+        title = exc.reason
+        element_id = "not-found" if status == 404 else "http-error"
+        content = f'<h1 id="{element_id}">{html.escape(title)}</h1>'
+        page = _html(_document(title, content), status=status)
+        if "Allow" in exc.headers:
+            page.headers["Allow"] = exc.headers["Allow"]
+        return page
+    except Exception:
+        status = 500  # aiohttp answers a handler's crash with a 500
+        raise
+    finally:
+        request.app[REQUEST_LOG].append(
+            RequestLogEntry(
+                at=arrived,
+                method=request.method,
+                path=request.path_qs,
+                status=status,
+                fault_id=fault.id if fault is not None else None,
+                fault_kind=fault.kind if fault is not None else None,
+            )
+        )
+
+
+def _fault_target(request: web.Request) -> tuple[str, int | None] | None:
+    """The kind of request (faults.py) and its page, or None if no fault targets it."""
+    if request.method != "GET":
+        return None
+    if request.path == "/static/matches.js":
+        return "script", _referer_page(request)
+    if request.path not in ("/matches", "/api/matches") or _current_user(request) is None:
+        return None
+    page = _parse_page(request.query.get("page"), request.app[CONFIG].pages)
+    if page is None:
+        return None
+    return ("document" if request.path == "/matches" else "api"), page
+
+
+def _referer_page(request: web.Request) -> int | None:
+    # The script has no page of its own: it belongs to the /matches page that loads it.
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.path != "/matches":
+        return None
+    raw = parse_qs(referer.query).get("page", [None])[-1]
+    return _parse_page(raw, request.app[CONFIG].pages)
+
+
+async def _serve(
+    request: web.Request, handler: _Handler, fault: Fault | None
+) -> tuple[web.StreamResponse, bool]:
+    """Answer ``request`` with ``fault`` applied; True when the connection was cut."""
+    if fault is None:
+        return await handler(request), False
+    kind = fault.kind
+    if kind == "latency":
+        await asyncio.sleep(float(fault.params["delay"]))
+    elif kind == "rate_limit":
+        return _rate_limited(int(fault.params["retry_after"])), False
+    elif kind == "server_error":
+        return _server_error(), False
+    elif kind == "maintenance":
+        return _maintenance(int(fault.params["retry_after"])), False
+    elif kind == "broken_script":
+        return _broken_script(), False
+    elif kind == "session_expiry":
+        token = request.cookies.get(SESSION_COOKIE)
+        if token is not None:
+            _end_session(request.app, token)
+    elif kind in ("stale_dom", "missing_element"):
+        request[_PAGE_FAULT] = kind
+    elif kind in ("reset", "truncate"):
+        normal = await handler(request)
+        return await _cut_short(request, normal, float(fault.params["fraction"]), kind == "reset")
+    return await handler(request), False
+
+
+# --- faults ------------------------------------------------------------------
+
+_NO_STORE = {"Cache-Control": "no-store"}
+# What a half-deployed script looks like: cut off mid-statement, a SyntaxError.
+_BROKEN_SCRIPT = (
+    "// matches.js: this deploy was cut short (a truncated build artefact).\n"
+    '"use strict";\n'
+    "(function () {\n"
+    "  var body = document.body;\n"
+    "  var rows = [;\n"
+)
+# Seconds to wait for the kernel to take the bytes before a connection is cut.
+_FLUSH_TIMEOUT = 2.0
+
+
+def _rate_limited(retry_after: int) -> web.Response:
+    content = (
+        '<h1 id="rate-limited">Too many requests</h1>\n'
+        f"<p>Please wait {retry_after} seconds before trying again.</p>"
+    )
+    response = _html(_document("Too many requests", content), status=429)
+    response.headers.update({"Retry-After": str(retry_after), **_NO_STORE})
+    return response
+
+
+def _server_error() -> web.Response:
+    content = (
+        '<h1 id="server-error">Internal server error</h1>\n'
+        "<p>Something went wrong on our side. Please try again.</p>"
+    )
+    response = _html(_document("Internal server error", content), status=500)
+    response.headers.update(_NO_STORE)
+    return response
+
+
+def _maintenance(retry_after: int) -> web.Response:
+    content = (
+        '<h1 id="maintenance">Down for maintenance</h1>\n'
+        f"<p>We will be back in about {retry_after} seconds.</p>"
+    )
+    response = _html(_document("Down for maintenance", content), status=503)
+    response.headers.update({"Retry-After": str(retry_after), **_NO_STORE})
+    return response
+
+
+def _broken_script() -> web.Response:
+    return web.Response(
+        text=_BROKEN_SCRIPT, content_type="text/javascript", charset="utf-8", headers=_NO_STORE
+    )
+
+
+async def _cut_short(
+    request: web.Request, normal: web.StreamResponse, fraction: float, reset: bool
+) -> tuple[web.StreamResponse, bool]:
+    """Send ``normal``'s headers (full Content-Length) and part of its body, then cut.
+
+    ``reset``: abort with an RST (SO_LINGER 0), cutting the document inside its
+    head, so a browser that already committed to the page cannot take the
+    remains for a match list still loading. Otherwise: a plain close (FIN)
+    after ``fraction`` of the body.
+    """
+    body = normal.body if isinstance(normal, web.Response) else None
+    transport = request.transport
+    if not isinstance(body, bytes) or normal.status != 200 or transport is None:
+        return normal, False  # nothing sensible to cut (never the case for targeted requests)
+    cut_at = int(len(body) * fraction)
+    if reset:
+        head_end = body.find(b"<body")
+        if head_end > 0:
+            cut_at = min(cut_at, head_end // 2)
+    headers = {k: v for k, v in normal.headers.items() if k.lower() != "content-length"}
+    response = web.StreamResponse(status=normal.status, headers=headers)
+    response.content_length = len(body)
+    await response.prepare(request)
+    await response.write(body[:cut_at])
+    deadline = time.monotonic() + _FLUSH_TIMEOUT
+    while transport.get_write_buffer_size() and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    if reset:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()
+    return response, True
 
 
 # --- helpers -----------------------------------------------------------------
@@ -141,13 +366,28 @@ def _redirect(location: str) -> web.Response:
     return web.Response(status=302, headers={"Location": location})
 
 
-def _document(title: str, content: str, body_attrs: str = "") -> str:
+def _document(title: str, content: str, body_attrs: str = "", head_extra: str = "") -> str:
+    # The empty icon keeps browsers from requesting /favicon.ico on every page.
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n</head>\n"
+        '<link rel="icon" href="data:,">\n'
+        f"<title>{html.escape(title)}</title>\n{head_extra}</head>\n"
         f"<body{body_attrs}>\n{content}\n</body>\n</html>\n"
     )
+
+
+# Reports uncaught script errors (a broken script) on the page instead of leaving it "loading".
+_ERROR_CATCHER = (
+    "<script>\n"
+    'window.addEventListener("error", function (event) {\n'
+    "  var body = document.body;\n"
+    "  if (!body) { return; }\n"
+    '  body.dataset.error = "script error: " + event.message;\n'
+    '  body.dataset.state = "error";\n'
+    "});\n"
+    "</script>\n"
+)
 
 
 def _not_found(what: str) -> web.Response:
@@ -159,7 +399,17 @@ def _current_user(request: web.Request) -> str | None:
     token = request.cookies.get(SESSION_COOKIE)
     if token is None:
         return None
-    return request.app[SESSIONS].get(token)
+    app = request.app
+    deadline = app[_SESSION_DEADLINES].get(token)
+    if deadline is not None and time.monotonic() >= deadline:
+        _end_session(app, token)
+        return None
+    return app[SESSIONS].get(token)
+
+
+def _end_session(app: web.Application, token: str) -> None:
+    app[SESSIONS].pop(token, None)
+    app[_SESSION_DEADLINES].pop(token, None)
 
 
 def _login_redirect(request: web.Request) -> web.Response:
@@ -234,16 +484,22 @@ async def _login_submit(request: web.Request) -> web.Response:
         return _html(_login_page(next_target, error=True), status=401)
     token = secrets.token_urlsafe(32)
     request.app[SESSIONS][token] = config.username
+    max_age: int | None = None
+    if config.session_ttl is not None:
+        request.app[_SESSION_DEADLINES][token] = time.monotonic() + config.session_ttl
+        max_age = math.ceil(config.session_ttl)
     logger.debug("login ok for user %r", config.username)
     response = _redirect(_safe_next(next_target))
-    response.set_cookie(SESSION_COOKIE, token, path="/", httponly=True, samesite="Lax")
+    response.set_cookie(
+        SESSION_COOKIE, token, path="/", max_age=max_age, httponly=True, samesite="Lax"
+    )
     return response
 
 
 async def _logout(request: web.Request) -> web.Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token is not None:
-        request.app[SESSIONS].pop(token, None)
+        _end_session(request.app, token)
     response = _redirect("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -267,17 +523,30 @@ async def _matches(request: web.Request) -> web.Response:
         if page < pages
         else '<span id="next-page" class="disabled">Next</span>'
     )
-    head = "".join(f"<th>{html.escape(label)}</th>" for label in _COLUMNS)
+    page_fault = request.get(_PAGE_FAULT)
+    if page_fault == "missing_element":
+        listing = (
+            '<div id="matches-unavailable" class="notice">'
+            "The match list is temporarily unavailable.</div>\n"
+        )
+    else:
+        head = "".join(f"<th>{html.escape(label)}</th>" for label in _COLUMNS)
+        listing = (
+            f'<table id="matches">\n<thead><tr>{head}</tr></thead>\n<tbody></tbody>\n</table>\n'
+        )
     content = (
         f"{_header(user)}\n"
         f"<h1>Matches — page {page} of {pages}</h1>\n"
-        f'<table id="matches">\n<thead><tr>{head}</tr></thead>\n<tbody></tbody>\n</table>\n'
+        f"{listing}"
         f'<nav class="pagination">{prev_link} '
         f'<span class="page-info">Page {page} of {pages}</span> {next_link}</nav>\n'
         '<script src="/static/matches.js"></script>'
     )
     attrs = f' data-page="{page}" data-pages="{pages}" data-state="loading"'
-    return _html(_document(f"Matches — page {page} of {pages}", content, attrs))
+    if page_fault == "stale_dom":
+        attrs += ' data-rerender="1"'
+    title = f"Matches — page {page} of {pages}"
+    return _html(_document(title, content, attrs, head_extra=_ERROR_CATCHER))
 
 
 async def _api_matches(request: web.Request) -> web.Response:

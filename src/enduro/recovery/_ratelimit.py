@@ -1,0 +1,165 @@
+"""The adaptive rate limiter: one per run, shared by every worker.
+
+A token bucket (burst 1: requests are spaced ``1/rate`` apart) and a cool-down
+(no request at all until a moment has passed). The rate is learned: a 429 or
+503 cuts it, a long run of successes raises it slowly, the way TCP finds the
+bandwidth of a link. Clock and wait are injected, so tests never really wait.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["RateLimiter"]
+
+# A short history makes a noisy estimate of the rate we were going at.
+_MIN_SPAN = 1.0
+
+
+class RateLimiter:
+    """Spaces out requests to the site; learns the rate the site tolerates.
+
+    Args:
+        rate: requests per second to start at (None: unlimited until the site complains).
+        min_rate: the rate is never cut below this (nor below ``rate`` if that is lower).
+        cut: the factor a complaint multiplies the rate by.
+        raise_after: successes in a row after which the rate is raised.
+        raise_by: the factor a raise multiplies the rate by.
+        window: seconds of history used to measure the rate actually reached.
+        clock: monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        rate: float | None = None,
+        *,
+        min_rate: float = 0.1,
+        cut: float = 0.5,
+        raise_after: int = 25,
+        raise_by: float = 1.1,
+        window: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be > 0 or None, not {rate}")
+        if min_rate <= 0 or not 0 < cut < 1 or raise_by < 1 or raise_after < 1 or window <= 0:
+            raise ValueError("need min_rate > 0, 0 < cut < 1, raise_by >= 1, raise_after >= 1")
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._rate = rate
+        self._min_rate = min_rate if rate is None else min(min_rate, rate)
+        self._cut = cut
+        self._raise_after = raise_after
+        self._raise_by = raise_by
+        self._window = window
+        self._next_slot = float("-inf")  # the earliest moment the next token is free
+        self._hold_until = float("-inf")
+        self._streak = 0
+        self._recent: deque[float] = deque()  # times of acquisitions within the window
+        self._first: float | None = None  # time of the first acquisition ever
+        self._since_cut: int | None = None  # acquisitions since the last cut (None: no cut yet)
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per second allowed now (None: unlimited, nothing learned yet)."""
+        with self._lock:
+            return self._rate
+
+    def cooldown_left(self) -> float:
+        """Seconds until the cool-down in force (if any) ends."""
+        with self._lock:
+            return max(0.0, self._hold_until - self._clock())
+
+    def acquire(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        wait: Callable[[float], bool] | None = None,
+    ) -> bool:
+        """Block until a request may go out: past any cool-down, and a token is free.
+
+        Args:
+            stop: set it to give up waiting.
+            wait: waits up to the given seconds, True when told to give up
+                (default: ``stop.wait``, or ``time.sleep``).
+
+        Returns:
+            True when the request may go; False when ``stop`` was set first.
+        """
+        if wait is None:
+            wait = stop.wait if stop is not None else _sleep
+        while True:
+            if stop is not None and stop.is_set():
+                return False
+            with self._lock:
+                now = self._clock()
+                ready_at = max(self._hold_until, self._next_slot if self._rate else now)
+                if now >= ready_at:
+                    self._take(now)
+                    return True
+                # Re-checked after the wait: a hold may have been extended meanwhile.
+                left = ready_at - now
+            if wait(left):
+                return False
+
+    def _take(self, now: float) -> None:
+        if self._rate:
+            self._next_slot = max(self._next_slot, now) + 1.0 / self._rate
+        self._recent.append(now)
+        self._trim(now)
+        if self._first is None:
+            self._first = now
+        if self._since_cut is not None:
+            self._since_cut += 1
+
+    def _trim(self, now: float) -> None:
+        while self._recent and self._recent[0] < now - self._window:
+            self._recent.popleft()
+
+    def hold(self, seconds: float) -> None:
+        """No request goes out for ``seconds`` from now (only ever extends a cool-down)."""
+        with self._lock:
+            self._hold_until = max(self._hold_until, self._clock() + seconds)
+
+    def throttled(self, retry_after: float | None = None) -> None:
+        """The site said slow down (429/503): cut the rate, and hold for ``retry_after``.
+
+        The rate is cut from the allowed rate or, while there is none, from the rate
+        reached over the last ``window`` seconds. Complaints about requests sent
+        before the last cut (other workers' pages already in flight) do not cut again.
+        """
+        with self._lock:
+            now = self._clock()
+            self._streak = 0
+            if retry_after is not None and retry_after > 0:
+                self._hold_until = max(self._hold_until, now + retry_after)
+            if self._since_cut == 0:
+                return  # nothing was sent at the cut rate yet
+            base = self._rate if self._rate is not None else self._observed(now)
+            self._rate = max(self._min_rate, self._cut * (base or 0.0))
+            self._since_cut = 0
+
+    def _observed(self, now: float) -> float | None:
+        """Acquisitions per second over the window (None: too little history)."""
+        self._trim(now)
+        if self._first is None or not self._recent:
+            return None
+        span = max(_MIN_SPAN, min(self._window, now - self._first))
+        return len(self._recent) / span
+
+    def succeeded(self) -> None:
+        """A page went through: after ``raise_after`` in a row, raise the rate a little."""
+        with self._lock:
+            self._streak += 1
+            if self._streak >= self._raise_after:
+                self._streak = 0
+                if self._rate is not None:
+                    self._rate *= self._raise_by
+
+
+def _sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False

@@ -1,0 +1,394 @@
+"""The session manager: one worker's browser made fit for each page.
+
+Before a page it makes sure a browser runs and its processes exist (no round
+trip: a pid check), restarts it when due (pages, age, the monitor's PSS
+signal, a stall), and keeps the login: re-login when auth was lost, when the
+job's ``is_logged_in`` says no (checked every N pages), or shortly before the
+login cookie expires. Re-logins that fail trip a circuit breaker that halts
+the run. After an error it reads what the browser showed (signals), saves a
+flight-recorder capture, refreshes or restarts — but it never decides
+*whether* to do any of that: :mod:`enduro.recovery` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from enduro._secrets import redact
+from enduro.errors import AuthLost
+from enduro.job import Job, PageContext
+from enduro.recovery import Backoff, CircuitBreaker, PageSignals, RateLimiter, classify
+from enduro.recovery._halt import HaltRun
+from enduro.session._recorder import FlightRecorder
+from enduro.session._selenium import BrowserSession
+from enduro.session._signals import collect_signals, drain_logs
+from enduro.settings import Settings
+
+__all__ = ["Emit", "SessionManager"]
+
+log = logging.getLogger(__name__)
+
+# A planned restart launches the next browser this many seconds ahead, and
+# waits for it past the restart's due time by at most a tenth of the interval.
+SPARE_LEAD_SECONDS = 3.0
+SPARE_LATE_DIVISOR = 10
+# How often (in pages) the manager notes a URL of the site that loaded well
+# (for probes and for verifying a restarted browser) and empties the browser's
+# logs (chromedriver keeps ~16 KB of entries per page until they are read).
+HOUSEKEEPING_EVERY = 25
+
+
+class Emit(Protocol):
+    """Records an event of the run (the store, in a run)."""
+
+    def __call__(
+        self,
+        kind: str,
+        message: str = "",
+        *,
+        category: str | None = None,
+        page_key: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+class SessionManager:
+    """Keeps one worker's browser fit and logged in.
+
+    Args:
+        session: the worker's browser session.
+        job: the job (its login / is_logged_in hooks and secrets).
+        settings: the run's settings.
+        emit: records events.
+        limiter: the run's rate limiter; logins, probes and verifications wait for it.
+        relogins: the run's re-login circuit breaker.
+        stop: set when the run is stopping.
+        hard_stop: set when the run abandons pages in hand.
+        backoff: delays between failed browser starts.
+        recorder: the flight recorder (None: off).
+        pages_left: how many pages the run has left (to decide whether a spare is worth it).
+        on_restart: called after each restart (progress counters).
+    """
+
+    def __init__(
+        self,
+        session: BrowserSession,
+        job: Job,
+        settings: Settings,
+        *,
+        emit: Emit,
+        limiter: RateLimiter,
+        relogins: CircuitBreaker,
+        stop: threading.Event,
+        hard_stop: threading.Event,
+        backoff: Backoff,
+        recorder: FlightRecorder | None,
+        pages_left: Callable[[], int],
+        on_restart: Callable[[], None],
+    ) -> None:
+        self.session = session
+        self.job = job
+        self.settings = settings
+        self._emit = emit
+        self._limiter = limiter
+        self._relogins = relogins
+        self._stop = stop
+        self._hard_stop = hard_stop
+        self._backoff = backoff
+        self._recorder = recorder
+        self._pages_left = pages_left
+        self._on_restart = on_restart
+        self.restart_wanted = ""  # a reason, set by the monitor or the stall watch
+        self.last_good_url = ""
+        self.login_expires_at: float | None = None  # epoch seconds
+        self._logins = 0
+        self._pages_since_auth_check = 0
+        self._pages_done = 0
+        self._page_started = 0.0  # epoch seconds; signals ignore older log entries
+
+    @property
+    def name(self) -> str:
+        return self.session.name
+
+    # ---- before a page -------------------------------------------------
+
+    def ready(self, page_key: str, attempt: int) -> None:
+        """Make the browser fit for the next page: started, restarted if due, logged in.
+
+        Raises:
+            HaltRun: the browser won't start, or re-logins keep failing.
+            AuthLost: a login failed (the page is retried after a re-login).
+        """
+        session = self.session
+        self._page_started = time.time()
+        if session.starts == 0 or not session.running:
+            self.start()
+        elif not session.processes_alive():
+            self.restart("browser or driver process gone", category="browser_crash")
+        elif reason := self.restart_wanted:
+            self.restart_wanted = ""
+            self.restart(reason, planned=True)
+        elif due := self._restart_due():
+            # Swap when the spare is up: a few pages late beats a page waiting for a launch.
+            every = self.settings.restart_every_pages
+            late = session.pages_since_start >= every + max(1, every // SPARE_LATE_DIVISOR)
+            if not session.spare_launching or late:
+                self.restart(due, planned=True)
+        elif self._seconds_to_restart() <= SPARE_LEAD_SECONDS and self._outlasts():
+            session.prepare_spare()
+        self._keep_login(page_key, attempt)
+
+    def page_done(self) -> None:
+        """Count a completed page; now and then note a good URL and empty the logs."""
+        self._pages_done += 1
+        self._pages_since_auth_check += 1
+        self.session.pages_since_start += 1
+        if self.last_good_url and self._pages_done % HOUSEKEEPING_EVERY:
+            return
+        try:
+            driver = self.session.driver
+            drain_logs(driver, self.settings.health_timeout)
+            self.last_good_url = str(driver.current_url)
+        except Exception as exc:
+            log.debug("%s: housekeeping failed: %s", self.name, type(exc).__name__)
+
+    def _keep_login(self, page_key: str, attempt: int) -> None:
+        job, session, settings = self.job, self.session, self.settings
+        if job.login is None:
+            return
+        reason = ""
+        if session.needs_login:
+            reason = "auth lost" if self._logins else "first page"
+        elif self.login_expires_at is not None:
+            left = self.login_expires_at - time.time()
+            if left <= settings.relogin_before_expiry:
+                reason = f"login cookie expires in {max(left, 0):.0f}s"
+        if (
+            not reason
+            and job.is_logged_in is not None
+            and settings.auth_check_every
+            and self._pages_since_auth_check >= settings.auth_check_every
+        ):
+            self._pages_since_auth_check = 0
+            ctx = self._context(page_key, attempt)
+            if not job.is_logged_in(ctx):
+                reason = "is_logged_in said no"
+                self._emit("auth_check", "is_logged_in said no", category="auth_lost")
+        if reason:
+            self.login(reason, page_key, attempt)
+
+    def login(self, reason: str, page_key: str, attempt: int) -> None:
+        """Log in through the job's hook; failures count towards the circuit breaker.
+
+        Raises:
+            HaltRun: too many failed logins in the breaker's window.
+            AuthLost: this login failed.
+        """
+        assert self.job.login is not None
+        if not self._limiter.acquire(self._stop):
+            raise AuthLost("stopped before logging in")
+        before = {c["name"]: c.get("value") for c in self._cookies_now()}
+        try:
+            self.job.login(self._context(page_key, attempt))
+        except Exception as exc:
+            found = classify(exc)
+            message = redact(found.message, self.job.secrets)
+            self._emit("login_failed", message, category="auth_lost", page_key=page_key)
+            if self._relogins.failure():
+                raise HaltRun(
+                    f"login failed {self.settings.relogin_max} times within "
+                    f"{self.settings.relogin_window:.0f}s; last: {message}"
+                ) from None
+            raise AuthLost(f"login failed: {message}") from None
+        self.session.needs_login = False
+        self.session.save_cookies()
+        self.login_expires_at = _login_expiry(before, self.session.cookies)
+        self._pages_since_auth_check = 0
+        kind = "relogin" if self._logins else "login"
+        self._logins += 1
+        data: dict[str, Any] = {"reason": reason}
+        if self.login_expires_at is not None:
+            data["expires_in"] = round(self.login_expires_at - time.time(), 1)
+        category = "auth_lost" if kind == "relogin" else None
+        self._emit(kind, f"logged in ({reason})", category=category, page_key=page_key, data=data)
+        log.info("%s: %s (%s)", self.name, kind, reason)
+
+    def _cookies_now(self) -> list[dict[str, Any]]:
+        try:
+            cookies = self.session.driver.execute_cdp_cmd("Network.getAllCookies", {})
+            return list(cookies["cookies"])
+        except Exception:
+            return []
+
+    def forget_login(self) -> None:
+        """The site no longer knows us: log in again before the next page."""
+        self.session.forget_cookies()
+        self.session.needs_login = True
+        self.login_expires_at = None
+
+    def _context(self, page_key: str, attempt: int) -> PageContext:
+        return PageContext(key=page_key, driver=self.session.driver, attempt=attempt, job=self.job)
+
+    # ---- after an error ------------------------------------------------
+
+    def signals(self) -> PageSignals | None:
+        """What the browser showed (None when it does not answer)."""
+        if not self.session.running or not self.session.processes_alive():
+            return None
+        try:
+            driver = self.session.driver
+        except Exception:
+            return None
+        # a little slack: chromedriver stamps entries in whole milliseconds
+        since = self._page_started - 0.05 if self._page_started else None
+        return collect_signals(driver, timeout=self.settings.health_timeout, since=since)
+
+    def capture(
+        self, group: str, label: str, signals: PageSignals | None = None
+    ) -> dict[str, str] | None:
+        """Flight-recorder files for the first error of ``group`` (None if not written)."""
+        if self._recorder is None or not self.session.running:
+            return None
+        if group in self._recorder.groups_seen or not self.session.processes_alive():
+            return None
+        try:
+            driver = self.session.driver
+        except Exception:
+            return None
+        return self._recorder.capture(driver, group, label=label, signals=signals)
+
+    def refresh(self) -> None:
+        """Drop the page's state (blank page) so the retry starts clean."""
+        try:
+            self.session.driver.get("about:blank")
+        except Exception as exc:
+            log.debug("%s: refresh failed: %s", self.name, type(exc).__name__)
+
+    def probe(self) -> tuple[bool, str]:
+        """Can the browser still work and reach the site? (a health check, then a page load)"""
+        if not self.session.running or not self.session.alive(self.settings.health_timeout):
+            try:
+                self.restart("probe found the browser unresponsive", category="browser_crash")
+            except HaltRun:
+                raise
+            except Exception as exc:
+                return False, f"restart failed: {type(exc).__name__}"
+        if not self.last_good_url:
+            return True, "browser answers"
+        if not self._limiter.acquire(self._stop):
+            return False, "stopped"
+        try:
+            self.session.driver.get(self.last_good_url)
+        except Exception as exc:
+            return False, classify(exc).message
+        signals = collect_signals(self.session.driver, timeout=self.settings.health_timeout)
+        if signals is None:
+            return False, "browser stopped answering"
+        if signals.net_error:
+            return False, signals.net_error
+        if signals.status is not None and (signals.status >= 500 or signals.status == 429):
+            return False, f"HTTP {signals.status}"
+        return True, f"loaded {signals.url or self.last_good_url}"
+
+    # ---- starting and restarting ----------------------------------------
+
+    def start(self, *, verify: bool = False) -> None:
+        """Start the browser, retrying with backoff; verify it can load the site if asked.
+
+        Raises:
+            HaltRun: it failed to start ``max_restarts`` times in a row.
+        """
+        failures = 0
+        while True:
+            try:
+                self.session.start()
+                if verify and self.last_good_url:
+                    self._verify()
+                break
+            except Exception as exc:
+                failures += 1
+                found = classify(exc)
+                self._emit("browser_start_failed", found.message, category=found.category)
+                self.session.stop()
+                if failures >= self.settings.max_restarts:
+                    raise HaltRun(
+                        f"browser failed to start {failures} times; last: {found.message}"
+                    ) from exc
+                if self._stop.wait(self._backoff.delay(failures)):
+                    raise HaltRun("stopped while the browser would not start") from exc
+        self.session.needs_login = not self.session.has_cookies
+        self._emit(
+            "browser_start",
+            f"{self.name} started",
+            data={"verified": bool(verify and self.last_good_url)},
+        )
+
+    def _verify(self) -> None:
+        """The new browser loads a page of the site (a navigation that doesn't raise)."""
+        if not self._limiter.acquire(self._stop):
+            return
+        self.session.driver.get(self.last_good_url)
+
+    def restart(self, reason: str, *, planned: bool = False, category: str | None = None) -> None:
+        """Replace the browser (a hung quit is never waited for: the tree is killed).
+
+        A planned restart swaps in the spare and retires the old browser in the
+        background; an unplanned one is verified against the site.
+        """
+        if self._hard_stop.is_set():
+            return
+        session = self.session
+        if planned:
+            session.save_cookies_if_alive()
+        session.stop(background=planned)
+        self._on_restart()
+        self._emit(
+            "browser_restart",
+            reason,
+            category=category,
+            data={"reason": reason, "planned": planned},
+        )
+        log.info("%s: restarting browser (%s)", self.name, reason)
+        if not self._stop.is_set():
+            self.start(verify=not planned)
+
+    def _restart_due(self) -> str:
+        """Why the browser should be replaced now ("" if it should not)."""
+        session = self.session
+        every, max_age = self.settings.restart_every_pages, self.settings.restart_max_age
+        if every and session.pages_since_start >= every:
+            return f"every {every} pages"
+        if max_age and session.age >= max_age:
+            return f"older than {max_age:.0f}s"
+        return ""
+
+    def _outlasts(self) -> bool:
+        """Whether pages remain beyond this browser's planned end (a spare is worth it)."""
+        every = self.settings.restart_every_pages
+        return not every or self._pages_left() > every - self.session.pages_since_start
+
+    def _seconds_to_restart(self) -> float:
+        """Estimated seconds until a planned restart (inf if none is planned)."""
+        session = self.session
+        every, max_age = self.settings.restart_every_pages, self.settings.restart_max_age
+        left = float("inf")
+        if max_age:
+            left = max_age - session.age
+        if every and session.pages_since_start:
+            per_page = session.age / session.pages_since_start
+            left = min(left, (every - session.pages_since_start) * per_page)
+        return left
+
+
+def _login_expiry(before: dict[str, Any], after: list[dict[str, Any]]) -> float | None:
+    """When the cookies the login set expire first (epoch s; None: session cookies only)."""
+    expiries = [
+        float(c["expires"])
+        for c in after
+        if c.get("expires", -1) > 0 and before.get(c["name"]) != c.get("value")
+    ]
+    return min(expiries) if expiries else None
