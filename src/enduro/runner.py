@@ -276,11 +276,11 @@ class Runner:
         if self.settings.rate_limit is not None:
             return
         saved = self.store.get_state(self.job.name, RATE_STATE_KEY)
-        if saved is None:
-            return
         try:
-            rate = float(saved)
+            rate = float(saved or "")
         except ValueError:
+            return  # nothing learned, or "unlimited"
+        if not 0 < rate < float("inf"):
             return
         self._limiter = RateLimiter(rate, min_rate=self.settings.rate_min)
         self._saved_rate = rate
@@ -288,9 +288,10 @@ class Runner:
 
     def _save_rate(self) -> None:
         rate = self._limiter.rate
-        if rate is not None and rate != self._saved_rate:
+        if rate != self._saved_rate:
             self._saved_rate = rate
-            self.store.set_state(self.job.name, RATE_STATE_KEY, repr(rate))
+            value = "unlimited" if rate is None else repr(rate)
+            self.store.set_state(self.job.name, RATE_STATE_KEY, value)
 
     # ---- what the monitor and the stall watch see ----------------------------
 

@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     rate_limit: float | None = Field(None, gt=0)
     """Pages per second to start at (None: the rate a previous run learned, else unlimited)."""
 
-    rate_min: float = Field(0.1, gt=0)
+    rate_min: float = Field(0.5, gt=0)
     """The adaptive rate limiter never goes below this many pages per second."""
 
     relogin_max: int = Field(3, ge=1)

@@ -10,6 +10,7 @@ the ground truth.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -195,6 +196,19 @@ def test_no_request_reaches_the_site_before_retry_after_has_elapsed(
         assert too_early == [], f"requests within Retry-After of the 429 at {entry.at}"
     assert len(_events(store_path, "cooldown")) == 5
     assert export_lines(store_path) == truth_lines(PAGES, ROWS)
+
+    # the rate it learned is in the store, and the next run starts from it
+    with Store.open(store_path, create=False) as store:
+        learned = float(store.get_state("matches", "rate") or "nan")
+        cuts = store.events(kind="rate_cut")
+    first_cut = json.loads(cuts[0]["data"])["rate"]
+    assert 0 < learned < first_cut
+    with Store.open(store_path, create=False) as store:
+        store.requeue("matches", keys=["1"])
+    again = _run(_job(site.url), store_path)
+    assert again.status == "finished"
+    restored = _events(store_path, "rate_restored")
+    assert len(restored) == 1 and f"{learned:.2f}" in restored[0]["message"]
 
 
 def test_a_handler_bug_fails_its_page_only_and_requeue_brings_it_back(

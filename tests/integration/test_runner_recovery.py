@@ -112,7 +112,7 @@ def test_a_page_that_always_fails_ends_failed_and_requeue_puts_it_back(
         name="matches", pages=range(1, 7), handler=handler, login=base.login, record_key="match_id"
     )
     store_path = tmp_path / "s.db"
-    result, store = _run(job, store_path, max_attempts=3, backoff_base=0.05)
+    result, store = _run(job, store_path, handler_bug_attempts=3, backoff_base=0.05)
     with store:
         assert (result.status, result.exit_code) == ("failed", 1)
         assert result.counts["done"] == 5

@@ -345,3 +345,22 @@ def test_many_threads_never_pass_a_hold_and_keep_the_rate() -> None:
     # Nothing before the hold ends, then one request every 1/rate seconds, none lost.
     assert taken == [2.0 + 0.5 * i for i in range(20)]
     assert limiter.cooldown_left() == 0.0
+
+
+def test_a_limit_that_binds_is_kept_when_raised() -> None:
+    clock = Clock()
+    limiter = RateLimiter(2.0, raise_after=4, raise_by=1.5, clock=clock)
+    for _ in range(4):
+        assert limiter.acquire(wait=clock.wait)  # spaced by the limiter: 2 per second
+        limiter.succeeded()
+    assert limiter.rate == 3.0
+
+
+def test_a_limit_that_no_longer_binds_is_lifted() -> None:
+    clock = Clock()
+    limiter = RateLimiter(2.0, raise_after=4, raise_by=1.5, clock=clock)
+    for _ in range(4):
+        assert limiter.acquire(wait=clock.wait)
+        clock.now += 5.0  # pages take 5 s each: far slower than the limit allows
+        limiter.succeeded()
+    assert limiter.rate is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import base64
 import html
 import json
 import os
@@ -166,6 +167,7 @@ class _FakeDriver:
     def __init__(self, fail: str = "") -> None:
         self.command_executor = _Executor()
         self.fail = fail
+        self.ready_state = "complete"
         self.calls: list[tuple[str, float]] = []
 
     def _call(self, what: str) -> None:
@@ -178,11 +180,16 @@ class _FakeDriver:
         self._call("url")
         return "http://127.0.0.1:1/page?token=" + quote(SECRET, safe="")
 
-    def get_screenshot_as_png(self) -> bytes:
+    def execute_cdp_cmd(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        assert command == "Page.captureScreenshot"
         self._call("screenshot")
-        return make_png((b"tEXt", b"Comment\x00" + SECRET.encode()))
+        png = make_png((b"tEXt", b"Comment\x00" + SECRET.encode()))
+        return {"data": base64.b64encode(png).decode()}
 
     def execute_script(self, script: str, *args: Any) -> str:
+        if "readyState" in script:
+            self._call("state")
+            return self.ready_state
         self._call("html")
         return f"<html><body><p>{html.escape(SECRET, quote=False)}</p></body></html>"
 
@@ -274,8 +281,20 @@ def test_a_browser_that_stops_answering_midway_leaves_what_was_read(tmp_path: Pa
     assert files is not None and set(files) == {"html", "console", "meta"}
     meta = json.loads(Path(files["meta"]).read_text())
     assert meta["incomplete"] == "screenshot: OSError"
-    assert meta["url"] == ""
+    assert meta["url"] == "http://127.0.0.1:1/page?token=[REDACTED]"  # read before it
     _assert_no_secret(tmp_path / "f")
+
+
+def test_a_document_still_loading_is_not_screenshotted(tmp_path: Path) -> None:
+    # Asking Chromium for a screenshot of a document cut off mid-transfer wedges
+    # chromedriver: every later command times out.
+    driver = _FakeDriver()
+    driver.ready_state = "loading"
+    files = FlightRecorder(tmp_path / "f", [SECRET]).capture(driver, "network:PageError")
+    assert files is not None and set(files) == {"html", "console", "meta"}
+    assert "screenshot" not in [what for what, _ in driver.calls]
+    meta = json.loads(Path(files["meta"]).read_text())
+    assert meta["incomplete"] == "screenshot: the document never finished loading"
 
 
 @pytest.mark.parametrize(

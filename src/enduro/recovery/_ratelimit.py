@@ -27,7 +27,9 @@ class RateLimiter:
         min_rate: the rate is never cut below this (nor below ``rate`` if that is lower).
         cut: the factor a complaint multiplies the rate by.
         raise_after: successes in a row after which the rate is raised.
-        raise_by: the factor a raise multiplies the rate by.
+        raise_by: the factor a raise multiplies the rate by. A raise that finds
+            the pages going at under half the allowed rate lifts the limit
+            altogether: it no longer binds, so the site takes our own pace.
         window: seconds of history used to measure the rate actually reached.
         clock: monotonic seconds.
     """
@@ -38,8 +40,8 @@ class RateLimiter:
         *,
         min_rate: float = 0.1,
         cut: float = 0.5,
-        raise_after: int = 25,
-        raise_by: float = 1.1,
+        raise_after: int = 10,
+        raise_by: float = 1.5,
         window: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -158,6 +160,9 @@ class RateLimiter:
                 self._streak = 0
                 if self._rate is not None:
                     self._rate *= self._raise_by
+                    reached = self._observed(self._clock())
+                    if reached is not None and reached < self._rate / 2:
+                        self._rate = None
 
 
 def _sleep(seconds: float) -> bool:

@@ -16,6 +16,7 @@ pixels still show what the page displayed.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -174,12 +175,19 @@ class FlightRecorder:
         failed = ""
         with bounded_calls(driver, self._timeout):
             # POSTs first: a GET that times out is retried three times (bounded_calls)
+            # The screenshot last, and never of a document still "loading": one
+            # cut off mid-transfer never paints, and asking for its screenshot
+            # wedges chromedriver (every later command times out; measured).
             for key, ask in (
                 ("console", lambda: driver.get_log("browser")),
                 ("html", lambda: driver.execute_script(_HTML_JS)),
-                ("screenshot", driver.get_screenshot_as_png),
                 ("url", lambda: driver.current_url),
+                ("state", lambda: driver.execute_script("return document.readyState")),
+                ("screenshot", lambda: _screenshot(driver)),
             ):
+                if key == "screenshot" and read.get("state") == "loading":
+                    failed = "screenshot: the document never finished loading"
+                    break
                 try:
                     read[key] = ask()
                 except Exception as exc:
@@ -244,6 +252,11 @@ class FlightRecorder:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         return str(path.resolve())
+
+
+def _screenshot(driver: Any) -> bytes:
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    return base64.b64decode(shot["data"])
 
 
 def _slug(text: str) -> str:
