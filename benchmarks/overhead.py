@@ -107,12 +107,13 @@ def parse_args(doc: str, pages: int, rounds: int) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args(__doc__, pages=500, rounds=2)
-    bare, ours, no_restart = [], [], []
+    bare, ours, no_restart, no_signals = [], [], [], []
     with site_process(args.pages) as url:
         for _ in range(args.rounds):
             bare.append(args.pages / bare_loop(url, args.pages))
             ours.append(args.pages / enduro_run(url, args.pages))
             no_restart.append(args.pages / enduro_run(url, args.pages, restart_every_pages=0))
+            no_signals.append(args.pages / enduro_run(url, args.pages, page_signals=False))
     figures = {
         "pages": args.pages,
         "rounds": args.rounds,
@@ -121,9 +122,12 @@ def main() -> None:
         "ratio": round(statistics.median(ours) / statistics.median(bare), 3),
         "enduro_no_restarts_pages_per_s": round(statistics.median(no_restart), 2),
         "ratio_no_restarts": round(statistics.median(no_restart) / statistics.median(bare), 3),
+        "enduro_no_signals_pages_per_s": round(statistics.median(no_signals), 2),
+        "ratio_no_signals": round(statistics.median(no_signals) / statistics.median(bare), 3),
         "bare_each": [round(x, 2) for x in bare],
         "enduro_each": [round(x, 2) for x in ours],
         "enduro_no_restarts_each": [round(x, 2) for x in no_restart],
+        "enduro_no_signals_each": [round(x, 2) for x in no_signals],
         "cpus": os.cpu_count(),
     }
     if args.json:
@@ -136,6 +140,10 @@ def main() -> None:
         print(
             f"  enduro, no restarts: {figures['enduro_no_restarts_pages_per_s']:7.2f} pages/s"
             f"  ratio {figures['ratio_no_restarts']:.3f}  (restart_every_pages=0)"
+        )
+        print(
+            f"  enduro, no signals : {figures['enduro_no_signals_pages_per_s']:7.2f} pages/s"
+            f"  ratio {figures['ratio_no_signals']:.3f}  (page_signals=False)"
         )
 
 

@@ -192,6 +192,11 @@ class Settings(BaseSettings):
     login_url_pattern: str = DEFAULT_LOGIN_PATTERN
     """Regex searched in the URL's path and query: a match means the site wants a login."""
 
+    page_signals: bool = True
+    """Have chromedriver log network responses and console messages, so a failed
+    page's HTTP status, Retry-After and script errors can be read (costs a little
+    speed; off, rate limits are cooled down for cooldown_default seconds)."""
+
     flight_recorder: bool = True
     """Save a screenshot, the DOM and the console log at the first error of each kind."""
 

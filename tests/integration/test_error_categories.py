@@ -282,3 +282,33 @@ def test_a_login_cookie_about_to_expire_is_renewed_before_it_does(
     assert relogins and all("expires in" in e["message"] for e in relogins)
     assert _events(store_path, "error") == []  # renewed in time: never logged out
     assert export_lines(store_path) == truth_lines(60, ROWS)
+
+
+def test_wiped_cookies_are_found_by_the_auth_check_before_a_page_fails(
+    tmp_path: Path, site_factory: Any
+) -> None:
+    site = site_factory(PAGES, rows=ROWS)
+    store_path = tmp_path / "s.db"
+
+    base = _job(site.url)
+
+    def handler(ctx: PageContext) -> list[dict[str, Any]]:
+        records = base.handler(ctx)
+        if ctx.key == FAULT_PAGE:  # after its page: the next page's check must find it
+            ctx.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+        return records
+
+    job = Job(
+        name=base.name,
+        pages=base.pages,
+        handler=handler,
+        login=base.login,
+        is_logged_in=base.is_logged_in,
+        record_key=base.record_key,
+    )
+    result = _run(job, store_path, auth_check_every=1)
+    assert result.status == "finished", result.reason
+    assert [e["page_key"] for e in _events(store_path, "auth_check")] == [None]
+    assert len(_events(store_path, "relogin")) == 1
+    assert _events(store_path, "error") == []  # re-logged in before the next page
+    assert export_lines(store_path) == truth_lines(PAGES, ROWS)

@@ -217,8 +217,9 @@ def test_pages_pause_while_memory_is_short_and_resume_after(
         watcher.start()
         result = runner.run()
         watcher.join()
-        kinds = [e["kind"] for e in store.events() if e["kind"] in ("paused", "resumed")]
+        pauses = [e for e in store.events() if e["kind"] in ("paused", "resumed")]
     assert result.status == "finished"
-    assert kinds[:2] == ["paused", "resumed"]
+    assert [e["kind"] for e in pauses][:2] == ["paused", "resumed"]
+    assert {e["category"] for e in pauses} == {"memory_pressure"}
     assert len(held) == 2 and held[0] == held[1] < 80
     assert export_lines(store_path) == truth_lines(80)

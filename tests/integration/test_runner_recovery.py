@@ -37,6 +37,8 @@ def test_proactive_restarts_carry_cookies_so_one_login_is_enough(
         assert len(restarts) >= 3
         assert all("every 10 pages" in e["message"] for e in restarts)
         assert len(store.events(kind="login")) == 1  # the restarted browsers stayed logged in
+        assert store.events(kind="relogin") == []
+        assert store.events(kind="auth_check") == []
     assert export_lines(tmp_path / "s.db") == truth_lines(40)
     assert live_processes_of(tmp_path / "s.db") == []
 

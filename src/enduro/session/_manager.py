@@ -321,6 +321,7 @@ class SessionManager:
                 if self._stop.wait(self._backoff.delay(failures)):
                     raise HaltRun("stopped while the browser would not start") from exc
         self.session.needs_login = not self.session.has_cookies
+        self._pages_since_auth_check = 0  # its cookies were just handed over
         self._emit(
             "browser_start",
             f"{self.name} started",

@@ -117,8 +117,9 @@ class _Browser:
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={os.path.join(workdir, 'profile')}")
-        # status, Retry-After and console errors for classifying failures
-        logging_options(options)
+        if self._settings.page_signals:
+            # status, Retry-After and console errors for classifying failures
+            logging_options(options)
         service = Service(
             chromedriver,
             env={**os.environ, "TMPDIR": os.path.join(workdir, "tmp")},

@@ -131,13 +131,21 @@ def make_job(
         driver.find_element(By.ID, "username").send_keys(username)
         driver.find_element(By.ID, "password").send_keys(password)
         driver.find_element(By.ID, "login-button").click()
-        try:
-            WebDriverWait(driver, 15).until(lambda d: "/login" not in d.current_url)
+        try:  # until we leave the login page, or it says the credentials are wrong
+            WebDriverWait(driver, 15).until(
+                lambda d: "/login" not in d.current_url
+                or d.find_elements(By.CSS_SELECTOR, ".login-error")
+            )
         except Exception as exc:
-            raise AuthLost("login did not leave the login page (wrong credentials?)") from exc
+            raise AuthLost("login did not leave the login page") from exc
+        if "/login" in driver.current_url:
+            raise AuthLost("the site refused the login (wrong username or password?)")
 
     def is_logged_in(ctx: PageContext) -> bool:
-        return ctx.driver.get_cookie("enduro_session") is not None
+        # The browser's cookie jar for the site, whatever page it shows now
+        # (WebDriver's get_cookie sees only the current page's cookies).
+        found = ctx.driver.execute_cdp_cmd("Network.getCookies", {"urls": [base + "/"]})
+        return any(c["name"] == "enduro_session" for c in found["cookies"])
 
     return Job(
         name=name,
