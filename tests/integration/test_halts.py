@@ -39,8 +39,9 @@ def test_logins_that_keep_failing_trip_the_breaker_and_halt(
         timeout=300,
     )
     assert out.returncode == 1, out.stderr
-    assert "halted: login failed 3 times within 600s" in out.stdout
-    assert "Resume with: enduro run enduro.stress.reference:job --store" in out.stdout
+    said = " ".join(out.stderr.split())  # the summary is wrapped to the terminal
+    assert "halted: login failed 3 times within 600s" in said
+    assert "Resume with: enduro run enduro.stress.reference:job --store" in said
     assert len(_events(store_path, "login_failed")) == 3
     assert "wrong-password" not in store_path.read_bytes().decode("latin-1")
 
@@ -87,10 +88,9 @@ def test_a_site_that_stays_down_halts_after_the_probes_and_the_run_resumes(
         counts = store.page_counts("matches")
     assert counts["failed"] == 0 and counts["done"] == 5  # nothing was given up on
 
-    with SiteServer(config, port=port) as back:
-        with Store.open(store_path, create=False) as store:
-            again = Runner(make_job(back.url, pages), store, Settings(store=store_path, **FAST))
-            assert again.run().status == "finished"
+    with SiteServer(config, port=port) as back, Store.open(store_path, create=False) as store:
+        again = Runner(make_job(back.url, pages), store, Settings(store=store_path, **FAST))
+        assert again.run().status == "finished"
     assert export_lines(store_path) == truth_lines(pages, rows)
 
 

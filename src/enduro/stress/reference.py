@@ -133,8 +133,10 @@ def make_job(
         driver.find_element(By.ID, "login-button").click()
         try:  # until we leave the login page, or it says the credentials are wrong
             WebDriverWait(driver, 15).until(
-                lambda d: "/login" not in d.current_url
-                or d.find_elements(By.CSS_SELECTOR, ".login-error")
+                lambda d: (
+                    "/login" not in d.current_url
+                    or d.find_elements(By.CSS_SELECTOR, ".login-error")
+                )
             )
         except Exception as exc:
             raise AuthLost("login did not leave the login page") from exc
