@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import json
 import os
@@ -11,25 +10,20 @@ import re
 import signal
 import stat
 import struct
-import tempfile
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
-from selenium.webdriver import Chrome
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from enduro.recovery._signals import PageSignals
-from enduro.session import CHROMIUM_FLAGS, find_browser
 from enduro.session._recorder import FlightRecorder, Redactor, redact, strip_png_text
-from enduro.session._signals import logging_options
-from enduro.settings import Settings
 from enduro.stress.site import SiteConfig, SiteServer
 
 REDACTED = "[REDACTED]"
@@ -348,37 +342,6 @@ def test_threads_capturing_one_group_write_it_once(tmp_path: Path) -> None:
 OTHER = "PwAttr-91c2e"  # a value mirrored into a password input's attribute
 
 
-@contextlib.contextmanager
-def chrome() -> Iterator[Any]:
-    """Chromium as enduro starts it; its whole process group dies at the end.
-
-    The work directory is short on purpose: Chromium's singleton socket lives
-    under TMPDIR, and a Unix socket path over 107 bytes makes Chromium exit.
-    """
-    chromium, chromedriver = find_browser(Settings())
-    with tempfile.TemporaryDirectory(prefix="enduro-t-", ignore_cleanup_errors=True) as workdir:
-        options = Options()
-        options.binary_location = chromium
-        options.add_argument("--headless")
-        for flag in CHROMIUM_FLAGS:
-            options.add_argument(flag)
-        options.add_argument(f"--user-data-dir={workdir}/profile")
-        logging_options(options)
-        os.mkdir(f"{workdir}/tmp")
-        service = Service(
-            chromedriver,
-            env={**os.environ, "TMPDIR": f"{workdir}/tmp"},
-            popen_kw={"start_new_session": True},
-        )
-        try:
-            yield Chrome(options=options, service=service)
-        finally:
-            if service.process is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(service.process.pid, signal.SIGKILL)
-                service.process.wait(10)
-
-
 def _show_secret(driver: Any) -> None:
     """Put SECRET in the page (text, link, attribute) and the console; OTHER in a password."""
     driver.execute_script(
@@ -404,13 +367,17 @@ def _show_secret(driver: Any) -> None:
 
 
 @pytest.mark.integration
-def test_a_real_capture_after_login_holds_no_secret(tmp_path: Path) -> None:
+def test_a_real_capture_after_login_holds_no_secret(
+    tmp_path: Path, chrome: Callable[[], AbstractContextManager[Any]]
+) -> None:
     config = SiteConfig(pages=2, rows=5, username="flight", password=SECRET)
     with SiteServer(config) as site, chrome() as driver:
         driver.get(f"{site.url}/login")
         driver.find_element(By.ID, "username").send_keys("flight")
         driver.find_element(By.ID, "password").send_keys(SECRET)
         driver.find_element(By.ID, "login-button").click()
+        # click() does not wait for the navigation it starts
+        WebDriverWait(driver, 15).until(lambda d: "/login" not in d.current_url)
         assert "/matches" in driver.current_url  # the canary really was the password
         driver.get(f"{site.url}/matches?page=1&token={quote(SECRET, safe='')}")
         assert "Kanarie" in driver.current_url

@@ -8,21 +8,18 @@ import json
 import os
 import signal
 import socket
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 from aiohttp import web
 from selenium.common.exceptions import InvalidArgumentException, WebDriverException
-from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 
 from enduro.recovery._signals import PageSignals
-from enduro.session import CHROMIUM_FLAGS, find_browser
 from enduro.session._signals import (
     MAX_CONSOLE_ERRORS,
     MAX_MESSAGE_CHARS,
@@ -35,7 +32,6 @@ from enduro.session._signals import (
     parse_performance_log,
     parse_retry_after,
 )
-from enduro.settings import Settings
 
 TAB = "D0C0FFEE00000000000000000000TAB1"
 URL = "http://127.0.0.1:8700/matches?page=3"
@@ -354,40 +350,8 @@ def server() -> Iterator[str]:
         loop.close()
 
 
-@contextlib.contextmanager
-def chrome() -> Iterator[Any]:
-    """Chromium as enduro starts it, with the logs on; its whole process group dies at the end.
-
-    The work directory is short on purpose: Chromium's singleton socket lives
-    under TMPDIR, and a Unix socket path longer than 107 bytes (pytest's
-    tmp_path easily is) makes Chromium exit at start.
-    """
-    chromium, chromedriver = find_browser(Settings())
-    with tempfile.TemporaryDirectory(prefix="enduro-t-", ignore_cleanup_errors=True) as workdir:
-        options = Options()
-        options.binary_location = chromium
-        options.add_argument("--headless")
-        for flag in CHROMIUM_FLAGS:
-            options.add_argument(flag)
-        options.add_argument(f"--user-data-dir={workdir}/profile")
-        logging_options(options)
-        os.mkdir(f"{workdir}/tmp")
-        service = Service(
-            chromedriver,
-            env={**os.environ, "TMPDIR": f"{workdir}/tmp"},
-            popen_kw={"start_new_session": True},
-        )
-        try:
-            yield Chrome(options=options, service=service)
-        finally:
-            if service.process is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(service.process.pid, signal.SIGKILL)
-                service.process.wait(10)
-
-
 @pytest.fixture
-def driver() -> Iterator[Any]:
+def driver(chrome: Callable[[], AbstractContextManager[Any]]) -> Iterator[Any]:
     """A fresh browser per test: only one runs at a time."""
     with chrome() as browser:
         browser.set_page_load_timeout(15)
@@ -451,7 +415,9 @@ def test_a_script_error_is_in_the_console_errors_of_that_page_only(
 
 
 @pytest.mark.integration
-def test_a_frozen_then_dead_browser_gives_none_within_the_timeout(server: str) -> None:
+def test_a_frozen_then_dead_browser_gives_none_within_the_timeout(
+    server: str, chrome: Callable[[], AbstractContextManager[Any]]
+) -> None:
     with chrome() as browser:
         browser.get(f"{server}/ok")
         pid = browser.capabilities["goog:processID"]

@@ -19,11 +19,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from email.message import Message
-from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
@@ -43,70 +40,17 @@ from enduro.stress.site.app import SESSION_COOKIE
 
 PAGES = 8
 ROWS = 5
-USER, PASSWORD = SiteConfig().username, SiteConfig().password
 FAVICON = '<link rel="icon" href="data:,">'
 ENDURO = Path(sys.executable).parent / "enduro"
 SCRIPT_PATH = Path(site.__file__).parent / "static" / "matches.js"
 
 
-# --- a browser-less client: one cookie jar, redirects reported, not followed ------------
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: object,
-        code: int,
-        msg: str,
-        headers: Message,
-        newurl: str,
-    ) -> None:
-        return None
-
-
-class Client:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.jar = CookieJar()
-        self._opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
-        )
-
-    def request(
-        self,
-        path: str,
-        form: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        cookie: str | None = None,
-    ) -> tuple[int, Message, str]:
-        data = urlencode(form).encode() if form is not None else None
-        req = urllib.request.Request(self.base + path, data=data, headers=headers or {})
-        if cookie is not None:
-            req.add_header("Cookie", f"{SESSION_COOKIE}={cookie}")
-        try:
-            with self._opener.open(req, timeout=30) as resp:
-                return resp.status, resp.headers, resp.read().decode("utf-8")
-        except urllib.error.HTTPError as err:
-            with err:
-                return err.code, err.headers, err.read().decode("utf-8")
-
-    def login(self) -> tuple[int, Message]:
-        form = {"username": USER, "password": PASSWORD, "next": "/matches?page=1"}
-        status, headers, _ = self.request("/login", form)
-        return status, headers
-
-    def token(self) -> str:
-        token = next((c.value for c in self.jar if c.name == SESSION_COOKIE), None)
-        assert token is not None, "not logged in"
-        return token
-
-
+Client = Any  # conftest.py's shared client, made by the client_for fixture
 Start = Callable[..., tuple[SiteServer, Client]]
 
 
 @pytest.fixture
-def start() -> Iterator[Start]:
+def start(client_for: Callable[[str], Client]) -> Iterator[Start]:
     """``start(plan=None, **config)``: a fresh site (plans are stateful) and a logged-in client."""
     servers: list[SiteServer] = []
 
@@ -114,7 +58,7 @@ def start() -> Iterator[Start]:
         cfg = SiteConfig(seed=3, pages=PAGES, rows=ROWS, fault_plan=plan or FaultPlan(), **config)
         server = SiteServer(cfg).start()
         servers.append(server)
-        client = Client(server.url)
+        client = client_for(server.url)
         assert client.login()[0] == 302
         return server, client
 
@@ -486,9 +430,11 @@ def test_expire_session_every_over_http(start: Start) -> None:
     assert server.config.fault_plan.counts() == {"session_expiry": 2}
 
 
-def test_logged_out_and_bad_page_requests_are_not_faulted(start: Start) -> None:
+def test_logged_out_and_bad_page_requests_are_not_faulted(
+    start: Start, client_for: Callable[[str], Client]
+) -> None:
     server, client = start(FaultPlan(rates={"server_error": 1.0, "truncate": 1.0}))
-    assert Client(server.url).request("/matches?page=2")[0] == 302
+    assert client_for(server.url).request("/matches?page=2")[0] == 302
     assert client.request("/matches?page=99")[0] == 404
     assert client.request("/api/matches?page=0")[0] == 404
     assert server.config.fault_plan.delivered == []
@@ -532,7 +478,7 @@ def test_the_request_log_records_every_request_and_its_fault(start: Start) -> No
 
 
 def test_every_html_page_has_an_empty_icon_and_the_list_catches_script_errors(
-    start: Start,
+    start: Start, client_for: Callable[[str], Client]
 ) -> None:
     server, client = start()
     pages = {
@@ -550,7 +496,7 @@ def test_every_html_page_has_an_empty_icon_and_the_list_catches_script_errors(
     head = client.request("/matches?page=1")[2].split("</head>")[0]
     assert 'window.addEventListener("error"' in head
     assert '"script error: " + event.message' in head
-    assert Client(server.url).request("/login", {"username": "x", "password": "y"})[0] == 401
+    assert client_for(server.url).request("/login", {"username": "x", "password": "y"})[0] == 401
 
 
 def test_session_ttl_sets_max_age_and_expires_the_login(start: Start) -> None:
@@ -716,7 +662,7 @@ def test_cli_refuses_bad_fault_options(args: list[str], named: str) -> None:
     assert done.stdout == ""
 
 
-def test_cli_serves_the_faults_it_is_given() -> None:
+def test_cli_serves_the_faults_it_is_given(client_for: Callable[[str], Client]) -> None:
     proc = subprocess.Popen(
         [
             *(str(ENDURO), "site", "--port", "0", "--pages", "3", "--rows", "2"),
@@ -732,7 +678,7 @@ def test_cli_serves_the_faults_it_is_given() -> None:
         match = re.search(r"http://127\.0\.0\.1:\d+", line)
         assert match, line
         assert "server_error 1" in line
-        client = Client(match.group(0))
+        client = client_for(match.group(0))
         status, headers = client.login()
         assert status == 302 and "Max-Age=30" in headers["Set-Cookie"]
         assert client.request("/matches?page=1")[0] == 500

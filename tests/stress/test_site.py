@@ -9,14 +9,11 @@ import shutil
 import socket
 import subprocess
 import threading
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import Message
-from http.cookiejar import CookieJar
 from pathlib import Path
 from types import ModuleType
-from urllib.parse import urlencode
+from typing import Any
 
 import pytest
 
@@ -54,55 +51,7 @@ RELATIONSHIPS = {
 }
 
 
-# --- an HTTP client that keeps cookies and never follows redirects -------------------
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: object,
-        code: int,
-        msg: str,
-        headers: Message,
-        newurl: str,
-    ) -> None:
-        return None
-
-
-class Client:
-    """A browser-less session against the site: one cookie jar, redirects reported."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.jar = CookieJar()
-        self._opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
-        )
-
-    def request(
-        self, path: str, form: dict[str, str] | None = None, cookie: str | None = None
-    ) -> tuple[int, Message, str]:
-        data = urlencode(form).encode() if form is not None else None
-        req = urllib.request.Request(self.base + path, data=data)
-        if cookie is not None:
-            req.add_header("Cookie", f"{SESSION_COOKIE}={cookie}")
-        try:
-            with self._opener.open(req, timeout=10) as resp:
-                return resp.status, resp.headers, resp.read().decode("utf-8")
-        except urllib.error.HTTPError as err:
-            with err:
-                return err.code, err.headers, err.read().decode("utf-8")
-
-    def login(self, password: str = CONFIG.password, next_target: str = "/matches?page=1") -> int:
-        status, _, _ = self.request(
-            "/login",
-            {"username": CONFIG.username, "password": password, "next": next_target},
-        )
-        return status
-
-    def token(self) -> str | None:
-        return next((c.value for c in self.jar if c.name == SESSION_COOKIE), None)
+Client = Any  # conftest.py's shared client, made by the client_for fixture
 
 
 @pytest.fixture(scope="module")
@@ -112,13 +61,13 @@ def server() -> Iterator[SiteServer]:
 
 
 @pytest.fixture
-def client(server: SiteServer) -> Client:
-    return Client(server.url)
+def client(server: SiteServer, client_for: Callable[[str], Client]) -> Client:
+    return client_for(server.url)
 
 
 @pytest.fixture
 def logged_in(client: Client) -> Client:
-    assert client.login() == 302
+    assert client.login()[0] == 302
     return client
 
 
@@ -244,7 +193,7 @@ def test_wrong_password_is_refused(client: Client) -> None:
     assert status == 401 and _is_html(headers)
     assert '<p class="login-error">Wrong username or password</p>' in body
     assert 'id="login-form"' in body
-    assert client.token() is None
+    assert client.token_or_none() is None
     assert "wrong" not in body
 
 
@@ -258,7 +207,7 @@ def test_login_sets_cookie_and_api_returns_page_rows(client: Client) -> None:
     cookie = headers["Set-Cookie"]
     assert cookie.startswith(f"{SESSION_COOKIE}=")
     assert "HttpOnly" in cookie and "Path=/" in cookie and "SameSite=Lax" in cookie
-    assert client.token()
+    assert client.token_or_none()
 
     status, headers, body = client.request("/api/matches?page=2")
     assert status == 200
@@ -323,25 +272,27 @@ def test_detail_page_escapes_every_field(logged_in: Client) -> None:
 
 
 def test_detail_page_requires_login_and_knows_its_matches(
-    server: SiteServer, logged_in: Client
+    server: SiteServer, logged_in: Client, client_for: Callable[[str], Client]
 ) -> None:
     match_id = str(match_record(CONFIG.seed, 1, 0)["match_id"])
-    status, headers, _ = Client(server.url).request(f"/match/{match_id}")
+    status, headers, _ = client_for(server.url).request(f"/match/{match_id}")
     assert status == 302
     assert headers["Location"] == f"/login?next=%2Fmatch%2F{match_id}"
     status, headers, _ = logged_in.request("/match/MNOSUCHMATCH")
     assert status == 404 and _is_html(headers)
 
 
-def test_logout_ends_the_session(server: SiteServer, logged_in: Client) -> None:
-    token = logged_in.token()
+def test_logout_ends_the_session(
+    server: SiteServer, logged_in: Client, client_for: Callable[[str], Client]
+) -> None:
+    token = logged_in.token_or_none()
     assert token is not None
     assert logged_in.request("/api/matches?page=1")[0] == 200
     status, headers, _ = logged_in.request("/logout")
     assert status == 302 and headers["Location"] == "/login"
-    assert logged_in.token() is None
+    assert logged_in.token_or_none() is None
     # The server forgot the token too, so a copy of the old cookie is worthless.
-    assert Client(server.url).request("/api/matches?page=1", cookie=token)[0] == 401
+    assert client_for(server.url).request("/api/matches?page=1", cookie=token)[0] == 401
 
 
 def test_meta_and_health_need_no_login(client: Client) -> None:
@@ -363,7 +314,7 @@ def test_requests_are_counted_per_prefix(server: SiteServer, logged_in: Client) 
 # --- serving ----------------------------------------------------------------------------
 
 
-def test_site_server_lifecycle() -> None:
+def test_site_server_lifecycle(client_for: Callable[[str], Client]) -> None:
     srv = SiteServer(CONFIG)
     with pytest.raises(RuntimeError):
         _ = srv.port
@@ -371,7 +322,7 @@ def test_site_server_lifecycle() -> None:
     srv.start()  # idempotent
     assert srv.port > 0
     assert srv.url == f"http://127.0.0.1:{srv.port}"
-    assert Client(srv.url).request("/healthz")[0] == 200
+    assert client_for(srv.url).request("/healthz")[0] == 200
     srv.close()
     srv.close()  # safe twice
     with pytest.raises(OSError):
@@ -385,7 +336,9 @@ def test_site_server_refuses_non_loopback_hosts() -> None:
         SiteServer(CONFIG, host="0.0.0.0")
 
 
-def test_serve_forever_reports_the_real_port_and_stops() -> None:
+def test_serve_forever_reports_the_real_port_and_stops(
+    client_for: Callable[[str], Client],
+) -> None:
     urls: list[str] = []
     ready = threading.Event()
     stop = threading.Event()
@@ -404,7 +357,7 @@ def test_serve_forever_reports_the_real_port_and_stops() -> None:
         assert ready.wait(10)
         (url,) = urls
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
-        assert Client(url).request("/healthz")[:3:2] == (200, "ok")
+        assert client_for(url).request("/healthz")[:3:2] == (200, "ok")
     finally:
         stop.set()
         thread.join(10)

@@ -1,0 +1,81 @@
+"""Fixtures shared by the stress tests: a browser-less HTTP client for the built-in site."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from email.message import Message
+from http.cookiejar import CookieJar
+from urllib.parse import urlencode
+
+import pytest
+
+from enduro.stress.site import SiteConfig
+from enduro.stress.site.app import SESSION_COOKIE
+
+USER, PASSWORD = SiteConfig().username, SiteConfig().password
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: object,
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> None:
+        return None
+
+
+class Client:
+    """A browser-less session against the site: one cookie jar, redirects reported, not followed."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = CookieJar()
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+        )
+
+    def request(
+        self,
+        path: str,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        cookie: str | None = None,
+    ) -> tuple[int, Message, str]:
+        data = urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(self.base + path, data=data, headers=headers or {})
+        if cookie is not None:
+            req.add_header("Cookie", f"{SESSION_COOKIE}={cookie}")
+        try:
+            with self._opener.open(req, timeout=30) as resp:
+                return resp.status, resp.headers, resp.read().decode("utf-8")
+        except urllib.error.HTTPError as err:
+            with err:
+                return err.code, err.headers, err.read().decode("utf-8")
+
+    def login(
+        self, password: str = PASSWORD, next_target: str = "/matches?page=1"
+    ) -> tuple[int, Message]:
+        form = {"username": USER, "password": password, "next": next_target}
+        status, headers, _ = self.request("/login", form)
+        return status, headers
+
+    def token_or_none(self) -> str | None:
+        """The session cookie's value, or None when not logged in."""
+        return next((c.value for c in self.jar if c.name == SESSION_COOKIE), None)
+
+    def token(self) -> str:
+        """The session cookie's value; asserts there is one."""
+        token = self.token_or_none()
+        assert token is not None, "not logged in"
+        return token
+
+
+@pytest.fixture
+def client_for() -> type[Client]:
+    """``client_for(url)``: a fresh client, with its own cookie jar, for the site at url."""
+    return Client
