@@ -12,7 +12,15 @@ from types import ModuleType
 
 import pytest
 
-PACKAGES = ["enduro", "enduro.store", "enduro.session", "enduro.recovery", "enduro.stress.site"]
+PACKAGES = [
+    "enduro",
+    "enduro.store",
+    "enduro.session",
+    "enduro.recovery",
+    "enduro.stress",
+    "enduro.stress.site",
+    "enduro.report",
+]
 
 
 def _from_enduro(module: ModuleType, name: str, value: object) -> bool:
@@ -34,7 +42,8 @@ def _from_enduro(module: ModuleType, name: str, value: object) -> bool:
 
 
 def _public_names(module: ModuleType) -> set[str]:
-    return {
+    lazy = set(getattr(module, "_LAZY", {}))  # loaded on first use (PEP 562)
+    return lazy | {
         name
         for name, value in vars(module).items()
         if not name.startswith("_")

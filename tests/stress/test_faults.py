@@ -688,3 +688,13 @@ def test_cli_serves_the_faults_it_is_given(client_for: Callable[[str], Client]) 
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_pace_holds_every_list_page_and_rejects_nonsense() -> None:
+    with SiteServer(SiteConfig(pages=2, rows=2, pace=0.3)) as server:
+        began = time.monotonic()
+        with urllib.request.urlopen(f"{server.url}/matches?page=1") as response:
+            assert response.status == 200  # the login form, after a paced redirect
+        assert time.monotonic() - began >= 0.3
+    with pytest.raises(ValueError, match="pace"):
+        SiteServer(SiteConfig(pace=-1))

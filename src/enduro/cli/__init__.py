@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 
+from enduro.cli import _stress
 from enduro.errors import UsageError
 from enduro.settings import Settings
 from enduro.store import Store, dumps_record
@@ -411,3 +412,6 @@ def requeue(store_path: Path, failed: bool, keys: str | None, job_name: str | No
     with _open_existing(store_path) as store:
         moved = store.requeue(job_name, failed=failed, keys=key_list)
     click.echo(f"{moved} pages back to pending")
+
+
+_stress.register(main, _usage_errors, _console, _setup_logging)

@@ -88,6 +88,8 @@ class SiteConfig:
         fault_plan: server-side faults to inject (none by default).
         session_ttl: seconds a login lasts (None: until logout). The cookie
             carries it as Max-Age (rounded up), so a client can see it coming.
+        pace: seconds every match-list page waits before it is answered, for
+            a rehearsal at a real site's speed (0: as fast as it can).
     """
 
     seed: int = 1
@@ -97,6 +99,7 @@ class SiteConfig:
     password: str = "enduro-demo"
     fault_plan: FaultPlan = field(default_factory=FaultPlan)
     session_ttl: float | None = None
+    pace: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,8 @@ def make_app(config: SiteConfig) -> web.Application:
     ttl = config.session_ttl
     if ttl is not None and not 0 < ttl < math.inf:
         raise ValueError(f"session_ttl must be a number of seconds > 0, got {ttl!r}")
+    if not 0 <= config.pace < math.inf:
+        raise ValueError(f"pace must be a number of seconds >= 0, got {config.pace!r}")
     app = web.Application(middlewares=[_count_and_fault])
     app[CONFIG] = config
     app[SESSIONS] = {}
@@ -242,6 +247,9 @@ async def _serve(
     request: web.Request, handler: _Handler, fault: Fault | None
 ) -> tuple[web.StreamResponse, bool]:
     """Answer ``request`` with ``fault`` applied; True when the connection was cut."""
+    pace = request.app[CONFIG].pace
+    if pace > 0 and request.path == "/matches":
+        await asyncio.sleep(pace)  # a real site's answer time, for --pace
     if fault is None:
         return await handler(request), False
     kind = fault.kind

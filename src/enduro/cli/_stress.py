@@ -1,0 +1,120 @@
+"""``enduro stress``, ``enduro suite`` and ``enduro report``: thin commands over enduro.stress."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from enduro.errors import UsageError
+
+__all__ = ["register"]
+
+
+def _report_dir(given: Path | None, prefix: str) -> Path:
+    if given is not None:
+        if given.exists() and not given.is_dir():
+            raise UsageError(f"report dir {str(given)!r} is a file", "give a directory")
+        if given.exists() and any(given.iterdir()):
+            raise UsageError(
+                f"report dir {str(given)!r} is not empty", "give a new or empty directory"
+            )
+        return given
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(tempfile.mkdtemp(prefix=f"enduro-{prefix}-{stamp}-"))
+
+
+Command = Callable[..., None]
+
+
+def register(
+    main: click.Group,
+    usage_errors: Callable[[Command], Command],
+    console: Callable[[], Console],
+    setup_logging: Callable[[Console, int], None],
+) -> None:
+    """Add the stress commands to the ``enduro`` group."""
+
+    @main.command()
+    @click.option(
+        "--scenario",
+        default="light",
+        show_default=True,
+        help="A preset (light, medium, heavy, production, endurance) or a .toml file.",
+    )
+    @click.option("--job", "job_ref", default=None, help="Your own job (not yet supported).")
+    @click.option("--pages", type=click.IntRange(1, 1_000_000), default=None)
+    @click.option("--duration", default=None, help="Time budget, e.g. 10m or 2h.")
+    @click.option("--seed", type=int, default=None)
+    @click.option(
+        "--pace",
+        type=click.FloatRange(0, 60),
+        default=None,
+        help="Seconds the site takes per page, as a real site would.",
+    )
+    @click.option("--report-dir", type=click.Path(path_type=Path), default=None)
+    @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
+    @click.option("-v", "--verbose", count=True)
+    @usage_errors
+    def stress(
+        scenario: str,
+        job_ref: str | None,
+        report_dir: Path | None,
+        as_json: bool,
+        verbose: int,
+        **overrides: Any,
+    ) -> None:
+        """Run a stress scenario against the built-in site; exit 0 for GO, 1 for NO-GO."""
+        from enduro.report import terminal_summary
+        from enduro.stress.scenario import load_scenario
+        from enduro.stress.suite import run_scenario
+
+        if job_ref is not None:
+            raise UsageError("--job is not supported yet", "stress the built-in reference job")
+        config = load_scenario(scenario, **overrides)
+        directory = _report_dir(report_dir, "stress")
+        out = console()
+        setup_logging(out, verbose)
+        results = run_scenario(config, directory)
+        if as_json:
+            click.echo(results.model_dump_json(indent=1))
+        terminal_summary(results, out)
+        out.print(f"results: {directory / 'results.json'}  report: {directory / 'report.html'}")
+        sys.exit(0 if results.verdict.go else 1)
+
+    @main.command()
+    @click.option("--report-dir", type=click.Path(path_type=Path), default=None)
+    @click.option("--seed", type=int, default=None)
+    @click.option("--json", "as_json", is_flag=True, help="Print suite.json to stdout.")
+    @click.option("-v", "--verbose", count=True)
+    @usage_errors
+    def suite(report_dir: Path | None, seed: int | None, as_json: bool, verbose: int) -> None:
+        """Light, medium, heavy; stop at the first failure; GO (exit 0) or NO-GO (exit 1)."""
+        from enduro.report import terminal_summary
+        from enduro.stress.suite import run_suite
+
+        directory = _report_dir(report_dir, "suite")
+        out = console()
+        setup_logging(out, verbose)
+        results = run_suite(directory, seed=seed)
+        if as_json:
+            click.echo(results.model_dump_json(indent=1))
+        terminal_summary(results, out)
+        out.print(f"report: {directory / 'report.html'}")
+        sys.exit(0 if results.go else 1)
+
+    @main.command()
+    @click.argument("directory", type=click.Path(path_type=Path))
+    @click.option("--html", "html_path", type=click.Path(path_type=Path), default=None)
+    @usage_errors
+    def report(directory: Path, html_path: Path | None) -> None:
+        """Rebuild report.html from a results directory (results.json or suite.json)."""
+        from enduro.report import rebuild
+
+        click.echo(str(rebuild(directory, html_path)))

@@ -1,0 +1,100 @@
+"""How figures read in the terminal and in the HTML report (one place, so they agree)."""
+
+from __future__ import annotations
+
+from enduro.stress.results import CriterionResult, StressTestResults
+
+__all__ = [
+    "criterion_line",
+    "duration",
+    "figures",
+    "number",
+    "percent",
+    "seconds",
+]
+
+
+def duration(total_seconds: float | None) -> str:
+    """``3725`` -> ``"1h 02m 05s"``, ``65.2`` -> ``"1m 05s"``, ``4.25`` -> ``"4.2s"``."""
+    if total_seconds is None:
+        return "-"
+    if total_seconds < 60:
+        return f"{total_seconds:.1f}s"
+    whole = round(total_seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s"
+
+
+def seconds(value: float | None) -> str:
+    """A recovery time: ``"-"`` when there is none."""
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def percent(fraction: float) -> str:
+    """``0.9512`` -> ``"95.1%"``."""
+    return f"{fraction * 100:.1f}%"
+
+
+def number(value: float | str | None) -> str:
+    """A criterion's measured value or limit, compactly."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:,.1f}"
+
+
+def criterion_line(criterion: CriterionResult) -> str:
+    """``"error rate: 0.12 (limit 0.05): 60 errors in 500 attempts"``."""
+    line = f"{criterion.name}: {number(criterion.measured)} (limit {number(criterion.limit)})"
+    return f"{line}: {criterion.detail}" if criterion.detail else line
+
+
+def figures(results: StressTestResults) -> list[tuple[str, str]]:
+    """The headline figures of a scenario, as (label, value) rows."""
+    budget = f" of a {duration(results.time_budget_s)} budget" if results.time_budget_s else ""
+    integrity = results.integrity
+    rows = [
+        ("duration", f"{duration(results.duration_s)}{budget}"),
+        (
+            "pages processed",
+            f"{results.pages_done:,} / {results.pages_total:,} ({results.pages_failed:,} failed)",
+        ),
+        ("success rate", percent(results.success_rate)),
+        ("pages per hour", f"{results.pages_per_hour:,.1f}"),
+        (
+            "errors",
+            f"{results.errors:,} in {results.attempts:,} attempts ({percent(results.error_rate)})",
+        ),
+        ("session restarts", f"{results.session_restarts:,}"),
+        ("re-logins", f"{results.relogins:,}"),
+        ("critical failures", f"{results.critical_failures:,}"),
+        (
+            "integrity",
+            f"{integrity.lost:,} lost, {integrity.duplicated:,} duplicated, "
+            f"{integrity.corrupted:,} corrupted of {integrity.expected:,} expected "
+            f"({integrity.found:,} found; checked against "
+            f"{'ground truth' if integrity.mode == 'truth' else 'completeness only'})",
+        ),
+    ]
+    leak = results.leak
+    if leak.browser_pss_mb_per_1000_pages is not None:
+        fit = f", R² {leak.r2:.2f}" if leak.r2 is not None else ""
+        rows.append(
+            (
+                "browser memory growth",
+                f"{leak.browser_pss_mb_per_1000_pages:+.1f} MB per 1,000 pages{fit}",
+            )
+        )
+    if leak.runner_rss_mb_per_1000_pages is not None:
+        rows.append(
+            ("runner memory growth", f"{leak.runner_rss_mb_per_1000_pages:+.1f} MB per 1,000 pages")
+        )
+    if results.stopped_early:
+        rows.append(("stopped early", results.stopped_early))
+    return rows

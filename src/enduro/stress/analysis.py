@@ -1,0 +1,362 @@
+"""From a finished stress run to results and a verdict.
+
+Everything here is read from what the run left: the store (pages, events,
+resource samples), the tester's record of each injection, the site's record
+of each server-side fault, and the site's ground truth. Nothing is assumed.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from typing import Any
+
+from enduro.monitor import summarize_samples
+from enduro.store import Store
+from enduro.stress.results import (
+    CriterionResult,
+    InjectionRecord,
+    InjectionStats,
+    Integrity,
+    Leak,
+    SeriesStats,
+    StressTestResults,
+    Timeline,
+    UnexplainedError,
+    Verdict,
+)
+from enduro.stress.scenario import StressTestConfig, SuccessCriteria
+from enduro.stress.site import Fault
+from enduro.stress.tester import JOB_NAME, ProductionStressTester
+
+__all__ = ["SITE_FAULT_TYPES", "analyse", "judge"]
+
+# The site's fault kinds, as the stress tester's fault types.
+SITE_FAULT_TYPES = {
+    "stale_dom": "element_not_found",
+    "missing_element": "element_not_found",
+    "broken_script": "javascript_error",
+    "rate_limit": "rate_limiting",
+    "server_error": "server_error",
+    "maintenance": "server_error",
+    "reset": "network_timeout",
+    "truncate": "network_timeout",
+    "latency": "network_timeout",
+    "session_expiry": "auth_loss",
+}
+# An error this soon after an injection is put down to it.
+EXPLAINED_WITHIN = 30.0
+MB = 1024 * 1024
+
+
+def analyse(tester: ProductionStressTester) -> StressTestResults:
+    """Results of the tester's finished run (the verdict included)."""
+    config, info = tester.config, tester.run_info
+    with Store.open(tester.store_path, create=False) as store:
+        counts = store.page_counts(JOB_NAME)
+        events = store.events(JOB_NAME)
+        samples = store.samples()
+        done_times = sorted(
+            float(row["updated_at"])
+            for key in range(1, config.pages + 1)
+            if (row := store.page_status(JOB_NAME, str(key))) and row["status"] == "done"
+        )
+    injections = _injections(tester, done_times)
+    errors = [e for e in events if e["kind"] == "error"]
+    attempts = len(errors) + counts["done"]
+    duration = max(info.ended_at - info.started_at, 1e-9)
+    critical = [
+        f"{i.type} {i.id} at {i.at:.0f}: no page completed after it"
+        for i in injections
+        if i.delivered and i.recovered_at is None and counts["done"] < config.pages
+    ]
+    critical += [f"the runner exited with {code}" for code in info.runner_exits if code > 0]
+    critical += [f"run halted: {e['message']}" for e in events if e["kind"] == "halt"]
+    results = StressTestResults(
+        scenario=config.name,
+        seed=config.seed,
+        started_at=info.started_at,
+        ended_at=info.ended_at,
+        duration_s=duration,
+        time_budget_s=config.duration,
+        pages_total=config.pages,
+        pages_done=counts["done"],
+        pages_failed=counts["failed"],
+        success_rate=counts["done"] / config.pages,
+        pages_per_hour=counts["done"] / duration * 3600,
+        attempts=attempts,
+        errors=len(errors),
+        error_rate=len(errors) / attempts if attempts else 0.0,
+        session_restarts=sum(1 for e in events if e["kind"] == "browser_restart"),
+        relogins=sum(1 for e in events if e["kind"] == "relogin"),
+        critical_failures=len(critical),
+        critical=critical,
+        errors_by_category=dict(Counter(str(e["category"]) for e in errors)),
+        injections=injections,
+        injected_per_type=_per_type(tester, injections),
+        unexplained_errors=_unexplained(errors, injections),
+        integrity=Integrity(**tester.integrity()),
+        stopped_early=info.stopped_early,
+        timeline=_timeline(done_times, samples, events, injections),
+    )
+    _resources(results, samples)
+    results.verdict = judge(results, config)
+    return results
+
+
+def _injections(tester: ProductionStressTester, done_times: list[float]) -> list[InjectionRecord]:
+    records = [
+        InjectionRecord(
+            id=d.injection.id,
+            type=d.injection.type,
+            layer=d.injection.layer,
+            at=d.at,
+            after_pages=d.injection.after_pages,
+            delivered=d.delivered,
+            detail=d.detail,
+        )
+        for d in tester.run_info.deliveries
+    ]
+    site: list[Fault] = tester.site_plan.delivered
+    records += [
+        InjectionRecord(
+            id=f.id,
+            type=SITE_FAULT_TYPES.get(f.kind, f.kind),
+            layer="site",
+            at=f.at,
+            after_pages=0,
+            delivered=True,
+            detail=f"{f.kind} on {f.path}",
+        )
+        for f in site
+    ]
+    for record in records:
+        if record.delivered:
+            later = [t for t in done_times if t > record.at]
+            record.recovered_at = min(later) if later else None
+    return sorted(records, key=lambda r: (r.at, r.id))
+
+
+def _per_type(
+    tester: ProductionStressTester, injections: list[InjectionRecord]
+) -> dict[str, InjectionStats]:
+    config = tester.config
+    planned = tester.schedule.planned()
+    stats = {}
+    for kind in sorted(set(config.faults) | {i.type for i in injections}):
+        mine = [i for i in injections if i.type == kind]
+        delivered = [i for i in mine if i.delivered]
+        times = sorted(i.recovered_at - i.at for i in delivered if i.recovered_at is not None)
+        stats[kind] = InjectionStats(
+            configured_rate=planned.get(kind, 0) / config.pages,
+            planned=planned.get(kind, 0),
+            delivered=len(delivered),
+            delivered_rate=len(delivered) / config.pages,
+            recovery_p50=statistics.median(times) if times else None,
+            recovery_p95=_p95(times),
+            recovery_max=max(times) if times else None,
+            unrecovered=len(delivered) - len(times),
+        )
+    return stats
+
+
+def _p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, math.ceil(0.95 * len(values)) - 1)]
+
+
+def _unexplained(
+    errors: list[dict[str, Any]], injections: list[InjectionRecord]
+) -> list[UnexplainedError]:
+    times = sorted(i.at for i in injections if i.delivered)
+    found = []
+    for error in errors:
+        ts = float(error["ts"])
+        if not any(at <= ts <= at + EXPLAINED_WITHIN for at in times):
+            found.append(
+                UnexplainedError(ts=ts, category=str(error["category"]), message=error["message"])
+            )
+    return found
+
+
+def _timeline(
+    done_times: list[float],
+    samples: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    injections: list[InjectionRecord],
+) -> Timeline:
+    return Timeline(
+        pages_done=[(t, float(n)) for n, t in enumerate(done_times, 1)],
+        browser_pss_mb=[(s["ts"], s["browser_pss"] / MB) for s in samples if s.get("browser_pss")],
+        system_mem_percent=[(s["ts"], s["mem_percent"]) for s in samples if "mem_percent" in s],
+        restarts=[float(e["ts"]) for e in events if e["kind"] == "browser_restart"],
+        injections=[(i.at, i.type) for i in injections if i.delivered],
+        recoveries=[
+            (i.recovered_at, i.type, i.recovered_at - i.at)
+            for i in injections
+            if i.delivered and i.recovered_at is not None
+        ],
+    )
+
+
+def _resources(results: StressTestResults, samples: list[dict[str, Any]]) -> None:
+    if not samples:
+        return
+    summary = summarize_samples(samples)
+    results.resources = {
+        name: SeriesStats(
+            unit=s["unit"],
+            count=s["count"],
+            min=s["min"],
+            mean=s["mean"],
+            max=s["max"],
+            p95=s["p95"],
+        )
+        for name, s in summary["series"].items()
+    }
+    # the longest run's samples give the leak estimate (pages count from 0 in each run)
+    runs = Counter(s["run_id"] for s in samples)
+    longest = [s for s in samples if s["run_id"] == runs.most_common(1)[0][0]]
+    leak = summarize_samples(longest)["leak"]
+    browser, runner = leak["browser_pss"], leak["runner_rss"]
+    results.leak = Leak(
+        browser_pss_mb_per_1000_pages=browser["slope_mb_per_1000_pages"] if browser else None,
+        r2=browser["r_squared"] if browser else None,
+        runner_rss_mb_per_1000_pages=runner["slope_mb_per_1000_pages"] if runner else None,
+    )
+
+
+def judge(results: StressTestResults, config: StressTestConfig) -> Verdict:
+    """Every criterion, measured against its limit; GO only if all pass."""
+    c: SuccessCriteria = config.criteria
+    checks: list[CriterionResult] = []
+
+    def check(name: str, passed: bool, measured: Any, limit: Any, detail: str = "") -> None:
+        checks.append(
+            CriterionResult(name=name, passed=passed, measured=measured, limit=limit, detail=detail)
+        )
+
+    check(
+        "completion",
+        results.success_rate >= c.min_completion,
+        results.success_rate,
+        c.min_completion,
+        f"{results.pages_done}/{results.pages_total} pages done",
+    )
+    integrity = results.integrity
+    for name, measured, limit in (
+        ("records lost", integrity.lost, c.max_lost),
+        ("records duplicated", integrity.duplicated, c.max_duplicated),
+        ("records corrupted", integrity.corrupted, c.max_corrupted),
+    ):
+        if limit is not None:
+            check(name, measured <= limit, measured, limit)
+    check(
+        "critical failures",
+        results.critical_failures <= c.max_critical_failures,
+        results.critical_failures,
+        c.max_critical_failures,
+        "; ".join(results.critical[:3]),
+    )
+    if results.attempts >= c.min_sample:
+        check(
+            "error rate",
+            results.error_rate <= c.max_error_rate,
+            round(results.error_rate, 4),
+            c.max_error_rate,
+        )
+    else:
+        check(
+            "error rate",
+            True,
+            round(results.error_rate, 4),
+            c.max_error_rate,
+            f"not judged: {results.attempts} attempts, fewer than {c.min_sample}",
+        )
+    slope = results.leak.browser_pss_mb_per_1000_pages
+    if c.max_leak_mb_per_1000_pages is not None and slope is not None:
+        check(
+            "browser memory growth",
+            slope <= c.max_leak_mb_per_1000_pages,
+            round(slope, 1),
+            c.max_leak_mb_per_1000_pages,
+            "MB per 1,000 pages",
+        )
+    for kind, p95_limit in sorted((c.max_recovery_p95 or {}).items()):
+        stats = results.injected_per_type.get(kind)
+        if stats is not None and stats.recovery_p95 is not None:
+            check(
+                f"recovery p95: {kind}",
+                stats.recovery_p95 <= p95_limit,
+                round(stats.recovery_p95, 2),
+                p95_limit,
+                "seconds to the next completed page",
+            )
+    missing = [
+        k
+        for k in config.faults
+        if results.injected_per_type.get(k) is None or results.injected_per_type[k].delivered == 0
+    ]
+    check(
+        "faults delivered",
+        not missing,
+        len(config.faults) - len(missing),
+        len(config.faults),
+        ("not delivered: " + ", ".join(missing)) if missing else "every named fault happened",
+    )
+    check(
+        "finished in its time budget",
+        not results.stopped_early,
+        results.stopped_early or "ok",
+        config.duration,
+    )
+    failed = [r for r in checks if not r.passed]
+    return Verdict(
+        go=not failed,
+        failed=failed,
+        criteria=checks,
+        recommendations=recommendations(results, failed, config),
+    )
+
+
+def recommendations(
+    results: StressTestResults, failed: list[CriterionResult], config: StressTestConfig
+) -> list[str]:
+    """What to change, derived from what failed."""
+    advice = []
+    names = {r.name for r in failed}
+    if names & {"records lost", "records duplicated", "records corrupted"}:
+        advice.append(
+            "records were lost, duplicated or corrupted: this runner does not keep its "
+            "promise; do not start the real run"
+        )
+    slope = results.leak.browser_pss_mb_per_1000_pages
+    if "browser memory growth" in names and slope:
+        every = max(5, int(1000 * 500 / slope / 10) // 5 * 5)
+        advice.append(
+            f"browser PSS grows {slope:.0f} MB per 1,000 pages: lower "
+            f"ENDURO_RESTART_EVERY_PAGES to {every}"
+        )
+    for r in failed:
+        if r.name.startswith("recovery p95: "):
+            advice.append(
+                f"recovery from {r.name[14:]} takes {r.measured}s at p95 "
+                f"(limit {r.limit}s): look at the events of that fault type"
+            )
+    if "error rate" in names:
+        top = sorted(results.errors_by_category.items(), key=lambda kv: -kv[1])[:2]
+        advice.append(
+            f"error rate {results.error_rate:.0%}; most errors: "
+            + ", ".join(f"{k} ({v})" for k, v in top)
+        )
+    if "critical failures" in names:
+        advice.extend(f"critical: {c}" for c in results.critical[:3])
+    if "faults delivered" in names:
+        advice.append("some named faults never happened: run longer or with more pages")
+    if "finished in its time budget" in names:
+        advice.append(f"stopped early ({results.stopped_early})")
+    if "completion" in names and not advice:
+        advice.append("pages were left undone: see `enduro status` on the store")
+    return advice

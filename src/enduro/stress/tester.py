@@ -1,0 +1,386 @@
+"""The production stress tester: the real runner, real faults, ground truth, a verdict.
+
+It serves the built-in site (with the scenario's server-side faults) in this
+process, and runs ``enduro run`` — the very command a user runs — as a child
+process against it. While the run goes on it watches the store and delivers
+each scheduled fault when its page count is reached, for real: the browser
+or chromedriver SIGKILLed (pids from the run's PID registry), the tab crashed,
+cookies wiped or the page taken offline through the browser's own DevTools
+port, memory taken by a sidecar process, the runner itself SIGKILLed and
+started again (the resume path). Every delivery is recorded with an id and a
+time. At the end the store's records are checked against the site's ground
+truth and the results are judged against the success criteria.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from enduro.store import Store, dumps_record
+from enduro.stress._devtools import DevToolsError, devtools_port, page_command
+from enduro.stress.injector import FailureInjector, FaultSchedule, Injection
+from enduro.stress.scenario import StressTestConfig
+from enduro.stress.site import SiteConfig, SiteServer, ground_truth
+
+__all__ = ["Delivery", "ProductionStressTester", "RunnerCommand"]
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25
+JOB_NAME = "matches"
+
+RunnerCommand = Callable[[Path], list[str]]
+"""Builds the command that runs the job against a store (tests swap in broken runners)."""
+
+
+def default_runner_command(store: Path) -> list[str]:
+    """``enduro run`` with the reference job: the code path users run."""
+    return [
+        str(Path(sys.executable).parent / "enduro"),
+        "run",
+        "enduro.stress.reference:job",
+        "--store",
+        str(store),
+    ]
+
+
+@dataclass
+class Delivery:
+    """One injection as it happened."""
+
+    injection: Injection
+    at: float = 0.0
+    delivered: bool = False
+    detail: str = ""
+
+
+@dataclass
+class _Run:
+    """What the tester saw of the run while it went on."""
+
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    runner_starts: int = 0
+    runner_exits: list[int] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    stopped_early: str = ""
+    overran: bool = False
+
+
+class ProductionStressTester:
+    """Runs one scenario and returns what happened (judging is separate).
+
+    Args:
+        config: the scenario.
+        directory: where the store, the schedule and the results go.
+        runner_command: how to start the runner (default: ``enduro run``).
+        settings_env: extra ``ENDURO_*`` settings for the runner.
+    """
+
+    def __init__(
+        self,
+        config: StressTestConfig,
+        directory: Path,
+        *,
+        runner_command: RunnerCommand = default_runner_command,
+        settings_env: dict[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.directory = directory
+        self.store_path = directory / "stress.db"
+        self._runner_command = runner_command
+        self._settings_env = dict(settings_env or {})
+        self._injector = FailureInjector(config)
+        self.schedule: FaultSchedule = self._injector.schedule()
+        self.run_info = _Run()
+        self._sidecars: list[subprocess.Popen[bytes]] = []
+
+    # ---- the run -------------------------------------------------------
+
+    def run(self) -> _Run:
+        """Serve the site, run the runner until every page is done (or the budget ends)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "schedule.json").write_text(self.schedule.to_json())
+        plan = self._injector.site_plan()
+        site_config = SiteConfig(
+            seed=self.config.seed,
+            pages=self.config.pages,
+            rows=self.config.rows,
+            fault_plan=plan,
+            pace=self.config.pace or 0.0,
+        )
+        info = self.run_info
+        info.deliveries = [Delivery(i) for i in self.schedule.injections]
+        self.site_plan = plan
+        with SiteServer(site_config) as site:
+            self.site_url = site.url
+            info.started_at = time.time()
+            deadline = time.monotonic() + self.config.duration
+            try:
+                self._drive(site.url, deadline)
+            finally:
+                for sidecar in self._sidecars:
+                    _stop(sidecar)
+                info.ended_at = time.time()
+        return info
+
+    def _env(self, url: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENDURO_")}
+        env.update(
+            {
+                "ENDURO_SITE_URL": url,
+                "ENDURO_SITE_PAGES": str(self.config.pages),
+                "ENDURO_WORKERS": str(self.config.workers),
+                "ENDURO_SEED": str(self.config.seed),
+                "ENDURO_MONITOR_INTERVAL": "2",
+                "ENDURO_PAGE_TIMEOUT": "20",
+                "ENDURO_BACKOFF_BASE": "0.5",
+                "ENDURO_BACKOFF_MAX": "8",
+                "ENDURO_COOLDOWN_DEFAULT": "2",
+                "ENDURO_LEASE_SECONDS": "30",
+            }
+        )
+        if "memory_pressure" in self.config.faults:
+            # the sidecar must be able to push memory past the line the runner acts on
+            used = psutil.virtual_memory().percent
+            env["ENDURO_ALERT_MEMORY_PERCENT"] = f"{min(95.0, used + 4.0):.1f}"
+        env.update(self._settings_env)
+        return env
+
+    def _drive(self, url: str, deadline: float) -> None:
+        info = self.run_info
+        env = self._env(url)
+        pending = list(info.deliveries)
+        last_at = -1  # pages done when the last fault went in: one fault per page done
+        while True:
+            runner = self._start_runner(env)
+            crashed = False
+            while runner.poll() is None:
+                if time.monotonic() > deadline:
+                    info.overran = True
+                    info.stopped_early = "time budget spent"
+                    _stop(runner)
+                    return
+                done = self._done_pages()
+                due = [d for d in pending if d.injection.after_pages <= done]
+                if due and done > last_at and self._ready_for(due[0].injection):
+                    delivery = due[0]
+                    pending.remove(delivery)
+                    last_at = done
+                    if delivery.injection.type == "runner_crash":
+                        self._deliver_runner_crash(delivery, runner)
+                        crashed = True
+                        break
+                    self._deliver(delivery)
+                if reason := self._stop_condition():
+                    info.stopped_early = reason
+                    _stop(runner)
+                    return
+                time.sleep(POLL_SECONDS)
+            if crashed:
+                continue  # start the runner again: the resume path
+            code = runner.wait()
+            info.runner_exits.append(code)
+            if code == 0 or self._done_pages() >= self.config.pages:
+                if self.config.cycle and time.monotonic() < deadline:
+                    self._requeue_all()
+                    continue
+                return
+            info.stopped_early = f"the runner exited with {code}"
+            return
+
+    def _start_runner(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        self.run_info.runner_starts += 1
+        log_path = self.directory / f"runner-{self.run_info.runner_starts}.log"
+        with log_path.open("wb") as out:
+            return subprocess.Popen(
+                self._runner_command(self.store_path),
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    # ---- what the store says ---------------------------------------------
+
+    def _done_pages(self) -> int:
+        if not self.store_path.exists():
+            return 0
+        try:
+            with Store.open(self.store_path, create=False) as store:
+                return store.page_counts(JOB_NAME)["done"]
+        except Exception:
+            return 0
+
+    def _requeue_all(self) -> None:
+        with Store.open(self.store_path, create=False) as store:
+            keys = [str(p) for p in range(1, self.config.pages + 1)]
+            store.requeue(JOB_NAME, keys=keys)
+
+    def _stop_condition(self) -> str:
+        criteria = self.config.criteria
+        if psutil.virtual_memory().percent >= criteria.stop_memory_percent:
+            return f"host memory over {criteria.stop_memory_percent:g}%"
+        try:
+            with Store.open(self.store_path, create=False) as store:
+                errors = len(store.events(JOB_NAME, kind="error"))
+                counts = store.page_counts(JOB_NAME)
+        except Exception:
+            return ""
+        attempts = errors + counts["done"]
+        if attempts >= criteria.min_sample and errors / attempts > criteria.stop_error_rate:
+            return f"error rate {errors / attempts:.0%} over {criteria.stop_error_rate:.0%}"
+        return ""
+
+    def _browser(self) -> tuple[int | None, int | None, Path | None]:
+        """Browser pid, chromedriver pid and work directory of the run in progress."""
+        try:
+            with Store.open(self.store_path, create=False) as store:
+                rows = store.open_processes()
+        except Exception:
+            return None, None, None
+        browser = next((r for r in reversed(rows) if r.kind == "browser"), None)
+        if browser is None:
+            return None, None, None
+        driver = next(
+            (r for r in rows if r.kind == "driver" and r.workdir == browser.workdir), None
+        )
+        workdir = Path(browser.workdir) if browser.workdir else None
+        return browser.pid, driver.pid if driver else None, workdir
+
+    # ---- delivering faults --------------------------------------------------
+
+    def _ready_for(self, injection: Injection) -> bool:
+        """A browser fault waits for a live browser (the last one may have just died)."""
+        if injection.layer != "browser":
+            return True
+        browser, driver, workdir = self._browser()
+        if browser is None or driver is None or workdir is None:
+            return False
+        alive = all(_alive(pid) for pid in (browser, driver))
+        return alive and devtools_port(workdir / "profile") is not None
+
+    def _deliver(self, delivery: Delivery) -> None:
+        kind = delivery.injection.type
+        delivery.at = time.time()
+        try:
+            delivery.detail = self._act(kind, delivery.injection.params)
+            delivery.delivered = True
+        except Exception as exc:  # a fault that could not be delivered is reported, not hidden
+            delivery.detail = f"not delivered: {type(exc).__name__}: {exc}"
+        log.info("injection %s %s: %s", delivery.injection.id, kind, delivery.detail)
+
+    def _act(self, kind: str, params: Any) -> str:
+        browser, driver, workdir = self._browser()
+        if kind == "browser_crash":
+            if browser is None:
+                raise LookupError("no browser running")
+            os.kill(browser, signal.SIGKILL)
+            return f"SIGKILL browser pid {browser}"
+        if kind == "driver_crash":
+            if driver is None:
+                raise LookupError("no chromedriver running")
+            os.kill(driver, signal.SIGKILL)
+            return f"SIGKILL chromedriver pid {driver}"
+        if kind == "memory_pressure":
+            return self._squeeze_memory(float(params.get("hold", self.config.memory_hold)))
+        port = devtools_port(workdir / "profile") if workdir else None
+        if port is None:
+            raise LookupError("no DevTools port for the browser")
+        if kind == "tab_crash":
+            page_command(port, "Page.crash")
+            return "Page.crash through DevTools"
+        if kind == "cookie_wipe":
+            page_command(port, "Network.clearBrowserCookies")
+            return "cookies cleared through DevTools"
+        if kind == "network_timeout":
+            seconds = float(params.get("seconds", 2.0))
+            conditions = {
+                "offline": True,
+                "latency": 0,
+                "downloadThroughput": -1,
+                "uploadThroughput": -1,
+            }
+            page_command(port, "Network.emulateNetworkConditions", conditions, hold=seconds)
+            return f"offline for {seconds:g}s through DevTools"
+        raise DevToolsError(f"no browser-side delivery for {kind}")
+
+    def _squeeze_memory(self, hold: float) -> str:
+        target = float(self._env(self.site_url).get("ENDURO_ALERT_MEMORY_PERCENT", "90")) + 1.0
+        sidecar = subprocess.Popen(
+            [sys.executable, "-m", "enduro.stress._memhog", f"{target:.1f}", f"{hold:g}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._sidecars.append(sidecar)
+        return f"sidecar pid {sidecar.pid} holds memory over {target:.1f}% for {hold:g}s"
+
+    def _deliver_runner_crash(self, delivery: Delivery, runner: subprocess.Popen[bytes]) -> None:
+        delivery.at = time.time()
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait()
+        delivery.delivered = True
+        delivery.detail = f"SIGKILL runner pid {runner.pid}; started again"
+        self.run_info.runner_exits.append(-9)
+
+    # ---- integrity -----------------------------------------------------
+
+    def integrity(self) -> dict[str, Any]:
+        """Records in the store against the site's ground truth: lost, duplicated, corrupted."""
+        truth = {
+            str(r["match_id"]): dumps_record(r)
+            for r in ground_truth(self.config.seed, self.config.pages, self.config.rows)
+        }
+        found: dict[str, list[str]] = {}
+        with Store.open(self.store_path, create=False) as store:
+            for text in store.iter_record_texts(JOB_NAME):
+                key = str(json.loads(text)["match_id"])
+                found.setdefault(key, []).append(text)
+        lost = sorted(set(truth) - set(found))
+        duplicated = sorted(k for k, texts in found.items() if len(texts) > 1)
+        corrupted = sorted(
+            k for k, texts in found.items() if k in truth and any(t != truth[k] for t in texts)
+        )
+        extra = sorted(set(found) - set(truth))
+        examples = [f"lost {k}" for k in lost[:5]] + [f"corrupted {k}" for k in corrupted[:5]]
+        return {
+            "mode": "truth",
+            "expected": len(truth),
+            "found": sum(len(t) for t in found.values()),
+            "lost": len(lost),
+            "duplicated": len(duplicated),
+            "corrupted": len(corrupted) + len(extra),
+            "examples": examples + [f"unexpected {k}" for k in extra[:5]],
+        }
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, then SIGKILL if it does not go."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

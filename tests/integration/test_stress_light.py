@@ -1,0 +1,86 @@
+"""`enduro stress --scenario light`: real faults, the real runner, a GO with perfect integrity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from enduro.stress.scenario import PRESETS
+
+from .conftest import ENDURO
+
+pytestmark = pytest.mark.integration
+
+
+def _stress(report_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ENDURO, "stress", "--scenario", "light", "--report-dir", str(report_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_light_scenario_is_go_with_real_injections_and_perfect_integrity(tmp_path: Path) -> None:
+    out = _stress(tmp_path / "a", "--seed", "7")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    results = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert results["verdict"]["go"] is True
+    assert results["pages_done"] == results["pages_total"] == PRESETS["light"].pages
+    integrity = results["integrity"]
+    assert (integrity["lost"], integrity["duplicated"], integrity["corrupted"]) == (0, 0, 0)
+    assert integrity["found"] == integrity["expected"] > 0
+    for kind in PRESETS["light"].faults:  # every fault the scenario names really happened
+        assert results["injected_per_type"][kind]["delivered"] > 0, kind
+    delivered = [i for i in results["injections"] if i["delivered"]]
+    assert all(i["id"] and i["at"] > 0 for i in delivered)
+    assert results["session_restarts"] >= 2  # the browser and driver kills were recovered
+    assert (tmp_path / "a" / "report.html").read_text().count('class="chart"') == 4
+
+    # the same seed gives the same fault schedule, and the site delivers the same faults
+    again = _stress(tmp_path / "b", "--seed", "7")
+    assert again.returncode == 0, again.stdout[-2000:]
+    schedule_a = (tmp_path / "a" / "schedule.json").read_text()
+    assert (tmp_path / "b" / "schedule.json").read_text() == schedule_a
+    other = json.loads((tmp_path / "b" / "results.json").read_text())
+
+    def site_faults(r: dict[str, object]) -> list[tuple[str, str]]:
+        injections = r["injections"]
+        assert isinstance(injections, list)
+        return sorted((i["type"], i["detail"]) for i in injections if i["layer"] == "site")
+
+    assert site_faults(other) == site_faults(results)
+
+    rebuilt = subprocess.run(
+        [ENDURO, "report", str(tmp_path / "a"), "--html", str(tmp_path / "again.html")],
+        capture_output=True,
+        text=True,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert (tmp_path / "again.html").read_text().count('class="chart"') == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--scenario", "nightmare"], "nightmare"),
+        (["--duration", "soon"], "soon"),
+        (["--scenario", "missing.toml"], "missing.toml"),
+    ],
+)
+def test_bad_scenarios_give_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], words: str
+) -> None:
+    out = subprocess.run(
+        [ENDURO, "stress", *args, "--report-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0]
+    assert not (tmp_path / "r").exists()
