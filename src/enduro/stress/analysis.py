@@ -27,10 +27,10 @@ from enduro.stress.results import (
     Verdict,
 )
 from enduro.stress.scenario import StressTestConfig, SuccessCriteria
-from enduro.stress.site import Fault
+from enduro.stress.site import Fault, RequestLogEntry
 from enduro.stress.tester import JOB_NAME, ProductionStressTester
 
-__all__ = ["SITE_FAULT_TYPES", "analyse", "judge"]
+__all__ = ["SITE_FAULT_TYPES", "analyse", "judge", "retry_after_violations"]
 
 # The site's fault kinds, as the stress tester's fault types.
 SITE_FAULT_TYPES = {
@@ -98,11 +98,27 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         unexplained_errors=_unexplained(errors, injections),
         integrity=Integrity(**tester.integrity()),
         stopped_early=info.stopped_early,
+        retry_after_violations=retry_after_violations(tester.request_log, config.retry_after),
         timeline=_timeline(done_times, samples, events, injections),
     )
     _resources(results, samples)
     results.verdict = judge(results, config)
     return results
+
+
+def retry_after_violations(log: list[RequestLogEntry], retry_after: float) -> list[str]:
+    """Requests that reached the site while a Retry-After it had sent was running."""
+    window = float(math.ceil(retry_after))  # the site sends whole seconds, rounded up
+    told = [e for e in log if e.fault_kind in ("rate_limit", "maintenance")]
+    found = []
+    for slow_down in told:
+        for entry in log:
+            if entry is not slow_down and slow_down.at < entry.at < slow_down.at + window:
+                gap = entry.at - slow_down.at
+                found.append(
+                    f"{entry.path} {gap:.2f}s after a {slow_down.status} on {slow_down.path}"
+                )
+    return found
 
 
 def _injections(tester: ProductionStressTester, done_times: list[float]) -> list[InjectionRecord]:
@@ -294,6 +310,14 @@ def judge(results: StressTestResults, config: StressTestConfig) -> Verdict:
                 p95_limit,
                 "seconds to the next completed page",
             )
+    early = results.retry_after_violations
+    check(
+        "Retry-After honoured",
+        not early,
+        len(early),
+        0,
+        "; ".join(early[:3]) or "no request reached the site inside a Retry-After window",
+    )
     missing = [
         k
         for k in config.faults
@@ -353,6 +377,11 @@ def recommendations(
         )
     if "critical failures" in names:
         advice.extend(f"critical: {c}" for c in results.critical[:3])
+    if "Retry-After honoured" in names:
+        advice.append(
+            f"{len(results.retry_after_violations)} requests reached the site inside a "
+            "Retry-After window: the site will throttle or ban this client"
+        )
     if "faults delivered" in names:
         advice.append("some named faults never happened: run longer or with more pages")
     if "finished in its time budget" in names:

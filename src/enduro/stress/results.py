@@ -210,6 +210,8 @@ class StressTestResults(_Model):
     integrity: Integrity = Field(default_factory=Integrity)
     stopped_early: str = ""
     """Empty, or the stop condition that ended the run early."""
+    retry_after_violations: list[str] = Field(default_factory=list)
+    """Requests that reached the site inside a Retry-After window it had sent."""
     verdict: Verdict = Field(default_factory=lambda: Verdict(go=False))
     confidence: list[str] = Field(default_factory=list)
     """Plain statements of confidence, e.g. from :func:`enduro.report.confidence_statement`."""

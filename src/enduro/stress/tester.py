@@ -32,7 +32,7 @@ from enduro.store import Store, dumps_record
 from enduro.stress._devtools import DevToolsError, devtools_port, page_command
 from enduro.stress.injector import FailureInjector, FaultSchedule, Injection
 from enduro.stress.scenario import StressTestConfig
-from enduro.stress.site import SiteConfig, SiteServer, ground_truth
+from enduro.stress.site import REQUEST_LOG, RequestLogEntry, SiteConfig, SiteServer, ground_truth
 
 __all__ = ["Delivery", "ProductionStressTester", "RunnerCommand"]
 
@@ -106,6 +106,7 @@ class ProductionStressTester:
         self.schedule: FaultSchedule = self._injector.schedule()
         self.run_info = _Run()
         self._sidecars: list[subprocess.Popen[bytes]] = []
+        self.request_log: list[RequestLogEntry] = []  # every request the site answered
 
     # ---- the run -------------------------------------------------------
 
@@ -134,6 +135,8 @@ class ProductionStressTester:
                 for sidecar in self._sidecars:
                     _stop(sidecar)
                 info.ended_at = time.time()
+                log_entries: list[RequestLogEntry] = site.app[REQUEST_LOG]
+                self.request_log = list(log_entries)
         return info
 
     def _env(self, url: str) -> dict[str, str]:

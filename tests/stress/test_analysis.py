@@ -1,0 +1,99 @@
+"""The verdict from results: each criterion fails when what it measures is broken."""
+
+from __future__ import annotations
+
+import pytest
+
+from enduro.stress.analysis import judge, retry_after_violations
+from enduro.stress.results import InjectionStats, Integrity, StressTestResults
+from enduro.stress.scenario import LENIENT, PRESETS
+from enduro.stress.site import RequestLogEntry
+
+LIGHT = PRESETS["light"]
+
+
+def _good() -> StressTestResults:
+    pages = LIGHT.pages
+    return StressTestResults(
+        scenario="light",
+        pages_total=pages,
+        pages_done=pages,
+        success_rate=1.0,
+        attempts=pages + 4,
+        errors=4,
+        error_rate=4 / (pages + 4),
+        injected_per_type={
+            kind: InjectionStats(planned=1, delivered=1, recovery_p95=1.5) for kind in LIGHT.faults
+        },
+        integrity=Integrity(expected=500, found=500),
+    )
+
+
+def test_a_clean_run_is_go() -> None:
+    verdict = judge(_good(), LIGHT)
+    assert verdict.go, [c.name for c in verdict.failed]
+    assert {c.name for c in verdict.criteria} >= {
+        "completion",
+        "records lost",
+        "critical failures",
+        "faults delivered",
+        "Retry-After honoured",
+    }
+
+
+@pytest.mark.parametrize(
+    ("breakage", "criterion"),
+    [
+        ({"integrity": Integrity(expected=500, found=450, lost=50)}, "records lost"),
+        ({"integrity": Integrity(expected=500, found=510, duplicated=10)}, "records duplicated"),
+        ({"integrity": Integrity(expected=500, found=500, corrupted=3)}, "records corrupted"),
+        ({"pages_done": 8, "success_rate": 0.8}, "completion"),
+        (
+            {"critical_failures": 1, "critical": ["browser_crash i0002: no page after"]},
+            "critical failures",
+        ),
+        ({"retry_after_violations": ["/matches?page=3 0.10s after a 429"]}, "Retry-After honoured"),
+        ({"stopped_early": "time budget spent"}, "finished in its time budget"),
+    ],
+)
+def test_each_breakage_is_no_go_naming_its_criterion(
+    breakage: dict[str, object], criterion: str
+) -> None:
+    results = _good().model_copy(update=breakage)
+    verdict = judge(results, LIGHT)
+    assert not verdict.go
+    assert criterion in [c.name for c in verdict.failed]
+    assert verdict.recommendations
+
+
+def test_error_rate_is_judged_only_past_the_minimum_sample() -> None:
+    few = _good().model_copy(update={"attempts": 20, "errors": 15, "error_rate": 0.75})
+    assert judge(few, LIGHT).go  # 20 attempts: too few to judge
+    many = few.model_copy(update={"attempts": 200, "errors": 150})
+    assert "error rate" in [c.name for c in judge(many, LIGHT).failed]
+
+
+def test_lenient_profile_forgives_what_the_strict_bar_does_not() -> None:
+    results = _good().model_copy(
+        update={"pages_done": 9, "success_rate": 0.9, "integrity": Integrity(lost=50)}
+    )
+    assert not judge(results, LIGHT).go
+    lenient = LIGHT.model_copy(update={"criteria": LENIENT})
+    assert judge(results, lenient).go
+
+
+def test_requests_inside_a_retry_after_window_are_found() -> None:
+    log = [
+        RequestLogEntry(
+            at=10.0,
+            method="GET",
+            path="/matches?page=3",
+            status=429,
+            fault_id="f1",
+            fault_kind="rate_limit",
+        ),
+        RequestLogEntry(at=11.5, method="GET", path="/favicon.ico", status=404),
+        RequestLogEntry(at=12.5, method="GET", path="/matches?page=3", status=200),
+    ]
+    assert retry_after_violations(log, 2.0) == ["/favicon.ico 1.50s after a 429 on /matches?page=3"]
+    assert retry_after_violations(log[:1] + log[2:], 2.0) == []
