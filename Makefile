@@ -27,10 +27,10 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
-# Long scenarios carry the "slow" marker; none exist yet (pytest exit 5: none collected).
+# Long scenarios carry the "slow" marker: the production scenario and the suite
+# (an endurance soak of its own is still to come; soak runs the same for now).
 stress soak: setup
-	$(PY) -m pytest -q -m slow; status=$$?; [ $$status -eq 5 ] && echo "no slow scenarios yet"; \
-		[ $$status -eq 0 ] || [ $$status -eq 5 ]
+	$(PY) -m pytest -q -m slow
 
 bench: setup
 	$(PY) benchmarks/overhead.py --pages 500 --rounds 3

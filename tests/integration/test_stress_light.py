@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from enduro.session import BrowserSession
+from enduro.settings import Settings
 from enduro.stress.scenario import PRESETS
 
 from .conftest import ENDURO
@@ -54,6 +56,8 @@ def test_light_scenario_is_go_with_real_injections_and_perfect_integrity(tmp_pat
 
     assert site_faults(other) == site_faults(results)
 
+    _charts_render_in_chromium(tmp_path / "a" / "report.html", tmp_path)
+
     rebuilt = subprocess.run(
         [ENDURO, "report", str(tmp_path / "a"), "--html", str(tmp_path / "again.html")],
         capture_output=True,
@@ -61,6 +65,30 @@ def test_light_scenario_is_go_with_real_injections_and_perfect_integrity(tmp_pat
     )
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (tmp_path / "again.html").read_text().count('class="chart"') == 4
+
+
+class _NoRegistry:
+    def register(self, *args: object) -> int:
+        return 0
+
+    def ended(self, ids: object) -> None:
+        pass
+
+
+def _charts_render_in_chromium(report: Path, tmp_path: Path) -> None:
+    """Headless Chromium opens the report offline and lays out its four charts."""
+    settings = Settings(store=tmp_path / "unused.db")
+    with BrowserSession(settings, "report", _NoRegistry()) as session:
+        session.start()
+        driver = session.driver
+        driver.get(report.resolve().as_uri())
+        sizes = driver.execute_script(
+            "return Array.from(document.querySelectorAll('figure.chart svg'),"
+            " (svg) => [svg.getBoundingClientRect().width, svg.getBoundingClientRect().height]);"
+        )
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert len(sizes) == 4 and all(w > 100 and h > 100 for w, h in sizes), sizes
+    assert errors == []
 
 
 @pytest.mark.parametrize(
