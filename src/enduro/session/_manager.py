@@ -192,6 +192,7 @@ class SessionManager:
         if not self._limiter.acquire(self._stop):
             raise AuthLost("stopped before logging in")
         before = {c["name"]: c.get("value") for c in self._cookies_now()}
+        began = time.time()
         try:
             self.job.login(self._context(page_key, attempt))
         except Exception as exc:
@@ -204,6 +205,7 @@ class SessionManager:
                     f"{self.settings.relogin_window:.0f}s; last: {message}"
                 ) from None
             raise AuthLost(f"login failed: {message}") from None
+        self._respect_slow_down(began, "the login")
         self.session.needs_login = False
         self.session.save_cookies()
         self.login_expires_at = _login_expiry(before, self.session.cookies)
@@ -332,7 +334,31 @@ class SessionManager:
         """The new browser loads a page of the site (a navigation that doesn't raise)."""
         if not self._limiter.acquire(self._stop):
             return
+        began = time.time()
         self.session.driver.get(self.last_good_url)
+        self._respect_slow_down(began, "the restart's check")
+
+    def _respect_slow_down(self, since: float, what: str) -> None:
+        """A 429/503 met outside a page (a login's redirect, a check) holds the site too.
+
+        Pages are classified by the runner; these navigations are the manager's
+        own, so it reads their outcome itself and waits out any Retry-After.
+        """
+        signals = collect_signals(
+            self.session.driver, timeout=self.settings.health_timeout, since=since - 0.05
+        )
+        if signals is None or signals.status not in (429, 503):
+            return
+        wait = signals.retry_after or self.settings.cooldown_default
+        self._limiter.throttled(signals.retry_after)
+        self._limiter.hold(wait)
+        self._emit(
+            "cooldown",
+            f"{what} met HTTP {signals.status}; no requests to the site for {wait:.1f}s",
+            category="rate_limited" if signals.status == 429 else "server_error",
+            data={"seconds": wait, "retry_after": signals.retry_after, "status": signals.status},
+        )
+        self._limiter.acquire(self._stop)
 
     def restart(self, reason: str, *, planned: bool = False, category: str | None = None) -> None:
         """Replace the browser (a hung quit is never waited for: the tree is killed).

@@ -1,0 +1,84 @@
+"""Deliberately broken runners, for proving that the stress verdict catches them.
+
+    python broken_runners.py VARIANT run JOB --store PATH
+
+patches one thing in enduro, then runs the ``enduro`` command as usual.
+Never used outside the tests.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+from typing import Any
+
+from enduro.cli import main
+from enduro.recovery import Policy, RateLimiter, Skip
+from enduro.recovery._policies import RecoveryPolicies
+from enduro.session._manager import SessionManager
+from enduro.store import _store
+from enduro.store._store import ClaimedPage, Store
+
+
+def no_crash_recovery() -> None:
+    """A browser, driver or tab crash gives the page up instead of restarting."""
+    original = RecoveryPolicies.policy
+
+    def policy(self: RecoveryPolicies, category: str) -> Policy:
+        if category in ("browser_crash", "driver_dead", "page_crash"):
+            return Policy(actions=(Skip(),), budget="page")
+        return original(self, category)
+
+    RecoveryPolicies.policy = policy  # type: ignore[method-assign]
+
+
+def split_commit() -> None:
+    """The done mark commits at once; records are written behind, every 5 pages."""
+    buffer: list[tuple[Store, ClaimedPage, list[dict[str, Any]]]] = []
+
+    def flush() -> None:
+        for store, page, rows in buffer:
+            where = {"b_job": page.job, "b_key": page.key}
+            with store._begin() as conn:
+                conn.execute(_store._DELETE_PAGE_RECORDS, where)
+                if rows:
+                    conn.execute(_store._UPSERT_RECORDS, rows)
+        buffer.clear()
+
+    def complete_rows(self: Store, page: ClaimedPage, owner: str, rows: list[Any]) -> bool:
+        where = {"b_job": page.job, "b_key": page.key}
+        with self._begin() as conn:
+            done = conn.execute(
+                _store._MARK_DONE, {**where, "b_owner": owner, "b_now": self._clock()}
+            )
+        buffer.append((self, page, rows))
+        if len(buffer) >= 5:
+            flush()
+        return bool(done.rowcount == 1)
+
+    Store.complete_rows = complete_rows  # type: ignore[method-assign]
+    atexit.register(flush)  # a clean exit flushes; a SIGKILL does not
+
+
+def ignore_retry_after() -> None:
+    """The rate limiter neither holds nor slows down."""
+    RateLimiter.hold = lambda self, seconds: None  # type: ignore[method-assign]
+    RateLimiter.throttled = lambda self, retry_after=None: None  # type: ignore[method-assign]
+
+
+def no_relogin() -> None:
+    """A lost login is never noticed as such: no re-login."""
+    SessionManager.forget_login = lambda self: None  # type: ignore[method-assign]
+
+
+def intact() -> None:
+    """Nothing patched: the control."""
+
+
+VARIANTS = {
+    f.__name__: f for f in (intact, no_crash_recovery, split_commit, ignore_retry_after, no_relogin)
+}
+
+if __name__ == "__main__":
+    VARIANTS[sys.argv.pop(1)]()
+    main()
