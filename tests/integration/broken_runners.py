@@ -19,17 +19,28 @@ from enduro.session._manager import SessionManager
 from enduro.store import _store
 from enduro.store._store import ClaimedPage, Store
 
+CRASHES = ("browser_crash", "driver_dead", "page_crash")
+
 
 def no_crash_recovery() -> None:
-    """A browser, driver or tab crash gives the page up instead of restarting."""
-    original = RecoveryPolicies.policy
+    """A browser, driver or tab crash is never recovered: no restart, the page given up."""
+    original_policy = RecoveryPolicies.policy
+    original_restart = SessionManager.restart
 
     def policy(self: RecoveryPolicies, category: str) -> Policy:
-        if category in ("browser_crash", "driver_dead", "page_crash"):
+        if category in CRASHES:
             return Policy(actions=(Skip(),), budget="page")
-        return original(self, category)
+        return original_policy(self, category)
+
+    def restart(
+        self: SessionManager, reason: str, *, planned: bool = False, category: str | None = None
+    ) -> None:
+        if category in CRASHES or "unresponsive" in reason:
+            return
+        original_restart(self, reason, planned=planned, category=category)
 
     RecoveryPolicies.policy = policy  # type: ignore[method-assign]
+    SessionManager.restart = restart  # type: ignore[method-assign]
 
 
 def split_commit() -> None:

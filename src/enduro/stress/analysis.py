@@ -57,6 +57,7 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         counts = store.page_counts(JOB_NAME)
         events = store.events(JOB_NAME)
         samples = store.samples()
+        samples_of_records = _sample_records(store)
         done_times = sorted(
             float(row["updated_at"])
             for key in range(1, config.pages + 1)
@@ -99,11 +100,27 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         integrity=Integrity(**tester.integrity()),
         stopped_early=info.stopped_early,
         retry_after_violations=retry_after_violations(tester.request_log, config.retry_after),
+        sample_records=samples_of_records,
         timeline=_timeline(done_times, samples, events, injections),
     )
     _resources(results, samples)
     results.verdict = judge(results, config)
     return results
+
+
+def _sample_records(store: Store, first: int = 3, marked: int = 3) -> list[str]:
+    """The first records, and the first few whose text looks like markup."""
+    picked: list[str] = []
+    with_markup = 0
+    for n, text in enumerate(store.iter_record_texts(JOB_NAME)):
+        if n < first:
+            picked.append(text)
+        elif "<" in text and with_markup < marked:
+            picked.append(text)
+            with_markup += 1
+        elif with_markup >= marked:
+            break
+    return picked
 
 
 def retry_after_violations(log: list[RequestLogEntry], retry_after: float) -> list[str]:

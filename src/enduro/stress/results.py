@@ -212,6 +212,8 @@ class StressTestResults(_Model):
     """Empty, or the stop condition that ended the run early."""
     retry_after_violations: list[str] = Field(default_factory=list)
     """Requests that reached the site inside a Retry-After window it had sent."""
+    sample_records: list[str] = Field(default_factory=list)
+    """A few stored records (canonical JSON): the first ones and any with markup in them."""
     verdict: Verdict = Field(default_factory=lambda: Verdict(go=False))
     confidence: list[str] = Field(default_factory=list)
     """Plain statements of confidence, e.g. from :func:`enduro.report.confidence_statement`."""

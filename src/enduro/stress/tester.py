@@ -39,6 +39,7 @@ __all__ = ["Delivery", "ProductionStressTester", "RunnerCommand"]
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
+SPACING_SECONDS = 1.0
 JOB_NAME = "matches"
 
 RunnerCommand = Callable[[Path], list[str]]
@@ -166,7 +167,8 @@ class ProductionStressTester:
         info = self.run_info
         env = self._env(url)
         pending = list(info.deliveries)
-        last_at = -1  # pages done when the last fault went in: one fault per page done
+        last_at = -1  # pages done when the last fault went in
+        last_time = 0.0
         while True:
             runner = self._start_runner(env)
             crashed = False
@@ -178,10 +180,14 @@ class ProductionStressTester:
                     return
                 done = self._done_pages()
                 due = [d for d in pending if d.injection.after_pages <= done]
-                if due and done > last_at and self._ready_for(due[0].injection):
+                # One fault at a time: the next waits for a page to complete (or a
+                # second to pass) after the last one, and for the site's own faults
+                # to be a second old, so two faults never hit one page together.
+                spaced = done > last_at or time.monotonic() - last_time > SPACING_SECONDS
+                if due and spaced and self._site_quiet() and self._ready_for(due[0].injection):
                     delivery = due[0]
                     pending.remove(delivery)
-                    last_at = done
+                    last_at, last_time = done, time.monotonic()
                     if delivery.injection.type == "runner_crash":
                         self._deliver_runner_crash(delivery, runner)
                         crashed = True
@@ -265,6 +271,11 @@ class ProductionStressTester:
         return browser.pid, driver.pid if driver else None, workdir
 
     # ---- delivering faults --------------------------------------------------
+
+    def _site_quiet(self) -> bool:
+        """No server-side fault in the last second (its page may still be in flight)."""
+        delivered = self.site_plan.delivered
+        return not delivered or time.time() - delivered[-1].at > SPACING_SECONDS
 
     def _ready_for(self, injection: Injection) -> bool:
         """A browser fault waits for a live browser (the last one may have just died)."""

@@ -75,7 +75,7 @@ _HANDLES = (
     "dna_hunter<3",
     "Tom & Jerry Lee",
     '"Granny" Pat',
-    "kit <managed>",
+    '<script>alert("hi")</script>',  # a hostile display name: shown as text everywhere
     "M.K.",
 )
 
