@@ -31,7 +31,7 @@ from typing import Any
 
 import psutil
 
-from enduro._secrets import redact, redacting_logs
+from enduro._secrets import Redactor, redacting_logs
 from enduro.errors import PageTimeout
 from enduro.job import Job, PageContext
 from enduro.monitor import Alert, Monitor, ResourceSample, default_rules
@@ -147,6 +147,7 @@ class Runner:
         self._relogins = CircuitBreaker(settings.relogin_max, settings.relogin_window)
         self._bursts = BurstDetector(settings.cascade_errors, settings.cascade_window)
         self._stall = StallWatch(settings.stall_timeout)
+        self._redact = Redactor(job.secrets)
         self._recorder: FlightRecorder | None = None
         if settings.flight_recorder:
             self._recorder = FlightRecorder(flight_dir(store.path), job.secrets)
@@ -254,7 +255,7 @@ class Runner:
         """Record an event of this run and job in the store (secrets redacted)."""
         self.store.add_event(
             kind,
-            redact(message, self.job.secrets),
+            self._redact(message),
             run_id=self.run_id,
             job=self.job.name,
             category=category,
@@ -263,6 +264,7 @@ class Runner:
         )
 
     def _halt(self, reason: str) -> None:
+        reason = self._redact(reason)  # it is printed, logged and stored
         with self._lock:
             if not self._halt_reason:
                 self._halt_reason = reason
@@ -489,11 +491,11 @@ class Runner:
         """Classify the error, charge the right budget, and carry out the policy's actions."""
         signals = manager.signals()
         found = classify(exc, signals, login_pattern=self.settings.login_url_pattern)
-        message = redact(found.message, self.job.secrets)
+        message = self._redact(found.message)
         decision = self._policies.decide(found, attempts=page.attempts, recoveries=page.recoveries)
         if decision.halt:
             self.store.release(page, self.run_id)
-            raise HaltRun(redact(decision.halt, self.job.secrets))
+            raise HaltRun(decision.halt)  # _halt redacts it
         files = manager.capture(f"{found.category}:{type(exc).__name__}", message, signals)
         retry_at = None if decision.final else time.time() + (decision.retry_in or 0.0)
         self.store.fail_attempt(page, self.run_id, message, retry_at, charge=decision.charge)
@@ -530,25 +532,8 @@ class Runner:
         decision: Decision,
     ) -> None:
         """Carry out a decision: slow down, cool down, re-login, restart or refresh."""
-        if category == "rate_limited" or status in (429, 503):
-            self._limiter.throttled(retry_after)
-            rate = self._limiter.rate
-            self._event(
-                "rate_cut",
-                f"site asked to slow down; now at most {rate:.2f} pages/s" if rate else "",
-                category=category,
-                data={"rate": rate, "retry_after": retry_after},
-            )
-            self._save_rate()
-        if decision.cooldown > 0:
-            self._limiter.hold(decision.cooldown)
-            self._event(
-                "cooldown",
-                f"no requests to the site for {decision.cooldown:.1f}s",
-                category=category,
-                data={"seconds": decision.cooldown, "retry_after": retry_after},
-            )
-            log.info("cooling down for %.1fs after %s", decision.cooldown, category)
+        manager.slow_down(category, status, retry_after, decision.cooldown)
+        self._save_rate()
         if decision.relogin:
             manager.forget_login()
         if decision.restart:

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from enduro._secrets import redact
 from enduro.errors import AuthLost
 from enduro.job import Job, PageContext
 from enduro.recovery import Backoff, CircuitBreaker, PageSignals, RateLimiter, classify
@@ -196,8 +195,7 @@ class SessionManager:
         try:
             self.job.login(self._context(page_key, attempt))
         except Exception as exc:
-            found = classify(exc)
-            message = redact(found.message, self.job.secrets)
+            message = classify(exc).message  # the runner redacts what it records
             self._emit("login_failed", message, category="auth_lost", page_key=page_key)
             if self._relogins.failure():
                 raise HaltRun(
@@ -237,17 +235,49 @@ class SessionManager:
 
     # ---- after an error ------------------------------------------------
 
-    def signals(self) -> PageSignals | None:
-        """What the browser showed (None when it does not answer)."""
+    def signals(self, since: float | None = None) -> PageSignals | None:
+        """What the browser showed since ``since`` (default: the page's start), or None
+        when it does not answer."""
         if not self.session.running or not self.session.processes_alive():
             return None
         try:
             driver = self.session.driver
         except Exception:
             return None
+        since = since or self._page_started or None
         # a little slack: chromedriver stamps entries in whole milliseconds
-        since = self._page_started - 0.05 if self._page_started else None
+        since = since - 0.05 if since else None
         return collect_signals(driver, timeout=self.settings.health_timeout, since=since)
+
+    def slow_down(
+        self,
+        category: str,
+        status: int | None,
+        retry_after: float | None,
+        cooldown: float,
+        what: str = "",
+    ) -> None:
+        """The site asked to slow down: cut the run's rate on a 429/503 (or any
+        ``rate_limited``), and hold every worker for ``cooldown`` seconds."""
+        if category == "rate_limited" or status in (429, 503):
+            self._limiter.throttled(retry_after)
+            rate = self._limiter.rate
+            self._emit(
+                "rate_cut",
+                f"site asked to slow down; now at most {rate:.2f} pages/s" if rate else "",
+                category=category,
+                data={"rate": rate, "retry_after": retry_after},
+            )
+        if cooldown > 0:
+            self._limiter.hold(cooldown)
+            prefix = f"{what}; " if what else ""
+            self._emit(
+                "cooldown",
+                f"{prefix}no requests to the site for {cooldown:.1f}s",
+                category=category,
+                data={"seconds": cooldown, "retry_after": retry_after, "status": status},
+            )
+            log.info("cooling down for %.1fs after %s", cooldown, what or category)
 
     def capture(
         self, group: str, label: str, signals: PageSignals | None = None
@@ -344,19 +374,15 @@ class SessionManager:
         Pages are classified by the runner; these navigations are the manager's
         own, so it reads their outcome itself and waits out any Retry-After.
         """
-        signals = collect_signals(
-            self.session.driver, timeout=self.settings.health_timeout, since=since - 0.05
-        )
+        signals = self.signals(since)
         if signals is None or signals.status not in (429, 503):
             return
-        wait = signals.retry_after or self.settings.cooldown_default
-        self._limiter.throttled(signals.retry_after)
-        self._limiter.hold(wait)
-        self._emit(
-            "cooldown",
-            f"{what} met HTTP {signals.status}; no requests to the site for {wait:.1f}s",
-            category="rate_limited" if signals.status == 429 else "server_error",
-            data={"seconds": wait, "retry_after": signals.retry_after, "status": signals.status},
+        self.slow_down(
+            "rate_limited" if signals.status == 429 else "server_error",
+            signals.status,
+            signals.retry_after,
+            signals.retry_after or self.settings.cooldown_default,
+            what=f"{what} met HTTP {signals.status}",
         )
         self._limiter.acquire(self._stop)
 

@@ -26,7 +26,7 @@ from selenium.webdriver.chrome.service import Service
 
 from enduro.errors import BrowserDead, BrowserNotFound
 from enduro.session._processes import kill_group, remove_workdir, run_workdir_prefix
-from enduro.session._signals import logging_options
+from enduro.session._signals import bounded_calls, logging_options
 from enduro.settings import Settings
 
 __all__ = ["CHROMIUM_FLAGS", "BrowserSession", "ProcessRegistry", "find_browser"]
@@ -166,15 +166,11 @@ class _Browser:
         driver = self.driver
         if driver is None:
             return False
-        config = driver.command_executor.client_config
-        saved = config.timeout
-        config.timeout = timeout
         try:
-            return bool(driver.execute_script("return 1") == 1)
+            with bounded_calls(driver, timeout):
+                return bool(driver.execute_script("return 1") == 1)
         except Exception:
             return False
-        finally:
-            config.timeout = saved
 
     def processes_alive(self) -> bool:
         """Whether chromedriver and Chromium still exist (no round trip to the driver)."""
