@@ -251,7 +251,7 @@ def test_terminal_summary_shows_the_key_figures() -> None:
         "browser_crash inj-011 never recovered",
         "NO-GO",
         "failed: all_pages_done: 48 (limit 50): 2 pages failed after 5 attempts",
-        "1 lost, 0 duplicated, 1 corrupted of 2,400 expected",
+        "1 lost, 0 duplicated, 1 corrupted of 2,400 records expected",
         "+61.5 MB per 1,000 pages",
         "359.5",  # browser PSS mean
         "13.7s",  # browser_crash recovery p95
@@ -397,7 +397,7 @@ def test_html_report_shows_the_verdict_and_tables(tmp_path: Path) -> None:
     assert "browser_crash 5.0% 5 4 6.6% 1 12.0s 13.7s 14.0s" in text
     assert "Every injection (13)" in text
     assert "network 5" in text  # errors by category
-    assert "1 lost, 0 duplicated, 1 corrupted of 2400 records expected" in text
+    assert "1 lost, 0 duplicated, 1 corrupted of 2,400 records expected" in text
     assert "0 unrecovered of 4 network timeouts: at 95% confidence fewer than 52.7%" in text
     assert "lower restart_every_pages to 40" in text
     assert "+61.5 MB per 1,000 pages" in text

@@ -17,9 +17,11 @@ from enduro.stress.injector import (
 )
 from enduro.stress.scenario import (
     FAULT_TYPES,
+    JOB_FAULTS,
     PRESETS,
     RUNNER_CRASH_SPACING,
     StressTestConfig,
+    for_job,
 )
 from enduro.stress.site.faults import FAULT_KINDS, FAULT_TARGETS, REQUEST_KINDS, FaultPlan
 
@@ -275,3 +277,23 @@ def test_injection_round_trips_through_dict() -> None:
 
     assert Injection.from_dict(injection.to_dict()) == injection
     assert hash(injection) == hash(Injection.from_dict(injection.to_dict()))
+
+
+def test_a_users_job_gets_no_site_faults_and_alternating_network_windows() -> None:
+    config = for_job(PRESETS["production"].model_copy(update={"seed": 3}), "job.py", 724)
+    schedule = FailureInjector(config).schedule()
+    assert schedule.site_injections == () and dict(schedule.site_rates) == {}
+    assert schedule.expire_session_every == 0
+    assert {i.type for i in schedule.injections} == set(JOB_FAULTS)
+    assert {i.layer for i in schedule.injections} == {"browser", "machine", "runner"}
+    counts = Counter(i.type for i in schedule.injections)
+    assert counts == config.injection_counts()
+    # the site's share went to the faults kept: about 3% of the pages in all
+    assert abs(sum(counts.values()) - 0.03 * 724) <= len(JOB_FAULTS)
+    windows = Counter(
+        "latency" if "latency_ms" in i.params else "offline"
+        for i in schedule.injections
+        if i.type == "network_timeout"
+    )
+    assert windows["offline"] >= 1 and windows["latency"] >= 1
+    assert abs(windows["offline"] - windows["latency"]) <= 1

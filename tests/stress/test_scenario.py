@@ -11,11 +11,13 @@ from enduro.errors import UsageError
 from enduro.stress.scenario import (
     BASIC_FAULTS,
     FAULT_TYPES,
+    JOB_FAULTS,
     LENIENT,
     PRESETS,
     PROFILES,
     StressTestConfig,
     SuccessCriteria,
+    for_job,
     load_scenario,
     parse_duration,
 )
@@ -413,3 +415,43 @@ def test_bad_overrides(field: str, value: int) -> None:
     line = _usage("light", **{field: value})
     assert f"{field}:" in line
     assert str(value) in line
+
+
+def test_a_scenario_on_a_users_job_keeps_the_faults_that_need_no_site() -> None:
+    light = for_job(PRESETS["light"], "mine.py:job", 500)
+    assert light.job == "mine.py:job" and light.pages == 10
+    # auth_loss becomes a cookie wipe; what needs the site is named, not hidden
+    assert light.faults == ("browser_crash", "driver_crash", "tab_crash", "cookie_wipe")
+    assert light.dropped_faults == (
+        "element_not_found",
+        "javascript_error",
+        "rate_limiting",
+        "server_error",
+    )
+    production = for_job(PRESETS["production"], "mine.py:job", 300)
+    assert production.pages == 300  # a job shorter than the preset: all of it
+    assert set(production.faults) == set(JOB_FAULTS)
+    assert production.min_injections == {"runner_crash": 3, "browser_crash": 5}
+
+
+def test_a_users_job_rejects_site_faults_and_scenarios_left_with_none() -> None:
+    with pytest.raises(ValidationError, match="needs control of the site"):
+        StressTestConfig(
+            name="x", pages=5, duration=60, failure_rate=0.1, faults=("rate_limiting",), job="j.py"
+        )
+    with pytest.raises(ValidationError, match="needs the built-in site"):
+        StressTestConfig(
+            name="x",
+            pages=5,
+            duration=60,
+            failure_rate=0.1,
+            faults=("browser_crash",),
+            job="j.py",
+            expire_session_every=3,
+        )
+    site_only = PRESETS["light"].model_copy(update={"faults": ("rate_limiting", "server_error")})
+    with pytest.raises(UsageError, match="only faults that need the built-in site"):
+        for_job(site_only, "j.py", 10)
+    crashes = PRESETS["production"]
+    with pytest.raises(UsageError, match="runner crashes"):
+        for_job(crashes, "j.py", 4)  # three runner crashes do not fit in 4 pages

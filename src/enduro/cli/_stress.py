@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 
 from enduro.errors import UsageError
+from enduro.job import load_job
 
 __all__ = ["register"]
 
@@ -48,7 +49,13 @@ def register(
         show_default=True,
         help="A preset (light, medium, heavy, production, endurance) or a .toml file.",
     )
-    @click.option("--job", "job_ref", default=None, help="Your own job (not yet supported).")
+    @click.option(
+        "--job",
+        "job_ref",
+        default=None,
+        help="Your own job (path/file.py[:name] or module:name) against your own site: "
+        "browser, memory and runner faults only, integrity by completeness.",
+    )
     @click.option("--pages", type=click.IntRange(1, 1_000_000), default=None)
     @click.option("--duration", default=None, help="Time budget, e.g. 10m or 2h.")
     @click.option("--seed", type=int, default=None)
@@ -70,14 +77,21 @@ def register(
         verbose: int,
         **overrides: Any,
     ) -> None:
-        """Run a stress scenario against the built-in site; exit 0 for GO, 1 for NO-GO."""
+        """Run a stress scenario on the built-in site (or your job); exit 0 GO, 1 NO-GO."""
         from enduro.report import terminal_summary
-        from enduro.stress.scenario import load_scenario
+        from enduro.stress.scenario import for_job, load_scenario
         from enduro.stress.suite import run_scenario
 
-        if job_ref is not None:
-            raise UsageError("--job is not supported yet", "stress the built-in reference job")
         config = load_scenario(scenario, **overrides)
+        if job_ref is not None or config.job is not None:
+            ref = job_ref or config.job or ""
+            pages = len(load_job(ref).page_keys)
+            if overrides.get("pages") and overrides["pages"] > pages:
+                raise UsageError(
+                    f"--pages {overrides['pages']} but job {ref!r} has {pages} pages",
+                    f"give --pages {pages} or fewer",
+                )
+            config = for_job(config, ref, pages)
         directory = _report_dir(report_dir, "stress")
         out = console()
         setup_logging(out, verbose)

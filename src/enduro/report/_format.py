@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from enduro.stress.results import CriterionResult, StressTestResults
+from enduro.stress.results import CriterionResult, Integrity, StressTestResults
 
 __all__ = [
     "criterion_line",
     "duration",
     "figures",
+    "integrity_line",
     "number",
     "percent",
     "seconds",
@@ -55,10 +56,24 @@ def criterion_line(criterion: CriterionResult) -> str:
     return f"{line}: {criterion.detail}" if criterion.detail else line
 
 
+def integrity_line(integrity: Integrity) -> str:
+    """The integrity check in one sentence (its units differ with its mode)."""
+    if integrity.mode == "truth":
+        return (
+            f"{integrity.lost:,} lost, {integrity.duplicated:,} duplicated, "
+            f"{integrity.corrupted:,} corrupted of {integrity.expected:,} records expected "
+            f"({integrity.found:,} found), checked record by record against the site's ground truth"
+        )
+    return (
+        f"{integrity.lost:,} of {integrity.expected:,} pages not done or without records, "
+        f"{integrity.duplicated:,} record keys stored twice, {integrity.corrupted:,} malformed "
+        f"records ({integrity.found:,} found), checked for completeness and duplicates only"
+    )
+
+
 def figures(results: StressTestResults) -> list[tuple[str, str]]:
     """The headline figures of a scenario, as (label, value) rows."""
     budget = f" of a {duration(results.time_budget_s)} budget" if results.time_budget_s else ""
-    integrity = results.integrity
     rows = [
         ("duration", f"{duration(results.duration_s)}{budget}"),
         (
@@ -74,14 +89,14 @@ def figures(results: StressTestResults) -> list[tuple[str, str]]:
         ("session restarts", f"{results.session_restarts:,}"),
         ("re-logins", f"{results.relogins:,}"),
         ("critical failures", f"{results.critical_failures:,}"),
-        (
-            "integrity",
-            f"{integrity.lost:,} lost, {integrity.duplicated:,} duplicated, "
-            f"{integrity.corrupted:,} corrupted of {integrity.expected:,} expected "
-            f"({integrity.found:,} found; checked against "
-            f"{'ground truth' if integrity.mode == 'truth' else 'completeness only'})",
-        ),
+        ("integrity", integrity_line(results.integrity)),
     ]
+    if results.job:
+        rows.insert(0, ("job", results.job))
+    if results.not_injected:
+        rows.append(
+            ("not injected", ", ".join(results.not_injected) + " (they need the built-in site)")
+        )
     leak = results.leak
     if leak.browser_pss_mb_per_1000_pages is not None:
         fit = f", R² {leak.r2:.2f}" if leak.r2 is not None else ""

@@ -19,7 +19,15 @@ from markupsafe import Markup
 
 from enduro.report._charts import render_charts
 from enduro.report._confidence import confidence_statements
-from enduro.report._format import criterion_line, duration, figures, number, percent, seconds
+from enduro.report._format import (
+    criterion_line,
+    duration,
+    figures,
+    integrity_line,
+    number,
+    percent,
+    seconds,
+)
 from enduro.stress.results import (
     SUITE_FILE,
     StressTestResults,
@@ -88,6 +96,7 @@ def _section(results: StressTestResults, suffix: str) -> dict[str, Any]:
         "id": f"scenario{suffix}" if suffix else "scenario",
         "results": results,
         "figures": figures(results),
+        "integrity": integrity_line(results.integrity),
         "charts": [
             {"id": c.id, "title": c.title, "caption": c.caption, "svg": Markup(c.svg)}
             for c in render_charts(results, suffix)

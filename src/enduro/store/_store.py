@@ -656,6 +656,13 @@ class Store:
             row = conn.execute(select(s.pages).where(p.job == job, p.key == key)).first()
         return None if row is None else dict(row._mapping)
 
+    def records_per_page(self, job: str) -> dict[str, int]:
+        """How many records each page of ``job`` holds (pages with none left out)."""
+        r = s.records.c
+        query = select(r.page_key, func.count()).where(r.job == job).group_by(r.page_key)
+        with self._begin() as conn:
+            return {str(key): int(n) for key, n in conn.execute(query)}
+
     def iter_record_texts(self, job: str | None = None) -> Iterator[str]:
         """Records as canonical JSON text, in page order then position."""
         r = s.records.c

@@ -11,7 +11,8 @@ browser_crash       browser: SIGKILL of the browser
 driver_crash        browser: SIGKILL of chromedriver
 tab_crash           browser: the tab's renderer crashes
 cookie_wipe         browser: every cookie deleted
-network_timeout     browser: an offline window (``{"seconds": 2.0}``);
+network_timeout     browser: offline and latency windows, in turn
+                    (``{"seconds": 2.0}``, ``{"seconds": 6.0, "latency_ms": 2000}``);
                     site: ``reset``, ``truncate``
 memory_pressure     machine: a sidecar holds memory (``{"hold": memory_hold}``)
 runner_crash        runner: SIGKILL of the runner, then a restart (resume)
@@ -33,7 +34,9 @@ fault's guaranteed minimum is pinned to a page
 (:attr:`FaultSchedule.site_injections`, served by the site's ``FaultPlan``
 schedule on that page's first request, distinct pages while there are enough),
 so each named type is delivered for sure; the rest of its count becomes a
-per-request rate (count / pages) in :attr:`FaultSchedule.site_rates`.
+per-request rate (count / pages) in :attr:`FaultSchedule.site_rates`. A
+scenario of the user's own job (``config.job``) has no site channels: its
+whole count goes to the browser, machine or runner.
 
 Every draw comes from one ``random.Random(seed)`` in a fixed order: the same
 scenario and seed give the same schedule, byte for byte in JSON.
@@ -53,6 +56,7 @@ from enduro.stress.scenario import FAULT_TYPES, RUNNER_CRASH_SPACING, StressTest
 from enduro.stress.site.faults import FAULT_TARGETS, REQUEST_KINDS, FaultPlan, ScheduledFault
 
 __all__ = [
+    "LATENCY_WINDOW",
     "LAYERS",
     "OFFLINE_SECONDS",
     "SITE_KINDS",
@@ -63,6 +67,10 @@ __all__ = [
 
 OFFLINE_SECONDS = 2.0
 """Seconds a network_timeout's offline window lasts in the browser."""
+
+LATENCY_WINDOW = {"seconds": 6.0, "latency_ms": 2000}
+"""A network_timeout's latency window: every request of the browser's page
+waits ``latency_ms`` more, for ``seconds``."""
 
 LAYERS: Mapping[str, str] = MappingProxyType(
     {
@@ -254,7 +262,7 @@ class FailureInjector:
         pins: list[tuple[str, str]] = []
         rates: dict[str, float] = {}
         for fault_type, count in config.injection_counts().items():
-            channels = _channels(fault_type)
+            channels = _channels(fault_type, site=config.job is None)
             shares = _spread(count, len(channels))
             pinned = _spread(config.minimum(fault_type), len(channels))
             for (layer, kind), n, least in zip(channels, shares, pinned, strict=True):
@@ -267,8 +275,10 @@ class FailureInjector:
                     spots = _spaced(rng, n, low, high, RUNNER_CRASH_SPACING)
                 else:
                     spots = [rng.randint(low, high) for _ in range(n)]
-                params = self._params(fault_type)
-                timed += [(spot, fault_type, layer, dict(params)) for spot in spots]
+                timed += [
+                    (spot, fault_type, layer, self._params(fault_type, i))
+                    for i, spot in enumerate(spots)
+                ]
         timed.sort(key=lambda item: item[0])  # stable: ties keep FAULT_TYPES order
         injections = tuple(
             Injection(f"i{n:04d}", fault_type, layer, spot, params)
@@ -306,13 +316,14 @@ class FailureInjector:
         # pages after it for its recovery to be measured
         return 1, max(1, min(pages - 1, math.ceil(pages * 0.8)))
 
-    def _params(self, fault_type: str) -> dict[str, Any]:
+    def _params(self, fault_type: str, n: int) -> dict[str, Any]:
+        """How to deliver the ``n``-th (from 0) fault of a type."""
         if fault_type == "browser_crash":
             return {"process": "browser", "signal": "SIGKILL"}
         if fault_type == "driver_crash":
             return {"process": "chromedriver", "signal": "SIGKILL"}
         if fault_type == "network_timeout":
-            return {"seconds": OFFLINE_SECONDS}
+            return {"seconds": OFFLINE_SECONDS} if n % 2 == 0 else dict(LATENCY_WINDOW)
         if fault_type == "memory_pressure":
             return {"hold": self._config.memory_hold}
         if fault_type == "runner_crash":
@@ -320,10 +331,12 @@ class FailureInjector:
         return {}
 
 
-def _channels(fault_type: str) -> list[tuple[str, str]]:
-    """Where a fault type's count goes, in order: its own layer, then its site kinds."""
+def _channels(fault_type: str, *, site: bool = True) -> list[tuple[str, str]]:
+    """Where a fault type's count goes, in order: its own layer, then its site kinds
+    (``site=False``: a user's job, where the site is not ours to break)."""
     channels = [(LAYERS[fault_type], fault_type)] if fault_type in LAYERS else []
-    return channels + [("site", kind) for kind in SITE_KINDS.get(fault_type, ())]
+    kinds = SITE_KINDS.get(fault_type, ()) if site else ()
+    return channels + [("site", kind) for kind in kinds]
 
 
 def _spread(count: int, ways: int) -> list[int]:

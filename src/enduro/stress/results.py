@@ -179,6 +179,12 @@ class StressTestResults(_Model):
     """Everything one stress scenario produced."""
 
     scenario: str
+    job: str = ""
+    """The user's job the scenario ran (empty: the reference job on the built-in site)."""
+    not_injected: list[str] = Field(default_factory=list)
+    """Fault types the scenario named that were not injected (they need the built-in site)."""
+    site_served: bool = True
+    """Whether the built-in site was served (its request log then judges Retry-After)."""
     seed: int = 0
     started_at: float = 0.0
     ended_at: float = 0.0

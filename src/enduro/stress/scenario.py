@@ -43,12 +43,14 @@ from enduro.errors import UsageError
 __all__ = [
     "BASIC_FAULTS",
     "FAULT_TYPES",
+    "JOB_FAULTS",
     "LENIENT",
     "PRESETS",
     "PROFILES",
     "RUNNER_CRASH_SPACING",
     "StressTestConfig",
     "SuccessCriteria",
+    "for_job",
     "load_scenario",
     "parse_duration",
 ]
@@ -80,6 +82,23 @@ BASIC_FAULTS: tuple[str, ...] = (
     "server_error",
 )
 """The fault types of the light preset, which every other preset builds on."""
+
+JOB_FAULTS: tuple[str, ...] = (
+    "browser_crash",
+    "driver_crash",
+    "tab_crash",
+    "network_timeout",
+    "memory_pressure",
+    "runner_crash",
+    "cookie_wipe",
+)
+"""The fault types that need no control of the site: a stress run of the user's
+own job (``--job``) injects only these (network_timeout as offline and latency
+windows in the browser)."""
+
+_JOB_SUBSTITUTES: Mapping[str, str] = MappingProxyType({"auth_loss": "cookie_wipe"})
+"""A site fault a user's job gets in another form: a logged-out session comes
+from wiping the browser's cookies instead of the site expiring it."""
 
 RUNNER_CRASH_SPACING = 2
 """Least number of pages between two runner crashes (so each resume does some work)."""
@@ -148,6 +167,9 @@ class SuccessCriteria(BaseModel):
 
     max_corrupted: int | None = Field(default=0, ge=0)
     """Records whose fields differ from the ground truth (None: not judged)."""
+
+    allow_empty_pages: bool = False
+    """For a user's job (completeness only): a page done without records is not counted lost."""
 
     max_critical_failures: int = Field(default=0, ge=0)
     """Failures the runner did not recover from (a halt, a page given up on, a lost worker)."""
@@ -270,6 +292,13 @@ class StressTestConfig(BaseModel):
     expire_session_every: int = Field(default=0, ge=0)
     """Expire the site session on every N-th page request as well (0: only injected auth_loss)."""
 
+    job: str | None = None
+    """The user's own job (``path/file.py[:name]`` or ``module:name``) instead of the
+    reference job on the built-in site: only JOB_FAULTS, integrity by completeness."""
+
+    dropped_faults: tuple[str, ...] = ()
+    """Fault types the scenario named that a user's job cannot get (they need the site)."""
+
     criteria: SuccessCriteria = Field(default_factory=lambda: SuccessCriteria())
     """What the run must achieve, and when it stops early."""
 
@@ -309,6 +338,15 @@ class StressTestConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_consistent(self) -> StressTestConfig:
+        if self.job is not None:
+            sited = [fault for fault in self.faults if fault not in JOB_FAULTS]
+            if sited:
+                raise ValueError(
+                    f"{sited[0]!r} needs control of the site; a run of your own job "
+                    f"takes only {', '.join(JOB_FAULTS)}"
+                )
+            if self.expire_session_every:
+                raise ValueError("expire_session_every needs the built-in site; set it to 0")
         for table in ("weights", "min_injections"):
             stray = [key for key in getattr(self, table) if key not in self.faults]
             if stray:
@@ -377,6 +415,45 @@ PRESETS: Mapping[str, StressTestConfig] = MappingProxyType(
     }
 )
 """The five built-in scenarios, by name (issue 5's table)."""
+
+
+def for_job(config: StressTestConfig, job: str, job_pages: int) -> StressTestConfig:
+    """``config`` turned onto the user's job ``job``, which has ``job_pages`` pages.
+
+    Site faults are dropped (auth_loss becomes cookie_wipe), their share of the
+    failure rate going to the faults kept; the scenario walks the job's first
+    ``config.pages`` pages, all of them if it has fewer.
+
+    Raises:
+        UsageError: if no fault is left, or the result is not a valid scenario.
+    """
+    faults: list[str] = []
+    for fault in config.faults:
+        fault = _JOB_SUBSTITUTES.get(fault, fault)
+        if fault in JOB_FAULTS and fault not in faults:
+            faults.append(fault)
+    dropped = tuple(f for f in config.faults if f not in JOB_FAULTS and f not in _JOB_SUBSTITUTES)
+    if not faults:
+        raise UsageError(
+            f"scenario {config.name!r} names only faults that need the built-in site",
+            hint=f"name some of {', '.join(JOB_FAULTS)} to stress your own job",
+        )
+    data = config.model_dump()
+    data.update(
+        name=f"{config.name} ({job})",
+        job=job,
+        pages=min(config.pages, job_pages),
+        faults=tuple(faults),
+        dropped_faults=dropped,
+        expire_session_every=0,
+        weights={k: v for k, v in config.weights.items() if k in faults},
+        min_injections={k: v for k, v in config.min_injections.items() if k in faults},
+    )
+    try:
+        return StressTestConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(f"scenario {config.name!r} on job {job!r}: {_one_line(exc)}") from None
+
 
 _MERGED_TABLES = ("weights", "min_injections")
 _LOADER_KEYS = ("preset", "profile")

@@ -10,6 +10,12 @@ port, memory taken by a sidecar process, the runner itself SIGKILLed and
 started again (the resume path). Every delivery is recorded with an id and a
 time. At the end the store's records are checked against the site's ground
 truth and the results are judged against the success criteria.
+
+With ``config.job`` set it runs the user's own job instead, against the
+user's own site (nothing is served): ``enduro run`` on a small generated
+file that takes the job's first ``config.pages`` pages, the browser, machine
+and runner faults only, and integrity checked for completeness and
+duplicates, as there is no ground truth.
 """
 
 from __future__ import annotations
@@ -21,18 +27,27 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from enduro.job import load_job
 from enduro.store import Store, dumps_record
 from enduro.stress._devtools import DevToolsError, devtools_port, page_command
 from enduro.stress.injector import FailureInjector, FaultSchedule, Injection
 from enduro.stress.scenario import StressTestConfig
-from enduro.stress.site import REQUEST_LOG, RequestLogEntry, SiteConfig, SiteServer, ground_truth
+from enduro.stress.site import (
+    REQUEST_LOG,
+    FaultPlan,
+    RequestLogEntry,
+    SiteConfig,
+    SiteServer,
+    ground_truth,
+)
 
 __all__ = ["Delivery", "ProductionStressTester", "RunnerCommand"]
 
@@ -41,6 +56,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 SPACING_SECONDS = 1.0
 JOB_NAME = "matches"
+JOB_FILE = "stress_job.py"
+"""The file, in the report directory, that gives ``enduro run`` the user's job's first pages."""
 
 RunnerCommand = Callable[[Path], list[str]]
 """Builds the command that runs the job against a store (tests swap in broken runners)."""
@@ -52,6 +69,17 @@ def default_runner_command(store: Path) -> list[str]:
         str(Path(sys.executable).parent / "enduro"),
         "run",
         "enduro.stress.reference:job",
+        "--store",
+        str(store),
+    ]
+
+
+def job_runner_command(store: Path) -> list[str]:
+    """``enduro run`` with the user's job, through the file the tester writes beside the store."""
+    return [
+        str(Path(sys.executable).parent / "enduro"),
+        "run",
+        f"{store.parent / JOB_FILE}:job",
         "--store",
         str(store),
     ]
@@ -86,8 +114,12 @@ class ProductionStressTester:
     Args:
         config: the scenario.
         directory: where the store, the schedule and the results go.
-        runner_command: how to start the runner (default: ``enduro run``).
+        runner_command: how to start the runner (default: ``enduro run`` with
+            the reference job, or with the user's job if ``config.job`` is set).
         settings_env: extra ``ENDURO_*`` settings for the runner.
+
+    Raises:
+        JobLoadError: ``config.job`` cannot be loaded.
     """
 
     def __init__(
@@ -95,26 +127,45 @@ class ProductionStressTester:
         config: StressTestConfig,
         directory: Path,
         *,
-        runner_command: RunnerCommand = default_runner_command,
+        runner_command: RunnerCommand | None = None,
         settings_env: dict[str, str] | None = None,
     ) -> None:
         self.config = config
         self.directory = directory
         self.store_path = directory / "stress.db"
-        self._runner_command = runner_command
+        if config.job is None:
+            self.job_name, self.record_key = JOB_NAME, "match_id"
+            self.keys = [str(page) for page in range(1, config.pages + 1)]
+            default = default_runner_command
+        else:
+            job = load_job(config.job)
+            self.job_name, self.record_key = job.name, job.record_key
+            self.keys = job.page_keys[: config.pages]
+            default = job_runner_command
+        self._runner_command = runner_command or default
         self._settings_env = dict(settings_env or {})
+        self._env_cache: dict[str, str] = {}
         self._injector = FailureInjector(config)
         self.schedule: FaultSchedule = self._injector.schedule()
         self.run_info = _Run()
         self._sidecars: list[subprocess.Popen[bytes]] = []
         self.request_log: list[RequestLogEntry] = []  # every request the site answered
+        self.site_plan = FaultPlan()  # the built-in site's faults (none for a user's job)
+        self.site_url = ""
 
     # ---- the run -------------------------------------------------------
 
     def run(self) -> _Run:
-        """Serve the site, run the runner until every page is done (or the budget ends)."""
+        """Run the runner until every page is done (or the budget ends), serving the
+        built-in site unless the scenario is the user's job."""
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "schedule.json").write_text(self.schedule.to_json())
+        info = self.run_info
+        info.deliveries = [Delivery(i) for i in self.schedule.injections]
+        if self.config.job is not None:
+            (self.directory / JOB_FILE).write_text(_job_file(self.config.job, len(self.keys)))
+            self._timed(self._drive)
+            return info
         plan = self._injector.site_plan()
         site_config = SiteConfig(
             seed=self.config.seed,
@@ -123,49 +174,58 @@ class ProductionStressTester:
             fault_plan=plan,
             pace=self.config.pace or 0.0,
         )
-        info = self.run_info
-        info.deliveries = [Delivery(i) for i in self.schedule.injections]
         self.site_plan = plan
         with SiteServer(site_config) as site:
             self.site_url = site.url
-            info.started_at = time.time()
-            deadline = time.monotonic() + self.config.duration
             try:
-                self._drive(site.url, deadline)
+                self._timed(self._drive)
             finally:
-                for sidecar in self._sidecars:
-                    _stop(sidecar)
-                info.ended_at = time.time()
                 log_entries: list[RequestLogEntry] = site.app[REQUEST_LOG]
                 self.request_log = list(log_entries)
         return info
 
-    def _env(self, url: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ENDURO_")}
-        env.update(
-            {
-                "ENDURO_SITE_URL": url,
-                "ENDURO_SITE_PAGES": str(self.config.pages),
-                "ENDURO_WORKERS": str(self.config.workers),
-                "ENDURO_SEED": str(self.config.seed),
-                "ENDURO_MONITOR_INTERVAL": "2",
-                "ENDURO_PAGE_TIMEOUT": "20",
-                "ENDURO_BACKOFF_BASE": "0.5",
-                "ENDURO_BACKOFF_MAX": "8",
-                "ENDURO_COOLDOWN_DEFAULT": "2",
-                "ENDURO_LEASE_SECONDS": "30",
-            }
-        )
+    def _timed(self, drive: Callable[[float], None]) -> None:
+        info = self.run_info
+        info.started_at = time.time()
+        try:
+            drive(time.monotonic() + self.config.duration)
+        finally:
+            for sidecar in self._sidecars:
+                _stop(sidecar)
+            info.ended_at = time.time()
+
+    def _env(self) -> dict[str, str]:
+        """The runner's environment: the scenario's settings (the user's own
+        ``ENDURO_*`` settings are kept for their job, dropped for the reference job)."""
+        if self._env_cache:
+            return self._env_cache
+        mine = self.config.job is not None
+        env = {k: v for k, v in os.environ.items() if mine or not k.startswith("ENDURO_")}
+        env.update({"ENDURO_WORKERS": str(self.config.workers), "ENDURO_MONITOR_INTERVAL": "2"})
+        if not mine:
+            env.update(
+                {
+                    "ENDURO_SITE_URL": self.site_url,
+                    "ENDURO_SITE_PAGES": str(self.config.pages),
+                    "ENDURO_SEED": str(self.config.seed),
+                    "ENDURO_PAGE_TIMEOUT": "20",
+                    "ENDURO_BACKOFF_BASE": "0.5",
+                    "ENDURO_BACKOFF_MAX": "8",
+                    "ENDURO_COOLDOWN_DEFAULT": "2",
+                    "ENDURO_LEASE_SECONDS": "30",
+                }
+            )
         if "memory_pressure" in self.config.faults:
             # the sidecar must be able to push memory past the line the runner acts on
             used = psutil.virtual_memory().percent
             env["ENDURO_ALERT_MEMORY_PERCENT"] = f"{min(95.0, used + 4.0):.1f}"
         env.update(self._settings_env)
+        self._env_cache = env
         return env
 
-    def _drive(self, url: str, deadline: float) -> None:
+    def _drive(self, deadline: float) -> None:
         info = self.run_info
-        env = self._env(url)
+        env = self._env()
         pending = list(info.deliveries)
         last_at = -1  # pages done when the last fault went in
         last_time = 0.0
@@ -202,7 +262,7 @@ class ProductionStressTester:
                 continue  # start the runner again: the resume path
             code = runner.wait()
             info.runner_exits.append(code)
-            if code == 0 or self._done_pages() >= self.config.pages:
+            if code == 0 or self._done_pages() >= len(self.keys):
                 if self.config.cycle and time.monotonic() < deadline:
                     self._requeue_all()
                     continue
@@ -230,25 +290,33 @@ class ProductionStressTester:
             return 0
         try:
             with Store.open(self.store_path, create=False) as store:
-                return store.page_counts(JOB_NAME)["done"]
+                return store.page_counts(self.job_name)["done"]
         except Exception:
             return 0
 
     def _requeue_all(self) -> None:
         with Store.open(self.store_path, create=False) as store:
-            keys = [str(p) for p in range(1, self.config.pages + 1)]
-            store.requeue(JOB_NAME, keys=keys)
+            store.requeue(self.job_name, keys=self.keys)
 
     def _stop_condition(self) -> str:
+        """The stop condition that fired, if one did: host memory critically low,
+        too many critical failures, or the error rate past its limit."""
         criteria = self.config.criteria
         if psutil.virtual_memory().percent >= criteria.stop_memory_percent:
             return f"host memory over {criteria.stop_memory_percent:g}%"
         try:
             with Store.open(self.store_path, create=False) as store:
-                errors = len(store.events(JOB_NAME, kind="error"))
-                counts = store.page_counts(JOB_NAME)
+                errors = len(store.events(self.job_name, kind="error"))
+                halts = len(store.events(self.job_name, kind="halt"))
+                counts = store.page_counts(self.job_name)
         except Exception:
             return ""
+        critical = counts["failed"] + halts
+        if critical > criteria.stop_critical_failures:
+            return (
+                f"{critical} critical failures (pages given up, halts), "
+                f"more than {criteria.stop_critical_failures}"
+            )
         attempts = errors + counts["done"]
         if attempts >= criteria.min_sample and errors / attempts > criteria.stop_error_rate:
             return f"error rate {errors / attempts:.0%} over {criteria.stop_error_rate:.0%}"
@@ -297,7 +365,7 @@ class ProductionStressTester:
             delivery.detail = f"not delivered: {type(exc).__name__}: {exc}"
         log.info("injection %s %s: %s", delivery.injection.id, kind, delivery.detail)
 
-    def _act(self, kind: str, params: Any) -> str:
+    def _act(self, kind: str, params: Mapping[str, Any]) -> str:
         browser, driver, workdir = self._browser()
         if kind == "browser_crash":
             if browser is None:
@@ -322,18 +390,20 @@ class ProductionStressTester:
             return "cookies cleared through DevTools"
         if kind == "network_timeout":
             seconds = float(params.get("seconds", 2.0))
+            latency = int(params.get("latency_ms", 0))
             conditions = {
-                "offline": True,
-                "latency": 0,
+                "offline": not latency,
+                "latency": latency,
                 "downloadThroughput": -1,
                 "uploadThroughput": -1,
             }
             page_command(port, "Network.emulateNetworkConditions", conditions, hold=seconds)
-            return f"offline for {seconds:g}s through DevTools"
+            what = f"{latency} ms latency" if latency else "offline"
+            return f"{what} for {seconds:g}s through DevTools"
         raise DevToolsError(f"no browser-side delivery for {kind}")
 
     def _squeeze_memory(self, hold: float) -> str:
-        target = float(self._env(self.site_url).get("ENDURO_ALERT_MEMORY_PERCENT", "90")) + 1.0
+        target = float(self._env().get("ENDURO_ALERT_MEMORY_PERCENT", "90")) + 1.0
         sidecar = subprocess.Popen(
             [sys.executable, "-m", "enduro.stress._memhog", f"{target:.1f}", f"{hold:g}"],
             stdin=subprocess.DEVNULL,
@@ -354,7 +424,9 @@ class ProductionStressTester:
     # ---- integrity -----------------------------------------------------
 
     def integrity(self) -> dict[str, Any]:
-        """Records in the store against the site's ground truth: lost, duplicated, corrupted."""
+        """Records in the store, judged: against ground truth, or for completeness."""
+        if self.config.job is not None:
+            return self._completeness()
         truth = {
             str(r["match_id"]): dumps_record(r)
             for r in ground_truth(self.config.seed, self.config.pages, self.config.rows)
@@ -380,6 +452,63 @@ class ProductionStressTester:
             "corrupted": len(corrupted) + len(extra),
             "examples": examples + [f"unexpected {k}" for k in extra[:5]],
         }
+
+    def _completeness(self) -> dict[str, Any]:
+        """A user's job has no ground truth: every page must be done and hold records
+        (unless empty pages are allowed), and no record key may appear twice.
+
+        ``lost`` counts pages here (not done, or done without a record),
+        ``corrupted`` records that are not objects carrying the job's record key.
+        """
+        allow_empty = self.config.criteria.allow_empty_pages
+        keys: Counter[str] = Counter()
+        malformed = 0
+        with Store.open(self.store_path, create=False) as store:
+            per_page = store.records_per_page(self.job_name)
+            done = {
+                key
+                for key in self.keys
+                if (row := store.page_status(self.job_name, key)) and row["status"] == "done"
+            }
+            for text in store.iter_record_texts(self.job_name):
+                record = json.loads(text)
+                if isinstance(record, dict) and self.record_key in record:
+                    keys[str(record[self.record_key])] += 1
+                else:
+                    malformed += 1
+        undone = [key for key in self.keys if key not in done]
+        empty = [key for key in self.keys if key in done and not per_page.get(key)]
+        if allow_empty:
+            empty = []
+        duplicated = sorted(key for key, n in keys.items() if n > 1)
+        examples = (
+            [f"page {key} not done" for key in undone[:5]]
+            + [f"page {key} done with no records" for key in empty[:5]]
+            + [f"record key {key} stored {keys[key]} times" for key in duplicated[:5]]
+        )
+        return {
+            "mode": "completeness",
+            "expected": len(self.keys),
+            "found": sum(keys.values()) + malformed,
+            "lost": len(undone) + len(empty),
+            "duplicated": len(duplicated),
+            "corrupted": malformed,
+            "examples": examples,
+        }
+
+
+def _job_file(ref: str, pages: int) -> str:
+    """The little job file ``enduro run`` is given: the user's job, first ``pages`` pages."""
+    target, colon, name = ref.partition(":")
+    if target.endswith(".py") or "/" in target:
+        ref = f"{Path(target).resolve()}{colon}{name}"
+    return (
+        f'"""Written by enduro stress: the first {pages} pages of {ref}."""\n\n'
+        "import dataclasses\n\n"
+        "from enduro.job import load_job\n\n"
+        f"_job = load_job({ref!r})\n"
+        f"job = dataclasses.replace(_job, pages=_job.page_keys[:{pages}])\n"
+    )
 
 
 def _alive(pid: int) -> bool:
