@@ -27,10 +27,14 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
-# Long scenarios carry the "slow" marker: the production scenario and the suite
-# (an endurance soak of its own is still to come; soak runs the same for now).
-stress soak: setup
+# Long scenarios carry the "slow" marker: the production scenario and the suite.
+stress: setup
 	$(PY) -m pytest -q -m slow
+
+# The endurance scenario, cycling its pages for SOAK (e.g. make soak SOAK=2h).
+SOAK ?= 10m
+soak: setup
+	$(VENV)/bin/enduro stress --scenario endurance --duration $(SOAK)
 
 bench: setup
 	$(PY) benchmarks/overhead.py --pages 500 --rounds 3

@@ -206,6 +206,16 @@ def test_scheduled_times_and_after() -> None:
     assert other is not None and other.kind == "server_error"
 
 
+def test_rearm_serves_the_schedule_again_and_keeps_what_was_handed_out() -> None:
+    plan = FaultPlan(schedule=[ScheduledFault("stale_dom", page=2)])
+    first = [plan.decide("document", "/matches?page=2", 2) for _ in range(2)]
+    assert [f.kind if f else None for f in first] == ["stale_dom", None]
+    plan.rearm()  # a new pass over the pages
+    again = [plan.decide("document", "/matches?page=2", 2) for _ in range(2)]
+    assert [f.kind if f else None for f in again] == ["stale_dom", None]
+    assert [f.id for f in plan.delivered] == ["f000001", "f000002"]
+
+
 def test_two_schedules_on_one_request_the_first_wins_and_the_other_waits() -> None:
     plan = FaultPlan(
         schedule=[ScheduledFault("reset", page=1), ScheduledFault("latency", page=None, times=1)]

@@ -152,22 +152,12 @@ def test_ids_follow_schedule_order() -> None:
 
 
 def test_after_pages_leave_work_after_each_fault() -> None:
-    for name in ("light", "medium", "heavy", "production"):
+    for name in ("light", "medium", "heavy", "production", "endurance"):
         config = PRESETS[name]
         for seed in range(20):
             schedule = _schedule(name, seed=seed)
             assert all(1 <= i.after_pages <= config.pages - 1 for i in schedule.injections)
             assert all(1 <= i.params["page"] <= config.pages for i in schedule.site_injections)
-
-
-def test_cycling_scenarios_may_fault_after_the_last_page() -> None:
-    config = PRESETS["endurance"].model_copy(update={"pages": 3, "failure_rate": 0.0})
-    spots = {
-        i.after_pages
-        for seed in range(30)
-        for i in FailureInjector(config.model_copy(update={"seed": seed})).schedule().injections
-    }
-    assert spots == {1, 2, 3}
 
 
 @pytest.mark.parametrize("seed", range(25))

@@ -81,6 +81,11 @@ def figures(results: StressTestResults) -> list[tuple[str, str]]:
             f"{results.pages_done:,} / {results.pages_total:,} ({results.pages_failed:,} failed)",
         ),
         ("success rate", percent(results.success_rate)),
+        *(
+            [("passes", f"{results.passes:,} ({results.pages_processed:,} pages in all)")]
+            if results.passes > 1
+            else []
+        ),
         ("pages per hour", f"{results.pages_per_hour:,.1f}"),
         (
             "errors",

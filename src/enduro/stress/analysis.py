@@ -60,13 +60,18 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         samples = store.samples()
         samples_of_records = _sample_records(store, job)
         done_times = sorted(
-            float(row["updated_at"])
-            for key in tester.keys
-            if (row := store.page_status(job, key)) and row["status"] == "done"
+            [
+                *info.done_times,  # the passes before the last, for a cycling scenario
+                *(
+                    float(row["updated_at"])
+                    for key in tester.keys
+                    if (row := store.page_status(job, key)) and row["status"] == "done"
+                ),
+            ]
         )
     injections = _injections(tester, done_times)
     errors = [e for e in events if e["kind"] == "error"]
-    attempts = len(errors) + counts["done"]
+    attempts = len(errors) + len(done_times)
     duration = max(info.ended_at - info.started_at, 1e-9)
     critical = [
         f"{i.type} {i.id} at {i.at:.0f}: no page completed after it"
@@ -88,7 +93,9 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         pages_done=counts["done"],
         pages_failed=counts["failed"],
         success_rate=counts["done"] / pages,
-        pages_per_hour=counts["done"] / duration * 3600,
+        passes=info.passes + 1,
+        pages_processed=len(done_times),
+        pages_per_hour=len(done_times) / duration * 3600,
         attempts=attempts,
         errors=len(errors),
         error_rate=len(errors) / attempts if attempts else 0.0,
@@ -98,7 +105,7 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         critical=critical,
         errors_by_category=dict(Counter(str(e["category"]) for e in errors)),
         injections=injections,
-        injected_per_type=_per_type(tester, injections),
+        injected_per_type=_per_type(tester, injections, len(done_times)),
         unexplained_errors=_unexplained(errors, injections),
         integrity=Integrity(**tester.integrity()),
         stopped_early=info.stopped_early,
@@ -176,20 +183,22 @@ def _injections(tester: ProductionStressTester, done_times: list[float]) -> list
 
 
 def _per_type(
-    tester: ProductionStressTester, injections: list[InjectionRecord]
+    tester: ProductionStressTester, injections: list[InjectionRecord], processed: int
 ) -> dict[str, InjectionStats]:
+    """Planned (per pass, times the passes) against delivered (per page processed)."""
     config = tester.config
-    planned = tester.schedule.planned()
+    passes = tester.run_info.passes + 1
+    planned = {kind: n * passes for kind, n in tester.schedule.planned().items()}
     stats = {}
     for kind in sorted(set(config.faults) | {i.type for i in injections}):
         mine = [i for i in injections if i.type == kind]
         delivered = [i for i in mine if i.delivered]
         times = sorted(i.recovered_at - i.at for i in delivered if i.recovered_at is not None)
         stats[kind] = InjectionStats(
-            configured_rate=planned.get(kind, 0) / config.pages,
+            configured_rate=planned.get(kind, 0) / passes / config.pages,
             planned=planned.get(kind, 0),
             delivered=len(delivered),
-            delivered_rate=len(delivered) / config.pages,
+            delivered_rate=len(delivered) / max(1, processed),
             recovery_p50=statistics.median(times) if times else None,
             recovery_p95=_p95(times),
             recovery_max=max(times) if times else None,

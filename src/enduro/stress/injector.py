@@ -27,8 +27,8 @@ How many of each type: :meth:`StressTestConfig.injection_counts`. A type's
 count is spread over its channels (the rows above) in that order, so a count
 of 1 goes to the first. Browser, machine and runner faults are
 :attr:`FaultSchedule.injections`, each due once ``after_pages`` pages are done,
-drawn uniformly from the first four fifths of the pages ([1, pages] for a
-cycling scenario);
+drawn uniformly from the first four fifths of the pages (a cycling scenario
+replays them on every pass over its pages);
 runner crashes lie at least ``RUNNER_CRASH_SPACING`` pages apart. A site
 fault's guaranteed minimum is pinned to a page
 (:attr:`FaultSchedule.site_injections`, served by the site's ``FaultPlan``
@@ -305,10 +305,9 @@ class FailureInjector:
 
     def _window(self) -> tuple[int, int]:
         """The range ``after_pages`` is drawn from: work is left after each fault
-        (a cycling scenario goes on past its last page, so that one counts too)."""
+        (a cycling scenario replays the schedule on every pass, counting pages
+        from the pass's start)."""
         pages = self._config.pages
-        if self._config.cycle:
-            return 1, pages
         if pages == 1:
             return 0, 0
         # the last fifth of the pages is left fault-free: a fault due after the

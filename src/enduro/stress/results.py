@@ -195,7 +195,13 @@ class StressTestResults(_Model):
     pages_failed: int = 0
     success_rate: float = 0.0
     """``pages_done / pages_total``."""
+    passes: int = 1
+    """Passes over the pages (more than 1 for a cycling scenario; the figures above are
+    the last pass's)."""
+    pages_processed: int = 0
+    """Pages completed over every pass."""
     pages_per_hour: float = 0.0
+    """``pages_processed`` per hour of the run."""
     attempts: int = 0
     errors: int = 0
     error_rate: float = 0.0

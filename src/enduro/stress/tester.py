@@ -29,7 +29,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,10 @@ class _Run:
     deliveries: list[Delivery] = field(default_factory=list)
     stopped_early: str = ""
     overran: bool = False
+    passes: int = 0
+    """Passes over the pages finished before the last one (a cycling scenario)."""
+    done_times: list[float] = field(default_factory=list)
+    """When each page of those passes completed (the store keeps only the last pass's)."""
 
 
 class ProductionStressTester:
@@ -193,6 +197,9 @@ class ProductionStressTester:
             for sidecar in self._sidecars:
                 _stop(sidecar)
             info.ended_at = time.time()
+            for delivery in info.deliveries:
+                if not delivery.delivered and not delivery.detail:
+                    delivery.detail = "not delivered: the run ended before it was due"
 
     def _env(self) -> dict[str, str]:
         """The runner's environment: the scenario's settings (the user's own
@@ -229,11 +236,13 @@ class ProductionStressTester:
         pending = list(info.deliveries)
         last_at = -1  # pages done when the last fault went in
         last_time = 0.0
+        limit = deadline  # a cycling scenario lets the pass under way at the deadline end
+        pass_started = time.monotonic()
         while True:
             runner = self._start_runner(env)
             crashed = False
             while runner.poll() is None:
-                if time.monotonic() > deadline:
+                if time.monotonic() > limit:
                     info.overran = True
                     info.stopped_early = "time budget spent"
                     _stop(runner)
@@ -262,13 +271,37 @@ class ProductionStressTester:
                 continue  # start the runner again: the resume path
             code = runner.wait()
             info.runner_exits.append(code)
-            if code == 0 or self._done_pages() >= len(self.keys):
-                if self.config.cycle and time.monotonic() < deadline:
-                    self._requeue_all()
-                    continue
+            if code != 0 and self._done_pages() < len(self.keys):
+                info.stopped_early = f"the runner exited with {code}"
                 return
-            info.stopped_early = f"the runner exited with {code}"
-            return
+            now = time.monotonic()
+            if not self.config.cycle or now >= deadline:
+                return
+            # Another pass over the pages, with the schedule's faults again.
+            longest = max(now - pass_started, limit - deadline)
+            limit = deadline + max(60.0, 2 * longest)
+            pass_started = now
+            self._next_pass()
+            # a fault the last pass ended too soon for goes in as this one starts
+            fresh = self._pass_deliveries(info.passes + 1)
+            info.deliveries += fresh
+            pending += fresh
+            last_at = -1
+
+    def _next_pass(self) -> None:
+        """Keep this pass's completion times, then put every page back to pending."""
+        with Store.open(self.store_path, create=False) as store:
+            for key in self.keys:
+                row = store.page_status(self.job_name, key)
+                if row and row["status"] == "done":
+                    self.run_info.done_times.append(float(row["updated_at"]))
+            store.requeue(self.job_name, keys=self.keys)
+        self.site_plan.rearm()  # the site's pinned faults come again too
+        self.run_info.passes += 1
+
+    def _pass_deliveries(self, number: int) -> list[Delivery]:
+        """The schedule's faults for pass ``number`` (ids ``i0001.2``, ``i0001.3``...)."""
+        return [Delivery(replace(i, id=f"{i.id}.{number}")) for i in self.schedule.injections]
 
     def _start_runner(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         self.run_info.runner_starts += 1
@@ -294,10 +327,6 @@ class ProductionStressTester:
         except Exception:
             return 0
 
-    def _requeue_all(self) -> None:
-        with Store.open(self.store_path, create=False) as store:
-            store.requeue(self.job_name, keys=self.keys)
-
     def _stop_condition(self) -> str:
         """The stop condition that fired, if one did: host memory critically low,
         too many critical failures, or the error rate past its limit."""
@@ -317,7 +346,7 @@ class ProductionStressTester:
                 f"{critical} critical failures (pages given up, halts), "
                 f"more than {criteria.stop_critical_failures}"
             )
-        attempts = errors + counts["done"]
+        attempts = errors + counts["done"] + len(self.run_info.done_times)
         if attempts >= criteria.min_sample and errors / attempts > criteria.stop_error_rate:
             return f"error rate {errors / attempts:.0%} over {criteria.stop_error_rate:.0%}"
         return ""

@@ -249,6 +249,12 @@ class FaultPlan:
             self._delivered.append(fault)
             return fault
 
+    def rearm(self) -> None:
+        """Serve the schedule again from the start (a new pass over the pages);
+        the rates' random stream and the faults handed out so far are kept."""
+        with self._lock:
+            self._slots = [_Slot(spec) for spec in self.schedule]
+
     @property
     def delivered(self) -> list[Fault]:
         """A copy of every fault handed out, in order."""
