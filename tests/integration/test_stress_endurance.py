@@ -1,4 +1,4 @@
-"""A cycling scenario (endurance): passes over the pages until the budget ends, faults every pass."""
+"""Endurance: passes over the pages until the budget ends, with the faults on every pass."""
 
 from __future__ import annotations
 
