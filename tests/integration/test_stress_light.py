@@ -10,6 +10,7 @@ import pytest
 
 from enduro.session import BrowserSession
 from enduro.settings import Settings
+from enduro.store import Store
 from enduro.stress.scenario import PRESETS
 
 from .conftest import ENDURO
@@ -116,3 +117,25 @@ def test_bad_scenarios_give_one_line_and_exit_2(
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_two_workers_side_by_side_are_go_and_keep_retry_after(tmp_path: Path) -> None:
+    scenario = tmp_path / "two.toml"
+    scenario.write_text('preset = "light"\nworkers = 2\npages = 30\n')
+    out = subprocess.run(
+        [ENDURO, "stress", "--scenario", str(scenario), "--report-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    integrity = results["integrity"]
+    assert (integrity["lost"], integrity["duplicated"], integrity["corrupted"]) == (0, 0, 0)
+    assert results["injected_per_type"]["rate_limiting"]["delivered"] >= 1
+    honoured = next(
+        c for c in results["verdict"]["criteria"] if c["name"] == "Retry-After honoured"
+    )
+    assert honoured["passed"] is True
+    with Store.open(tmp_path / "r" / "stress.db", create=False) as store:
+        assert store.event_counts("matches")["login"] >= 2  # each worker its own browser

@@ -83,17 +83,22 @@ def test_lenient_profile_forgives_what_the_strict_bar_does_not() -> None:
 
 
 def test_requests_inside_a_retry_after_window_are_found() -> None:
+    def get(at: float, path: str, status: int = 200, **fault: str) -> RequestLogEntry:
+        return RequestLogEntry(at=at, method="GET", path=path, status=status, **fault)
+
     log = [
-        RequestLogEntry(
-            at=10.0,
-            method="GET",
-            path="/matches?page=3",
-            status=429,
-            fault_id="f1",
-            fault_kind="rate_limit",
-        ),
-        RequestLogEntry(at=11.5, method="GET", path="/favicon.ico", status=404),
-        RequestLogEntry(at=12.5, method="GET", path="/matches?page=3", status=200),
+        get(10.0, "/matches?page=3", 429, fault_id="f1", fault_kind="rate_limit"),
+        get(10.1, "/matches?page=4"),  # another worker's page, sent before the runner knew
+        get(10.3, "/api/matches?page=4"),  # that page's own data call
+        get(11.0, "/matches?page=5"),  # a new page after the runner knew: a violation
+        get(12.5, "/matches?page=3"),  # after the window
     ]
-    assert retry_after_violations(log, 2.0) == ["/favicon.ico 1.50s after a 429 on /matches?page=3"]
-    assert retry_after_violations(log[:1] + log[2:], 2.0) == []
+    assert retry_after_violations(log, 2.0, reactions=[10.2]) == [
+        "/matches?page=5 1.00s after a 429 on /matches?page=3"
+    ]
+    # a runner that never reacted knew from the answer on
+    assert retry_after_violations(log, 2.0) == [
+        "/matches?page=4 0.10s after a 429 on /matches?page=3",
+        "/matches?page=5 1.00s after a 429 on /matches?page=3",
+    ]
+    assert retry_after_violations(log[:3] + log[4:], 2.0, reactions=[10.2]) == []

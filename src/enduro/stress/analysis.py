@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from enduro.monitor import summarize_samples
@@ -109,7 +110,11 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         unexplained_errors=_unexplained(errors, injections),
         integrity=Integrity(**tester.integrity()),
         stopped_early=info.stopped_early,
-        retry_after_violations=retry_after_violations(tester.request_log, config.retry_after),
+        retry_after_violations=retry_after_violations(
+            tester.request_log,
+            config.retry_after,
+            [float(e["ts"]) for e in events if e["kind"] in ("cooldown", "rate_cut")],
+        ),
         site_served=config.job is None,
         sample_records=samples_of_records,
         timeline=_timeline(done_times, samples, events, injections),
@@ -134,14 +139,34 @@ def _sample_records(store: Store, job: str, first: int = 3, marked: int = 3) -> 
     return picked
 
 
-def retry_after_violations(log: list[RequestLogEntry], retry_after: float) -> list[str]:
-    """Requests that reached the site while a Retry-After it had sent was running."""
+SUBRESOURCES = ("/api/", "/static/", "/favicon.ico")
+"""Requests a loaded page makes on its own (its script, its data): not a page load."""
+
+
+def retry_after_violations(
+    log: list[RequestLogEntry], retry_after: float, reactions: Sequence[float] = ()
+) -> list[str]:
+    """Page loads that reached the site while a Retry-After it had sent was running.
+
+    A window runs from the 429/503 for ``retry_after`` seconds (rounded up, as
+    the header carries it). Inside it no page may be requested once the runner
+    knew of the answer: from its first reaction (``reactions``: times of its
+    ``cooldown`` / ``rate_cut`` events) after the answer, or from the answer
+    itself if it never reacted. A page another worker requested before that,
+    and the script and data calls of a page already loading, were on their way
+    (the site cannot tell them apart from a Retry-After the runner ignored,
+    the runner's own events can).
+    """
     window = float(math.ceil(retry_after))  # the site sends whole seconds, rounded up
     told = [e for e in log if e.fault_kind in ("rate_limit", "maintenance")]
     found = []
     for slow_down in told:
+        end = slow_down.at + window
+        knew = min((t for t in reactions if slow_down.at <= t < end), default=slow_down.at)
         for entry in log:
-            if entry is not slow_down and slow_down.at < entry.at < slow_down.at + window:
+            if entry is slow_down or entry.path.startswith(SUBRESOURCES):
+                continue
+            if knew <= entry.at < end and entry.at > slow_down.at:
                 gap = entry.at - slow_down.at
                 found.append(
                     f"{entry.path} {gap:.2f}s after a {slow_down.status} on {slow_down.path}"
