@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import urllib.error
 import urllib.request
 from email.message import Message
 from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -14,6 +19,39 @@ from enduro.stress.site import SiteConfig
 from enduro.stress.site.app import SESSION_COOKIE
 
 USER, PASSWORD = SiteConfig().username, SiteConfig().password
+
+FAKE_DOM_JS = r"""
+class Node {
+  constructor(tag) { this.tag = tag; this.dataset = {}; this.children = []; this.text = ""; }
+  appendChild(child) {
+    if (child.tag === "#fragment") { this.children.push(...child.children); }
+    else { this.children.push(child); }
+    return child;
+  }
+  removeChild(child) { this.children.splice(this.children.indexOf(child), 1); return child; }
+  get firstChild() { return this.children[0] || null; }
+  set textContent(value) { this.text = String(value); this.children = []; }
+  set innerHTML(value) { throw new Error("innerHTML used"); }
+  cloneNode(deep) {
+    const n = new Node(this.tag); n.clone = true; n.children = this.children; return n;
+  }
+}
+"""
+"""Just enough DOM for the site's matches.js, for node (a harness adds document and fetch)."""
+
+
+def run_node(tmp_path: Path, harness: str, *args: str) -> Any:
+    """Run ``FAKE_DOM_JS`` + ``harness`` with node; return the JSON it prints.
+    Skips the test where node is not installed."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    path = tmp_path / "harness.js"
+    path.write_text(FAKE_DOM_JS + harness, encoding="utf-8")
+    out = subprocess.run(
+        [node, str(path), *args], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    return json.loads(out)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -38,6 +38,8 @@ from enduro.stress.site import (
 )
 from enduro.stress.site.app import SESSION_COOKIE
 
+from .conftest import run_node
+
 PAGES = 8
 ROWS = 5
 FAVICON = '<link rel="icon" href="data:,">'
@@ -536,21 +538,7 @@ def test_bad_session_ttl_is_refused(ttl: float) -> None:
 _HARNESS = r"""
 const fs = require("fs");
 const [scriptPath, withTable, rerender] = process.argv.slice(2);
-class Node {
-  constructor(tag) { this.tag = tag; this.dataset = {}; this.children = []; this.text = ""; }
-  appendChild(c) {
-    if (c.tag === "#fragment") { this.children.push(...c.children); }
-    else { this.children.push(c); }
-    return c;
-  }
-  removeChild(c) { this.children.splice(this.children.indexOf(c), 1); return c; }
-  get firstChild() { return this.children[0] || null; }
-  set textContent(v) { this.text = String(v); this.children = []; }
-  cloneNode(deep) {
-    const n = new Node(this.tag); n.clone = true; n.children = this.children; return n;
-  }
-  replaceWith(n) { current.table = n; }
-}
+Node.prototype.replaceWith = function (n) { current.table = n; };
 const body = new Node("body");
 body.dataset = { page: "2", pages: "5", state: "loading" };
 if (rerender === "1") { body.dataset.rerender = "1"; }
@@ -584,19 +572,9 @@ setTimeout(() => {
 
 
 def _run_script(tmp_path: Path, with_table: bool, rerender: bool) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    harness = tmp_path / "harness.js"
-    harness.write_text(_HARNESS, encoding="utf-8")
-    out = subprocess.run(
-        [node, str(harness), str(SCRIPT_PATH), str(int(with_table)), str(int(rerender))],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    result: dict[str, Any] = json.loads(out)
+    result: dict[str, Any] = run_node(
+        tmp_path, _HARNESS, str(SCRIPT_PATH), str(int(with_table)), str(int(rerender))
+    )
     return result
 
 
@@ -625,24 +603,19 @@ def test_script_source_has_the_fault_hooks() -> None:
 
 
 def test_the_inline_catcher_reports_a_script_error(start: Start, tmp_path: Path) -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
     _, client = start()
     head = client.request("/matches?page=1")[2].split("</head>")[0]
     (inline,) = re.findall(r"<script>(.*?)</script>", head, flags=re.S)
-    harness = tmp_path / "catcher.js"
-    harness.write_text(
+    dataset = run_node(
+        tmp_path,
         "const listeners = {};\n"
         "global.window = { addEventListener: (t, f) => { listeners[t] = f; } };\n"
         "global.document = { body: { dataset: { state: 'loading' } } };\n"
         f"{inline}\n"
         "listeners.error({ message: \"Uncaught SyntaxError: Unexpected token ';'\" });\n"
         "console.log(JSON.stringify(document.body.dataset));\n",
-        encoding="utf-8",
     )
-    out = subprocess.run([node, str(harness)], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == {
+    assert dataset == {
         "state": "error",
         "error": "script error: Uncaught SyntaxError: Unexpected token ';'",
     }

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
-import shutil
 import socket
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from email.message import Message
@@ -28,6 +26,8 @@ from enduro.stress.site import (
     serve_forever,
 )
 from enduro.stress.site.app import REQUEST_COUNTS, SESSION_COOKIE
+
+from .conftest import run_node
 
 CONFIG = SiteConfig(seed=7, pages=5, rows=10)
 FIELDS = {
@@ -373,18 +373,6 @@ _SCRIPT = Path(site.__file__).parent / "static" / "matches.js"
 _HARNESS = r"""
 const fs = require("fs");
 const [scriptPath, status, payload] = process.argv.slice(2);
-class Node {
-  constructor(tag) { this.tag = tag; this.dataset = {}; this.children = []; this.text = ""; }
-  appendChild(child) {
-    if (child.tag === "#fragment") { this.children.push(...child.children); }
-    else { this.children.push(child); }
-    return child;
-  }
-  removeChild(child) { this.children.splice(this.children.indexOf(child), 1); return child; }
-  get firstChild() { return this.children[0] || null; }
-  set textContent(value) { this.text = String(value); this.children = []; }
-  set innerHTML(value) { throw new Error("innerHTML used"); }
-}
 const body = new Node("body");
 body.dataset = { page: "2", pages: "5", state: "loading" };
 const tbody = new Node("tbody");
@@ -419,19 +407,9 @@ setTimeout(() => {
 
 
 def _run_script(tmp_path: Path, status: int, payload: object) -> dict[str, object]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    harness = tmp_path / "harness.js"
-    harness.write_text(_HARNESS, encoding="utf-8")
-    out = subprocess.run(
-        [node, str(harness), str(_SCRIPT), str(status), json.dumps(payload)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    result: dict[str, object] = json.loads(out)
+    result: dict[str, object] = run_node(
+        tmp_path, _HARNESS, str(_SCRIPT), str(status), json.dumps(payload)
+    )
     return result
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from enduro.monitor import summarize_samples
+from enduro.monitor import summarize, summarize_samples
 from enduro.store import Store
 from enduro.stress.results import (
     CriterionResult,
@@ -225,17 +225,11 @@ def _per_type(
             delivered=len(delivered),
             delivered_rate=len(delivered) / max(1, processed),
             recovery_p50=statistics.median(times) if times else None,
-            recovery_p95=_p95(times),
+            recovery_p95=summary.p95 if (summary := summarize(times)) else None,
             recovery_max=max(times) if times else None,
             unrecovered=len(delivered) - len(times),
         )
     return stats
-
-
-def _p95(values: list[float]) -> float | None:
-    if not values:
-        return None
-    return values[min(len(values) - 1, math.ceil(0.95 * len(values)) - 1)]
 
 
 def _unexplained(

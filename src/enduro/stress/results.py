@@ -86,6 +86,7 @@ class InjectionStats(_Model):
     recovery_p50: float | None = None
     """Median seconds from injection to the next completed page."""
     recovery_p95: float | None = None
+    """95th percentile, linear between the closest ranks (as the monitor's summaries)."""
     recovery_max: float | None = None
     unrecovered: int = 0
     """Delivered faults after which no page completed."""
