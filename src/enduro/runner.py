@@ -142,8 +142,10 @@ class Runner:
         rng = random.Random(settings.seed)
         self._backoff = Backoff(base=settings.backoff_base, cap=settings.backoff_max, rng=rng)
         self._policies = RecoveryPolicies(settings, rng)
-        self._limiter = RateLimiter(settings.rate_limit, min_rate=settings.rate_min)
-        self._saved_rate: float | None = None
+        # start at the rate a previous run learned, unless settings name one
+        self._saved_rate = self._learned_rate() if settings.rate_limit is None else None
+        start_rate = settings.rate_limit if self._saved_rate is None else self._saved_rate
+        self._limiter = RateLimiter(start_rate, min_rate=settings.rate_min)
         self._relogins = CircuitBreaker(settings.relogin_max, settings.relogin_window)
         self._bursts = BurstDetector(settings.cascade_errors, settings.cascade_window)
         self._stall = StallWatch(settings.stall_timeout)
@@ -198,7 +200,8 @@ class Runner:
             f"{counts['done']}/{counts['total']} pages done, {added} new",
             data={"done": counts["done"], "total": counts["total"], "added": added},
         )
-        self._restore_rate()
+        if self._saved_rate is not None:
+            self._event("rate_restored", f"starting at the learned {self._saved_rate:.2f} pages/s")
         log.info("run %s: %d/%d pages done at start", self.run_id, counts["done"], counts["total"])
         self._on_progress(self.progress)
 
@@ -273,20 +276,14 @@ class Runner:
 
     # ---- the site's rate ---------------------------------------------------
 
-    def _restore_rate(self) -> None:
-        """Start at the rate a previous run learned, unless settings name one."""
-        if self.settings.rate_limit is not None:
-            return
+    def _learned_rate(self) -> float | None:
+        """The rate a previous run of the job learned (None: nothing, or "unlimited")."""
         saved = self.store.get_state(self.job.name, RATE_STATE_KEY)
         try:
             rate = float(saved or "")
         except ValueError:
-            return  # nothing learned, or "unlimited"
-        if not 0 < rate < float("inf"):
-            return
-        self._limiter = RateLimiter(rate, min_rate=self.settings.rate_min)
-        self._saved_rate = rate
-        self._event("rate_restored", f"starting at the learned {rate:.2f} pages/s")
+            return None
+        return rate if 0 < rate < float("inf") else None
 
     def _save_rate(self) -> None:
         rate = self._limiter.rate
