@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from enduro.stress.analysis import judge, retry_after_violations
-from enduro.stress.results import InjectionStats, Integrity, StressTestResults
+from enduro.stress.results import InjectionStats, Integrity, Leak, StressTestResults
 from enduro.stress.scenario import LENIENT, PRESETS
 from enduro.stress.site import RequestLogEntry
 
@@ -54,6 +54,8 @@ def test_a_clean_run_is_go() -> None:
         ),
         ({"retry_after_violations": ["/matches?page=3 0.10s after a 429"]}, "Retry-After honoured"),
         ({"stopped_early": "time budget spent"}, "ran to the end"),
+        ({"leak": Leak(runner_rss_mb_per_1000_pages=250.0)}, "runner memory growth"),
+        ({"leak": Leak(browser_pss_mb_per_1000_pages=180.0, r2=0.9)}, "browser memory growth"),
     ],
 )
 def test_each_breakage_is_no_go_naming_its_criterion(
@@ -64,6 +66,13 @@ def test_each_breakage_is_no_go_naming_its_criterion(
     assert not verdict.go
     assert criterion in [c.name for c in verdict.failed]
     assert verdict.recommendations
+
+
+def test_a_leak_too_sparse_to_fit_is_shown_as_not_judged() -> None:
+    verdict = judge(_good(), LIGHT)  # no leak estimate at all
+    growth = {c.name: c for c in verdict.criteria if c.name.endswith("memory growth")}
+    assert set(growth) == {"browser memory growth", "runner memory growth"}
+    assert all(c.passed and c.detail.startswith("not judged") for c in growth.values())
 
 
 def test_error_rate_is_judged_only_past_the_minimum_sample() -> None:

@@ -340,15 +340,25 @@ def judge(results: StressTestResults, config: StressTestConfig) -> Verdict:
             c.max_error_rate,
             f"not judged: {results.attempts} attempts, fewer than {c.min_sample}",
         )
-    slope = results.leak.browser_pss_mb_per_1000_pages
-    if c.max_leak_mb_per_1000_pages is not None and slope is not None:
-        check(
+    leak_limit = c.max_leak_mb_per_1000_pages
+    for name, slope, why in (
+        (
             "browser memory growth",
-            slope <= c.max_leak_mb_per_1000_pages,
-            round(slope, 1),
-            c.max_leak_mb_per_1000_pages,
-            "MB per 1,000 pages",
-        )
+            results.leak.browser_pss_mb_per_1000_pages,
+            "too few samples within a browser lifetime past its warm-up",
+        ),
+        (
+            "runner memory growth",
+            results.leak.runner_rss_mb_per_1000_pages,
+            "too few samples past the warm-up",
+        ),
+    ):
+        if leak_limit is None:
+            continue
+        if slope is None:
+            check(name, True, None, leak_limit, f"not judged: {why}")
+        else:
+            check(name, slope <= leak_limit, round(slope, 1), leak_limit, "MB per 1,000 pages")
     for kind, p95_limit in sorted((c.max_recovery_p95 or {}).items()):
         stats = results.injected_per_type.get(kind)
         if stats is not None and stats.recovery_p95 is not None:
@@ -408,6 +418,12 @@ def recommendations(
             "promise; do not start the real run"
         )
     slope = results.leak.browser_pss_mb_per_1000_pages
+    runner_slope = results.leak.runner_rss_mb_per_1000_pages
+    if "runner memory growth" in names and runner_slope:
+        advice.append(
+            f"the runner's memory grows {runner_slope:.0f} MB per 1,000 pages: look for "
+            "references the handler keeps between pages (a list it appends to, a cache)"
+        )
     if "browser memory growth" in names and slope:
         every = max(5, int(1000 * 500 / slope / 10) // 5 * 5)
         advice.append(

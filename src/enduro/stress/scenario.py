@@ -181,7 +181,8 @@ class SuccessCriteria(BaseModel):
     """Page attempts before the error rate is judged (and may stop the run)."""
 
     max_leak_mb_per_1000_pages: float | None = Field(default=100.0, ge=0)
-    """Browser memory growth (MB per 1,000 pages) the leak estimate may show (None: not judged)."""
+    """Memory growth (MB per 1,000 pages) the leak estimates may show, the browser's within
+    each of its lifetimes and the runner's over its own (None: not judged)."""
 
     max_recovery_p95: dict[str, float] | None = Field(
         default_factory=lambda: dict.fromkeys(FAULT_TYPES, 60.0)
