@@ -40,6 +40,10 @@ def test_light_scenario_is_go_with_real_injections_and_perfect_integrity(tmp_pat
         assert results["injected_per_type"][kind]["delivered"] > 0, kind
     delivered = [i for i in results["injections"] if i["delivered"]]
     assert all(i["id"] and i["at"] > 0 for i in delivered)
+    with Store.open(tmp_path / "a" / "stress.db", create=False) as store:  # and in the store
+        events = store.events("matches", "injection")
+    recorded = {(json.loads(e["data"])["id"], e["ts"]) for e in events}
+    assert recorded == {(i["id"], i["at"]) for i in delivered}
     assert results["session_restarts"] >= 1  # the browser-side kills were recovered
     html = (tmp_path / "a" / "report.html").read_text()
     assert html.count('class="chart"') == 4

@@ -472,12 +472,14 @@ class Store:
         category: str | None = None,
         page_key: str | None = None,
         data: dict[str, Any] | None = None,
+        ts: float | None = None,
     ) -> None:
-        """Append an event (browser start/restart, error, resume, …)."""
+        """Append an event (browser start/restart, error, resume, …); ``ts``: when it
+        happened, if not now."""
         with self._begin() as conn:
             conn.execute(
                 insert(s.events).values(
-                    ts=self._clock(),
+                    ts=self._clock() if ts is None else ts,
                     run_id=run_id,
                     job=job,
                     kind=kind,

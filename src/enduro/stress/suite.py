@@ -27,6 +27,7 @@ def run_scenario(config: StressTestConfig, directory: Path) -> StressTestResults
     tester = ProductionStressTester(config, directory)
     log.info("scenario %s: %d pages, results in %s", config.name, config.pages, directory)
     tester.run()
+    tester.record_injections()
     results = analyse(tester)
     write(results, directory)
     render_html(results, directory / "report.html")

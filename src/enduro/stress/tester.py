@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
 SPACING_SECONDS = 1.0
+DELIVERY_TRIES = 3
+"""Tries at a fault whose target (a process, the DevTools page) vanished as it was hit."""
 JOB_NAME = "matches"
 JOB_FILE = "stress_job.py"
 """The file, in the report directory, that gives ``enduro run`` the user's job's first pages."""
@@ -93,6 +95,7 @@ class Delivery:
     at: float = 0.0
     delivered: bool = False
     detail: str = ""
+    tries: int = 0
 
 
 @dataclass
@@ -201,6 +204,31 @@ class ProductionStressTester:
                 if not delivery.delivered and not delivery.detail:
                     delivery.detail = "not delivered: the run ended before it was due"
 
+    def record_injections(self) -> None:
+        """Write every fault delivered (the tester's and the site's) into the store
+        as an ``injection`` event with its id and time, beside the run's own events."""
+        if not self.store_path.exists():
+            return
+        with Store.open(self.store_path, create=False) as store:
+            for d in self.run_info.deliveries:
+                if d.delivered:
+                    i = d.injection
+                    store.add_event(
+                        "injection",
+                        f"{i.id} {i.type}: {d.detail}",
+                        job=self.job_name,
+                        data={"id": i.id, "type": i.type, "layer": i.layer},
+                        ts=d.at,
+                    )
+            for f in self.site_plan.delivered:
+                store.add_event(
+                    "injection",
+                    f"{f.id} {f.kind} on {f.path}",
+                    job=self.job_name,
+                    data={"id": f.id, "kind": f.kind, "layer": "site"},
+                    ts=f.at,
+                )
+
     def _env(self) -> dict[str, str]:
         """The runner's environment: the scenario's settings (the user's own
         ``ENDURO_*`` settings are kept for their job, dropped for the reference job)."""
@@ -262,6 +290,10 @@ class ProductionStressTester:
                         crashed = True
                         break
                     self._deliver(delivery)
+                    if not delivery.delivered and delivery.tries < DELIVERY_TRIES:
+                        # its target went away under it (a restart, a page load):
+                        # it goes in again once there is a live one
+                        pending.insert(0, delivery)
                 if reason := self._stop_condition():
                     info.stopped_early = reason
                     _stop(runner)
@@ -386,6 +418,7 @@ class ProductionStressTester:
 
     def _deliver(self, delivery: Delivery) -> None:
         kind = delivery.injection.type
+        delivery.tries += 1
         delivery.at = time.time()
         try:
             delivery.detail = self._act(kind, delivery.injection.params)
