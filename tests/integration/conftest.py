@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,25 @@ def export_lines(store: Path) -> list[str]:
         check=True,
     )
     return out.stdout.splitlines()
+
+
+def stress_scenario(tmp_path: Path, toml: str) -> tuple[int, dict[str, Any]]:
+    """Write ``toml`` as a scenario file, run ``enduro stress`` on it for real; return
+    the exit code and results.json (the output is in the assertion message on a miss)."""
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text(toml)
+    out = subprocess.run(
+        [ENDURO, "stress", "--scenario", str(scenario), "--report-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    results_file = tmp_path / "r" / "results.json"
+    assert results_file.is_file(), out.stdout[-3000:] + out.stderr[-3000:]
+    results: dict[str, Any] = json.loads(results_file.read_text())
+    if out.returncode != 0:
+        print(out.stdout[-3000:], out.stderr[-3000:])  # shown by pytest when a test fails
+    return out.returncode, results
 
 
 def reference_env(url: str, pages: int) -> dict[str, str]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from .conftest import ENDURO
+from .conftest import stress_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -17,19 +15,12 @@ pytestmark = pytest.mark.integration
 def test_a_cycling_scenario_repeats_its_pages_and_faults_until_its_budget_ends(
     tmp_path: Path,
 ) -> None:
-    scenario = tmp_path / "soak.toml"
-    scenario.write_text(
+    code, results = stress_scenario(
+        tmp_path,
         'preset = "endurance"\npages = 20\nduration = "25s"\nfailure_rate = 0.0\n'
-        'faults = ["browser_crash", "element_not_found"]\n'
+        'faults = ["browser_crash", "element_not_found"]\n',
     )
-    out = subprocess.run(
-        [ENDURO, "stress", "--scenario", str(scenario), "--report-dir", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert code == 0, results["verdict"]
     passes = results["passes"]
     assert passes >= 2  # it went round again while the budget lasted
     assert results["pages_processed"] == passes * 20

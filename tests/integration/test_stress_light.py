@@ -13,7 +13,7 @@ from enduro.settings import Settings
 from enduro.store import Store
 from enduro.stress.scenario import PRESETS
 
-from .conftest import ENDURO
+from .conftest import ENDURO, stress_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -124,16 +124,8 @@ def test_bad_scenarios_give_one_line_and_exit_2(
 
 
 def test_two_workers_side_by_side_are_go_and_keep_retry_after(tmp_path: Path) -> None:
-    scenario = tmp_path / "two.toml"
-    scenario.write_text('preset = "light"\nworkers = 2\npages = 30\n')
-    out = subprocess.run(
-        [ENDURO, "stress", "--scenario", str(scenario), "--report-dir", str(tmp_path / "r")],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    code, results = stress_scenario(tmp_path, 'preset = "light"\nworkers = 2\npages = 30\n')
+    assert code == 0, results["verdict"]
     integrity = results["integrity"]
     assert (integrity["lost"], integrity["duplicated"], integrity["corrupted"]) == (0, 0, 0)
     assert results["injected_per_type"]["rate_limiting"]["delivered"] >= 1
