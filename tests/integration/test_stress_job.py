@@ -148,13 +148,16 @@ def test_a_stop_condition_ends_the_run_early_and_the_result_says_which(
     [
         (["--job", "no/such_job.py"], "not found"),
         (["--job", USER_JOB, "--pages", "31"], "has 30 pages"),
-        (["--job", USER_JOB, "--scenario", "FILE"], "needs control of the site"),
+        (["--job", USER_JOB, "--scenario", "FILE"], "only faults that need the built-in site"),
+        (["--scenario", "FILE"], "only faults that need the built-in site"),  # job in the file
     ],
 )
 def test_bad_user_job_input_is_one_line_and_exit_2(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    scenario = _scenario(tmp_path, 'preset = "light"\njob = "x.py"\nfaults = ["rate_limiting"]\n')
+    scenario = _scenario(
+        tmp_path, f'preset = "light"\njob = "{USER_JOB}"\nfaults = ["rate_limiting"]\n'
+    )
     args = [scenario if a == "FILE" else a for a in args]
     out = subprocess.run(
         [ENDURO, "stress", *args, "--report-dir", str(tmp_path / "r")],

@@ -455,3 +455,21 @@ def test_a_users_job_rejects_site_faults_and_scenarios_left_with_none() -> None:
     crashes = PRESETS["production"]
     with pytest.raises(UsageError, match="runner crashes"):
         for_job(crashes, "j.py", 4)  # three runner crashes do not fit in 4 pages
+
+
+def test_a_job_named_in_a_file_or_given_moves_the_scenario_onto_it(tmp_path: Path) -> None:
+    job_file = tmp_path / "tiny.py"
+    job_file.write_text(
+        "from enduro import Job\njob = Job(name='t', pages=range(1, 8), handler=lambda ctx: [])\n"
+    )
+    scenario = tmp_path / "mine.toml"
+    scenario.write_text(f'preset = "light"\njob = "{job_file}"\n')
+    config = load_scenario(scenario)
+    assert config.job == str(job_file)
+    assert config.pages == 7  # the job has fewer pages than light's 10
+    assert "rate_limiting" in config.dropped_faults and "cookie_wipe" in config.faults
+    assert load_scenario("light", job=str(job_file), pages=5).pages == 5
+    with pytest.raises(UsageError, match="has 7 pages"):
+        load_scenario("light", job=str(job_file), pages=8)
+    with pytest.raises(UsageError, match="not found"):
+        load_scenario("light", job=str(tmp_path / "gone.py"))

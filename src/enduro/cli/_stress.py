@@ -13,7 +13,6 @@ import click
 from rich.console import Console
 
 from enduro.errors import UsageError
-from enduro.job import load_job
 
 __all__ = ["register"]
 
@@ -79,19 +78,10 @@ def register(
     ) -> None:
         """Run a stress scenario on the built-in site (or your job); exit 0 GO, 1 NO-GO."""
         from enduro.report import terminal_summary
-        from enduro.stress.scenario import for_job, load_scenario
+        from enduro.stress.scenario import load_scenario
         from enduro.stress.suite import run_scenario
 
-        config = load_scenario(scenario, **overrides)
-        if job_ref is not None or config.job is not None:
-            ref = job_ref or config.job or ""
-            pages = len(load_job(ref).page_keys)
-            if overrides.get("pages") and overrides["pages"] > pages:
-                raise UsageError(
-                    f"--pages {overrides['pages']} but job {ref!r} has {pages} pages",
-                    f"give --pages {pages} or fewer",
-                )
-            config = for_job(config, ref, pages)
+        config = load_scenario(scenario, job=job_ref, **overrides)
         directory = _report_dir(report_dir, "stress")
         out = console()
         setup_logging(out, verbose)

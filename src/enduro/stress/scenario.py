@@ -468,7 +468,9 @@ def load_scenario(ref: str | Path, **overrides: Any) -> StressTestConfig:
             ``"endurance"``, or the path of a TOML scenario file.
         overrides: fields set last, as the command line gives them (``pages``,
             ``duration`` as seconds or ``"10m"``, ``seed``, ``pace``,
-            ``workers``, ...); ``None`` values are ignored.
+            ``workers``, ``job``...); ``None`` values are ignored. A ``job``
+            (here or in the file) loads that job and moves the scenario onto
+            it with :func:`for_job`.
 
     Raises:
         UsageError: one line naming the bad input: an unknown preset, a missing
@@ -489,10 +491,27 @@ def load_scenario(ref: str | Path, **overrides: Any) -> StressTestConfig:
             hint=f"use a preset ({', '.join(PRESETS)}) or the path of a .toml file",
         )
     data.update({key: value for key, value in overrides.items() if value is not None})
+    job = data.pop("job", None)  # a user's job: the scenario is read as written, then moved onto it
+    data.pop("dropped_faults", None)
     try:
-        return StressTestConfig.model_validate(data)
+        config = StressTestConfig.model_validate(data)
     except ValidationError as exc:
         raise UsageError(f"{where}: {_one_line(exc)}", hint=_hint(exc)) from None
+    if job is None:
+        return config
+    return _onto_job(config, str(job), overrides.get("pages"))
+
+
+def _onto_job(config: StressTestConfig, job: str, pages_asked: int | None) -> StressTestConfig:
+    from enduro.job import load_job  # the job's module is imported only when a job is named
+
+    job_pages = len(load_job(job).page_keys)
+    if pages_asked is not None and pages_asked > job_pages:
+        raise UsageError(
+            f"--pages {pages_asked} but job {job!r} has {job_pages} pages",
+            f"give --pages {job_pages} or fewer",
+        )
+    return for_job(config, job, job_pages)
 
 
 def _read_toml(path: Path, where: str) -> dict[str, Any]:
