@@ -603,3 +603,16 @@ def test_a_version_2_store_gains_recoveries_and_keeps_its_pages(store_path: Path
     version = conn.execute("SELECT value FROM enduro_meta WHERE key = 'schema_version'").fetchone()
     conn.close()
     assert version == ("3",)
+
+
+def test_done_at_and_records_per_page(store: Store, clock: FakeClock) -> None:
+    store.seed_pages(JOB, ["1", "2", "3"])
+    first = _claim(store)
+    store.complete(first, "run-a", [{"id": "a"}, {"id": "b"}], "id")
+    clock.now += 5
+    second = _claim(store)
+    store.complete(second, "run-a", [], "id")
+    _claim(store)  # page 3 leased, not done
+    assert store.done_at(JOB) == {"1": 1000.0, "2": 1005.0}
+    assert store.records_per_page(JOB) == {"1": 2}  # a page without records is left out
+    assert store.done_at("other-job") == {} and store.records_per_page("other-job") == {}

@@ -658,6 +658,13 @@ class Store:
             row = conn.execute(select(s.pages).where(p.job == job, p.key == key)).first()
         return None if row is None else dict(row._mapping)
 
+    def done_at(self, job: str) -> dict[str, float]:
+        """When each done page of ``job`` was completed, by page key."""
+        p = s.pages.c
+        query = select(p.key, p.updated_at).where(p.job == job, p.status == "done")
+        with self._begin() as conn:
+            return {str(key): float(at) for key, at in conn.execute(query)}
+
     def records_per_page(self, job: str) -> dict[str, int]:
         """How many records each page of ``job`` holds (pages with none left out)."""
         r = s.records.c

@@ -60,16 +60,9 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         events = store.events(job)
         samples = store.samples()
         samples_of_records = _sample_records(store, job)
-        done_times = sorted(
-            [
-                *info.done_times,  # the passes before the last, for a cycling scenario
-                *(
-                    float(row["updated_at"])
-                    for key in tester.keys
-                    if (row := store.page_status(job, key)) and row["status"] == "done"
-                ),
-            ]
-        )
+        done_at = store.done_at(job)
+        # the passes before the last too, for a cycling scenario
+        done_times = sorted([*info.done_times, *(done_at[k] for k in tester.keys if k in done_at)])
     injections = _injections(tester, done_times)
     errors = [e for e in events if e["kind"] == "error"]
     attempts = len(errors) + len(done_times)

@@ -323,10 +323,8 @@ class ProductionStressTester:
     def _next_pass(self) -> None:
         """Keep this pass's completion times, then put every page back to pending."""
         with Store.open(self.store_path, create=False) as store:
-            for key in self.keys:
-                row = store.page_status(self.job_name, key)
-                if row and row["status"] == "done":
-                    self.run_info.done_times.append(float(row["updated_at"]))
+            done_at = store.done_at(self.job_name)
+            self.run_info.done_times += [done_at[k] for k in self.keys if k in done_at]
             store.requeue(self.job_name, keys=self.keys)
         self.site_plan.rearm()  # the site's pinned faults come again too
         self.run_info.passes += 1
@@ -367,12 +365,12 @@ class ProductionStressTester:
             return f"host memory over {criteria.stop_memory_percent:g}%"
         try:
             with Store.open(self.store_path, create=False) as store:
-                errors = len(store.events(self.job_name, kind="error"))
-                halts = len(store.events(self.job_name, kind="halt"))
+                events = store.event_counts(self.job_name)
                 counts = store.page_counts(self.job_name)
         except Exception:
             return ""
-        critical = counts["failed"] + halts
+        errors = events.get("error", 0)
+        critical = counts["failed"] + events.get("halt", 0)
         if critical > criteria.stop_critical_failures:
             return (
                 f"{critical} critical failures (pages given up, halts), "
@@ -527,11 +525,7 @@ class ProductionStressTester:
         malformed = 0
         with Store.open(self.store_path, create=False) as store:
             per_page = store.records_per_page(self.job_name)
-            done = {
-                key
-                for key in self.keys
-                if (row := store.page_status(self.job_name, key)) and row["status"] == "done"
-            }
+            done = store.done_at(self.job_name).keys()
             for text in store.iter_record_texts(self.job_name):
                 record = json.loads(text)
                 if isinstance(record, dict) and self.record_key in record:
