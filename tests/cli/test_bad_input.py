@@ -187,7 +187,7 @@ def test_run_with_a_foreign_sqlite_file_as_store(cli: Cli, workdir: Path, journa
     _assert_no_browser(cli)
 
 
-# --- run: the browser -------------------------------------------------------------------
+# --- run: the browser and the recovery settings -----------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -203,9 +203,21 @@ def test_run_with_a_foreign_sqlite_file_as_store(cli: Cli, workdir: Path, journa
             ("chromedriver", "no-such-driver"),
             id="no-chromedriver",
         ),
+        pytest.param(
+            {"ENDURO_RECOVERY": '{"element": "explode"}'},
+            ("recovery", "explode", "allowed: retry"),
+            id="unknown-action",
+        ),
+        pytest.param(
+            {"ENDURO_RECOVERY": '{"gremlins": "retry"}'},
+            ("recovery", "gremlins"),
+            id="unknown-category",
+        ),
+        pytest.param({"ENDURO_LOGIN_URL_PATTERN": "(unclosed"}, ("login_url_pattern",), id="regex"),
+        pytest.param({"ENDURO_RATE_MIN": "-1"}, ("rate_min",), id="negative-rate"),
     ],
 )
-def test_run_without_a_browser_leaves_the_store_alone(
+def test_run_with_an_unusable_setting_leaves_the_store_alone(
     cli: Cli, valid_store: Path, env: dict[str, str], words: tuple[str, ...]
 ) -> None:
     before = _snapshot(valid_store)
@@ -263,32 +275,3 @@ def test_requeue_without_failed_or_pages(cli: Cli, valid_store: Path) -> None:
 
     _assert_usage_error(result, "--failed", "--pages")
     assert _snapshot(valid_store) == before
-
-
-@pytest.mark.parametrize(
-    ("env", "words"),
-    [
-        pytest.param(
-            {"ENDURO_RECOVERY": '{"element": "explode"}'},
-            ("recovery", "explode", "allowed: retry"),
-            id="unknown-action",
-        ),
-        pytest.param(
-            {"ENDURO_RECOVERY": '{"gremlins": "retry"}'},
-            ("recovery", "gremlins"),
-            id="unknown-category",
-        ),
-        pytest.param({"ENDURO_LOGIN_URL_PATTERN": "(unclosed"}, ("login_url_pattern",), id="regex"),
-        pytest.param({"ENDURO_RATE_MIN": "-1"}, ("rate_min",), id="negative-rate"),
-    ],
-)
-def test_run_with_a_bad_recovery_setting_leaves_the_store_alone(
-    cli: Cli, valid_store: Path, env: dict[str, str], words: tuple[str, ...]
-) -> None:
-    before = _snapshot(valid_store)
-
-    result = cli("run", REFERENCE, "--store", str(valid_store), **env)
-
-    _assert_usage_error(result, *words)
-    assert _snapshot(valid_store) == before
-    _assert_no_browser(cli)

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +56,7 @@ def _job(url: str, fault: Fault | None = None, pages: int = PAGES, **job_args: A
             fault(ctx)
         return base.handler(ctx)
 
-    return Job(
-        name=base.name,
-        pages=base.pages,
-        handler=handler,
-        login=base.login,
-        is_logged_in=base.is_logged_in,
-        record_key=base.record_key,
-        secrets=base.secrets,
-    )
+    return replace(base, handler=handler)
 
 
 def _run(job: Job, store_path: Path, **settings: Any) -> Any:
@@ -298,14 +291,7 @@ def test_wiped_cookies_are_found_by_the_auth_check_before_a_page_fails(
             ctx.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         return records
 
-    job = Job(
-        name=base.name,
-        pages=base.pages,
-        handler=handler,
-        login=base.login,
-        is_logged_in=base.is_logged_in,
-        record_key=base.record_key,
-    )
+    job = replace(base, handler=handler, secrets=())
     result = _run(job, store_path, auth_check_every=1)
     assert result.status == "finished", result.reason
     assert [e["page_key"] for e in _events(store_path, "auth_check")] == [None]
