@@ -108,7 +108,6 @@ class _Run:
     runner_exits: list[int] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     stopped_early: str = ""
-    overran: bool = False
     passes: int = 0
     """Passes over the pages finished before the last one (a cycling scenario)."""
     done_times: list[float] = field(default_factory=list)
@@ -271,7 +270,6 @@ class ProductionStressTester:
             crashed = False
             while runner.poll() is None:
                 if time.monotonic() > limit:
-                    info.overran = True
                     info.stopped_early = "time budget spent"
                     _stop(runner)
                     return
