@@ -2,11 +2,13 @@
 
 The Job API (:class:`Job`, :class:`PageContext`) says what to do; the
 :class:`Runner` does it against a :class:`Store`, configured by
-:class:`Settings`.
+:class:`Settings`. A hybrid job's handler also gets ``ctx.http`` (see
+:func:`csrf_header` for the usual CSRF header).
 """
 
 from enduro.job import Job, PageContext, load_job
 from enduro.runner import Progress, Runner, RunResult
+from enduro.session import csrf_header
 from enduro.settings import Settings
 from enduro.store import Store
 
@@ -18,5 +20,6 @@ __all__ = [
     "Runner",
     "Settings",
     "Store",
+    "csrf_header",
     "load_job",
 ]

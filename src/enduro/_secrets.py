@@ -13,10 +13,11 @@ import contextlib
 import html.entities
 import logging
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["REDACTED", "RedactingFilter", "Redactor", "redact", "redacting_logs"]
+__all__ = ["REDACTED", "WITHHELD", "RedactingFilter", "Redactor", "redact", "redacting_logs"]
 
 REDACTED = "[REDACTED]"
 
@@ -31,21 +32,48 @@ class Redactor:
     Characters may mix forms, as in an HTML attribute that escapes ``"`` but
     not ``'``.
 
+    Secrets learned during a run (the site's cookies, a CSRF token) are added
+    with :meth:`add`; the pattern is compiled again only when one is new.
+    Thread-safe.
+
     Args:
         secrets: the strings to hide; empty ones are ignored.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        self.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        self._lock = threading.Lock()
+        self._known: set[str] = {s for s in secrets if s}
+        self._compile()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets hidden, longest first."""
+        return self._secrets
+
+    def _compile(self) -> None:
+        self._secrets = tuple(sorted(self._known, key=len, reverse=True))
         self._pattern = (
-            re.compile("|".join(_secret_pattern(s) for s in self.secrets)) if self.secrets else None
+            re.compile("|".join(_secret_pattern(s) for s in self._secrets))
+            if self._secrets
+            else None
         )
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Hide these too from now on (strings shorter than 4 characters are not
+        secrets worth the false matches, and are ignored)."""
+        new = {s for s in secrets if len(s) >= 4} - self._known
+        if not new:
+            return
+        with self._lock:
+            self._known |= new
+            self._compile()
 
     def __call__(self, text: str) -> str:
         """``text`` with every secret replaced by ``[REDACTED]``."""
-        if self._pattern is None or not text:
+        pattern = self._pattern
+        if pattern is None or not text:
             return text
-        return self._pattern.sub(REDACTED, text)
+        return pattern.sub(REDACTED, text)
 
     def value(self, value: Any) -> Any:
         """A JSON-like value with every string in it (keys too) redacted."""
@@ -66,17 +94,34 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return Redactor(secrets)(text)
 
 
-class RedactingFilter(logging.Filter):
-    """A handler filter that redacts secrets from every record it passes."""
+# Loggers of the libraries that talk to the browser and the site: at DEBUG they
+# print whole CDP payloads and response headers, cookies included, before
+# enduro has seen the values to redact them.
+_WIRE_LOGGERS = ("selenium", "urllib3", "httpx", "httpcore", "hpack", "h11")
+_WIRE_WORDS = re.compile(r"cookie|csrf|xsrf|authorization", re.IGNORECASE)
+WITHHELD = "[withheld: a wire-level log line that may carry cookies or tokens]"
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that redacts secrets from every record it passes, and
+    withholds wire-level lines of the HTTP and WebDriver libraries that mention
+    cookies or tokens.
+
+    Args:
+        secrets: the strings to hide, or a :class:`Redactor` (which may learn more).
+    """
+
+    def __init__(self, secrets: Iterable[str] | Redactor) -> None:
         super().__init__()
-        self._redact = Redactor(secrets)
+        self._redact = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:
+            return True
+        if record.name.startswith(_WIRE_LOGGERS) and _WIRE_WORDS.search(message):
+            record.msg, record.args = WITHHELD, ()
             return True
         cleaned = self._redact(message)
         if cleaned != message:
@@ -90,12 +135,10 @@ class RedactingFilter(logging.Filter):
 
 
 @contextlib.contextmanager
-def redacting_logs(secrets: Iterable[str]) -> Iterator[None]:
-    """While inside, every handler on the root logger redacts ``secrets``."""
-    secrets = tuple(s for s in secrets if s)
-    if not secrets:
-        yield
-        return
+def redacting_logs(secrets: Iterable[str] | Redactor) -> Iterator[None]:
+    """While inside, every handler on the root logger redacts ``secrets`` (a
+    :class:`Redactor` keeps redacting what it learns meanwhile) and withholds
+    wire-level lines that mention cookies."""
     log_filter = RedactingFilter(secrets)
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:

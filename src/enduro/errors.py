@@ -9,12 +9,15 @@ The tree::
     │   └── BrowserNotFound         chromium / chromedriver not installed
     ├── PageError                   something went wrong with one page (retried)
     │   ├── PageTimeout             the page overran its deadline
+    │   ├── RequestTimeout          an HTTP request of ctx.http got no answer in time
     │   ├── AuthLost                the site logged us out (login hook, then retry)
     │   ├── BadRecords              the handler returned records enduro can't store
     │   ├── HttpError               the site answered with an error status
     │   │   ├── RateLimited         429: slow down (cool down for Retry-After)
     │   │   └── ServerError         5xx or a maintenance page
-    │   └── NetworkError            the site is unreachable (reset, DNS, offline)
+    │   ├── BadResponse             the site's answer is not what was promised (HTML, not JSON)
+    │   ├── ForeignHost             ctx.http was asked to carry the site's cookies elsewhere
+    │   └── NetworkError            the site is unreachable (reset, DNS, offline, cut-off body)
     ├── SessionError                the browser session is unusable (restart it)
     │   ├── BrowserDead             the browser or its driver is gone
     │   │   └── DriverDead          chromedriver is gone
@@ -22,7 +25,7 @@ The tree::
     │   └── MemoryPressure          the machine or the browser is short of memory
     └── Fatal                       a configuration problem found mid-run; the run halts
 
-Foreign exceptions (Selenium, urllib3, OSError) are mapped onto the error
+Foreign exceptions (Selenium, urllib3, httpx, OSError) are mapped onto the error
 categories in :data:`CATEGORIES` in one place, :func:`enduro.recovery.classify`,
 so the runner never reads exception text itself.
 """
@@ -33,11 +36,13 @@ __all__ = [
     "CATEGORIES",
     "AuthLost",
     "BadRecords",
+    "BadResponse",
     "BrowserDead",
     "BrowserNotFound",
     "DriverDead",
     "EnduroError",
     "Fatal",
+    "ForeignHost",
     "HttpError",
     "JobLoadError",
     "MemoryPressure",
@@ -45,6 +50,7 @@ __all__ = [
     "PageError",
     "PageTimeout",
     "RateLimited",
+    "RequestTimeout",
     "ServerError",
     "SessionError",
     "StoreError",
@@ -65,6 +71,7 @@ CATEGORIES: dict[str, str] = {
     "memory_pressure": "the machine or the browser is short of memory",
     "timeout": "the page or a driver call took too long",
     "handler_bug": "a bug in the job's handler (KeyError, TypeError, bad records, ...)",
+    "bad_response": "the site's answer is not what was promised (HTML where JSON was expected)",
     "fatal": "a configuration problem: the run halts",
     "unknown": "nothing more specific is known",
 }
@@ -115,6 +122,10 @@ class PageTimeout(PageError):
     """The page overran its deadline (the watchdog may have killed the browser)."""
 
 
+class RequestTimeout(PageError):
+    """An HTTP request of ``ctx.http`` got no answer within its timeout."""
+
+
 class AuthLost(PageError):
     """The site no longer treats the session as logged in."""
 
@@ -158,8 +169,17 @@ class ServerError(HttpError):
         super().__init__(message, status=status, retry_after=retry_after)
 
 
+class BadResponse(PageError):
+    """The site answered, but not with what the request promised (HTML where JSON was
+    expected, say): usually a wrong URL or an error page served with status 200."""
+
+
+class ForeignHost(PageError):
+    """``ctx.http`` was asked to send the site's cookies to another host; it refuses."""
+
+
 class NetworkError(PageError):
-    """The site can't be reached: connection reset, DNS failure, offline."""
+    """The site can't be reached: connection reset, DNS failure, offline, a body cut off."""
 
 
 class SessionError(EnduroError):

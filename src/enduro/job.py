@@ -12,6 +12,21 @@ optional ``login`` / ``is_logged_in`` hooks::
     job = Job(name="matches", pages=range(1, 725), handler=extract,
               login=do_login, is_logged_in=check_login, record_key="match_id")
 
+A hybrid job names its ``site``: the browser logs in, and the handler calls
+the site's JSON API through ``ctx.http``, which carries the browser's cookies
+(and the header ``prepare_request`` adds, a CSRF token say)::
+
+    def extract(ctx: PageContext) -> list[dict]:
+        answer = ctx.http.get_json("/api/v2/matches", params={"currentPage": ctx.key})
+        return answer["matches"]
+
+    job = Job(name="matches", pages=range(1, 725), handler=extract, login=do_login,
+              site="https://www.example.com", prepare_request=csrf_header("csrftoken"))
+
+``pages`` may also be a function, called once per run after the first login
+with a context (``ctx.http`` included), that returns the keys; and a handler
+may add pages with ``ctx.enqueue(keys)``, stored with its records.
+
 Jobs are loaded from ``path/file.py[:name]`` or ``module:name``; the named
 attribute may be a :class:`Job` or a callable without arguments returning one.
 """
@@ -26,11 +41,26 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from enduro.errors import JobLoadError
+from enduro.errors import Fatal, JobLoadError
 
-__all__ = ["Handler", "Hook", "Job", "PageContext", "Record", "load_job"]
+if TYPE_CHECKING:
+    import httpx
+
+    from enduro.session import HttpClient
+
+__all__ = [
+    "Handler",
+    "Hook",
+    "Job",
+    "PageContext",
+    "PageSource",
+    "PrepareRequest",
+    "Record",
+    "load_job",
+]
 
 Record = dict[str, Any]
 
@@ -52,10 +82,50 @@ class PageContext:
     attempt: int
     job: Job
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("enduro.handler"))
+    client: HttpClient | None = field(default=None, repr=False)
+    enqueued: list[str] | None = field(default=None, repr=False)
+    """Keys the handler added with :meth:`enqueue` (None: this context can't add pages)."""
+
+    @property
+    def http(self) -> HttpClient:
+        """The HTTP client bound to this worker's browser session (hybrid jobs).
+
+        Raises:
+            Fatal: the job names no ``site`` for it to carry the cookies of.
+        """
+        if self.client is None:
+            raise Fatal(
+                f"job {self.job.name!r} uses ctx.http but names no site: "
+                "give Job(site='https://...'), the site whose cookies it carries"
+            )
+        return self.client
+
+    def enqueue(self, keys: Iterable[object]) -> None:
+        """Add pages to the job (stored with this page's records, in one transaction).
+
+        Keys the store already knows are left as they are: a page is never added twice.
+
+        Raises:
+            RuntimeError: outside a handler (a login hook can't add pages).
+        """
+        if self.enqueued is None:
+            raise RuntimeError("ctx.enqueue works in a handler or in Job.pages, not here")
+        if isinstance(keys, str | bytes):
+            raise TypeError("ctx.enqueue takes a list of keys, not one string")
+        for key in keys:
+            text = str(key)
+            if not text:
+                raise ValueError("ctx.enqueue: a page key can't be empty")
+            self.enqueued.append(text)
 
 
 Handler = Callable[[PageContext], "list[Record]"]
 Hook = Callable[[PageContext], Any]
+PageSource = Callable[[PageContext], Iterable[object]]
+"""``Job.pages`` as a function: called after the first login, returns the keys."""
+PrepareRequest = Callable[["httpx.Request", dict[str, str]], None]
+"""Prepares each ``ctx.http`` request: given the request and the site's cookies
+(name -> value), sets headers (a CSRF token, say). See :func:`enduro.csrf_header`."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
@@ -66,7 +136,9 @@ class Job:
 
     Args:
         name: identifies the job's pages and records in the store.
-        pages: the page keys, in the order to visit them (kept as strings).
+        pages: the page keys, in the order to visit them (kept as strings); or a
+            function called once per run after the first login with a context,
+            returning them (keys the store already has are kept as they are).
         handler: turns one page into a list of JSON-serialisable records.
         record_key: the field that makes a record unique within the job.
         login: logs the browser in; called after a fresh browser starts and
@@ -75,33 +147,78 @@ class Job:
         secrets: strings (passwords, tokens) that must never be written
             anywhere: enduro redacts them from error messages, events and
             flight-recorder files.
+        site: the site's origin (``https://host[:port]``) for ``ctx.http``: the
+            browser's cookies for it are carried, and sent nowhere else.
+        prepare_request: called on every ``ctx.http`` request before it goes out
+            (typically :func:`enduro.csrf_header`).
     """
 
     name: str
-    pages: Iterable[object]
+    pages: Iterable[object] | PageSource
     handler: Handler
     record_key: str = "id"
     login: Hook | None = None
     is_logged_in: Callable[[PageContext], bool] | None = None
     secrets: Sequence[str] = ()
-    _keys: list[str] = field(init=False, repr=False)
+    site: str | None = None
+    prepare_request: PrepareRequest | None = None
+    _keys: list[str] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
             raise ValueError(f"job name {self.name!r} must be 1-100 of [A-Za-z0-9_.-]")
         if not callable(self.handler):
             raise TypeError("job handler must be callable")
-        self._keys = [str(page) for page in self.pages]
-        if len(set(self._keys)) != len(self._keys):
-            raise ValueError(f"job {self.name!r} lists a page key more than once")
+        self._keys = None if callable(self.pages) else unique_keys(self.pages, self.name)
         if isinstance(self.secrets, str):
             raise TypeError("job secrets must be a list of strings, not one string")
         self.secrets = tuple(s for s in self.secrets if s)
+        if self.site is not None:
+            self.site = _origin(self.site)
+        if self.prepare_request is not None and not callable(self.prepare_request):
+            raise TypeError("job prepare_request must be callable")
+
+    @property
+    def discovers_pages(self) -> bool:
+        """Whether the page keys come from a function called at run time."""
+        return self._keys is None
 
     @property
     def page_keys(self) -> list[str]:
-        """The page keys as strings, in visiting order."""
+        """The page keys as strings, in visiting order.
+
+        Raises:
+            TypeError: the job finds its pages at run time (``pages`` is a function).
+        """
+        if self._keys is None:
+            raise TypeError(f"job {self.name!r} finds its pages at run time (pages is a function)")
         return list(self._keys)
+
+
+def unique_keys(pages: Iterable[object], job: str) -> list[str]:
+    """Page keys as strings, refusing a key listed twice.
+
+    Raises:
+        ValueError: a key appears more than once.
+    """
+    keys = [str(page) for page in pages]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"job {job!r} lists a page key more than once")
+    return keys
+
+
+def _origin(site: str) -> str:
+    """``scheme://host[:port]`` of a site URL, without a trailing slash.
+
+    Raises:
+        ValueError: not an http(s) URL with a host, or one with a path.
+    """
+    parts = urlsplit(site)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"job site {site!r} must be an http(s) URL such as https://example.com")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"job site {site!r} must be an origin, without a path: {parts.netloc}")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def load_job(ref: str) -> Job:

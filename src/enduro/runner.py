@@ -11,6 +11,11 @@
 One worker = one browser session = one loop. Every piece of state that must
 survive a crash lives in the store; the runner holds only counters for the
 progress display.
+
+A hybrid job (``Job.site``) gives each worker's handler ``ctx.http`` too; its
+per-endpoint limiters and request counts are the run's, saved in the store.
+A job whose ``pages`` is a function has them found first: the first worker's
+browser logs in and the function's keys are seeded before any page starts.
 """
 
 from __future__ import annotations
@@ -27,19 +32,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
 from enduro._secrets import Redactor, redacting_logs
 from enduro.errors import PageTimeout
-from enduro.job import Job, PageContext
+from enduro.job import Job, PageContext, unique_keys
 from enduro.monitor import Alert, Monitor, ResourceSample, default_rules
 from enduro.recovery import (
     Backoff,
     BurstDetector,
     CircuitBreaker,
     Decision,
+    EndpointLimiters,
     RateLimiter,
     RecoveryPolicies,
     StallWatch,
@@ -47,7 +53,7 @@ from enduro.recovery import (
 )
 from enduro.recovery._deadline import DeadlineWatch
 from enduro.recovery._halt import HaltRun
-from enduro.session import BrowserSession, find_browser, reap_dead_runs
+from enduro.session import BrowserSession, HttpClient, HttpStats, find_browser, reap_dead_runs
 from enduro.session._manager import SessionManager
 from enduro.session._recorder import FlightRecorder
 from enduro.settings import Settings
@@ -62,6 +68,10 @@ HEARTBEAT_SECONDS = 10.0
 CLAIM_BATCH = 4
 IDLE_POLL_SECONDS = 0.25
 RATE_STATE_KEY = "rate"  # the learned pages/s, saved per job in the store
+ENDPOINT_RATE_PREFIX = "rate:"  # + endpoint: a ctx.http endpoint's learned requests/s
+DISCOVERY_KEY = "(pages)"  # the "page" on which Job.pages is called, in events and logs
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -149,10 +159,18 @@ class Runner:
         self._relogins = CircuitBreaker(settings.relogin_max, settings.relogin_window)
         self._bursts = BurstDetector(settings.cascade_errors, settings.cascade_window)
         self._stall = StallWatch(settings.stall_timeout)
+        # learns the site's cookies and tokens as ctx.http meets them
         self._redact = Redactor(job.secrets)
         self._recorder: FlightRecorder | None = None
         if settings.flight_recorder:
-            self._recorder = FlightRecorder(flight_dir(store.path), job.secrets)
+            self._recorder = FlightRecorder(flight_dir(store.path), self._redact)
+        self._saved_endpoint_rates = self._learned_endpoint_rates()
+        self._endpoints = EndpointLimiters(
+            min_rate=settings.http_rate_min,
+            learned={k: v for k, v in self._saved_endpoint_rates.items() if v is not None},
+        )
+        self.http_stats = HttpStats()
+        self._stats_saved = -1  # the HttpStats version last saved
         self.progress = Progress()
         self._watchdog = DeadlineWatch()
         self._memory_ok = threading.Event()
@@ -182,14 +200,14 @@ class Runner:
             BrowserNotFound: Chromium or chromedriver is missing (nothing is written).
         """
         find_browser(self.settings)
-        with redacting_logs(self.job.secrets):
+        with redacting_logs(self._redact):
             return self._run()
 
     def _run(self) -> RunResult:
         store, job = self.store, self.job
         reap_dead_runs(store, stale_after=self.settings.lease_seconds, now=time.time())
         store.reclaim_expired_leases(job.name)
-        added = store.seed_pages(job.name, job.page_keys)
+        added = 0 if job.discovers_pages else store.seed_pages(job.name, job.page_keys)
         me = psutil.Process()
         store.begin_run(self.run_id, job.name, socket.gethostname(), me.pid, me.create_time())
         counts = store.page_counts(job.name)
@@ -209,10 +227,17 @@ class Runner:
         self._watchdog.start()
         if self.monitor is not None:
             self.monitor.start()
+        managers = [self._manager(f"w{i}") for i in range(self.settings.workers)]
+        with self._lock:
+            self._managers.extend(managers)
         try:
+            if job.discovers_pages and not self._found_pages(managers[0]):
+                for manager in managers:
+                    self._close_manager(manager)
+                return self._finish()
             workers = [
-                threading.Thread(target=self._work, args=(f"w{i}",), name=f"enduro-w{i}")
-                for i in range(self.settings.workers)
+                threading.Thread(target=self._work, args=(m,), name=f"enduro-{m.name}")
+                for m in managers
             ]
             for worker in workers:
                 worker.start()
@@ -222,6 +247,7 @@ class Runner:
                     worker.join(timeout=0.5)
                 if time.monotonic() - last_beat > HEARTBEAT_SECONDS:
                     store.heartbeat(self.run_id, self.settings.lease_seconds)
+                    self._save_http_stats()
                     last_beat = time.monotonic()
                 self._check_stall()
         finally:
@@ -232,6 +258,7 @@ class Runner:
         return self._finish()
 
     def _finish(self) -> RunResult:
+        self._save_http_stats()
         counts = self.store.page_counts(self.job.name)
         if self._halt_reason:
             status, code, reason = "halted", 1, self._halt_reason
@@ -291,6 +318,34 @@ class Runner:
             self._saved_rate = rate
             value = "unlimited" if rate is None else repr(rate)
             self.store.set_state(self.job.name, RATE_STATE_KEY, value)
+
+    def _learned_endpoint_rates(self) -> dict[str, float | None]:
+        """The rates previous runs learned per ctx.http endpoint (None: unlimited)."""
+        found: dict[str, float | None] = {}
+        states = self.store.states(self.job.name, ENDPOINT_RATE_PREFIX)
+        for key, value in states.items():
+            try:
+                rate = float(value)
+            except ValueError:
+                rate = float("inf")
+            found[key.removeprefix(ENDPOINT_RATE_PREFIX)] = (
+                rate if 0 < rate < float("inf") else None
+            )
+        return found
+
+    def _save_endpoint_rates(self) -> None:
+        for endpoint, rate in self._endpoints.rates().items():
+            if self._saved_endpoint_rates.get(endpoint, "new") != rate:
+                self._saved_endpoint_rates[endpoint] = rate
+                value = "unlimited" if rate is None else repr(rate)
+                self.store.set_state(self.job.name, ENDPOINT_RATE_PREFIX + endpoint, value)
+
+    def _save_http_stats(self) -> None:
+        """The run's ctx.http counts into the store, when they changed."""
+        version = self.http_stats.version
+        if version != self._stats_saved:
+            self._stats_saved = version
+            self.store.save_http_stats(self.run_id, self.job.name, self.http_stats.snapshot())
 
     # ---- what the monitor and the stall watch see ----------------------------
 
@@ -390,7 +445,7 @@ class Runner:
             with self._lock:
                 return self.progress.total - self.progress.done - self.progress.failed
 
-        return SessionManager(
+        manager = SessionManager(
             session,
             self.job,
             self.settings,
@@ -404,11 +459,94 @@ class Runner:
             pages_left=pages_left,
             on_restart=restarted,
         )
+        if self.job.site is not None:
+            manager.http = HttpClient(
+                self.job.site,
+                self.settings,
+                link=manager,
+                limiters=self._endpoints,
+                stats=self.http_stats,
+                redactor=self._redact,
+                prepare=self.job.prepare_request,
+                emit=self._event,
+                recorder=self._recorder,
+                abort=self._hard_stop,
+                name=name,
+                rng=random.Random(None if self.settings.seed is None else self.settings.seed + 1),
+            )
+        return manager
 
-    def _work(self, name: str) -> None:
-        manager = self._manager(name)
-        with self._lock:
-            self._managers.append(manager)
+    @staticmethod
+    def _close_manager(manager: SessionManager) -> None:
+        if manager.http is not None:
+            manager.http.close()
+        manager.session.close()
+
+    def _found_pages(self, manager: SessionManager) -> bool:
+        """Call ``Job.pages`` (a function) after the first login and seed its keys.
+
+        Errors are classified and recovered like a page's, within a page's budgets;
+        past them the run halts naming the error. Returns whether workers may start.
+        """
+        job = self.job
+        attempts = recoveries = 0
+        while not self._stop.is_set():
+            attempt = attempts + recoveries + 1
+            try:
+                manager.ready(DISCOVERY_KEY, attempt)
+                keys, ctx = self._call_handler(
+                    manager,
+                    DISCOVERY_KEY,
+                    attempt,
+                    lambda ctx: unique_keys(job.pages(ctx), job.name),  # type: ignore[operator]
+                )
+                added = self.store.seed_pages(job.name, [*keys, *(ctx.enqueued or ())])
+            except HaltRun as exc:
+                self._halt(str(exc))
+                return False
+            except Exception as exc:
+                if self._hard_stop.is_set():
+                    return False
+                signals = manager.signals()
+                found = classify(exc, signals, login_pattern=self.settings.login_url_pattern)
+                decision = self._policies.decide(found, attempts=attempts, recoveries=recoveries)
+                message = self._redact(found.message)
+                self._event(
+                    "error",
+                    message,
+                    category=found.category,
+                    page_key=DISCOVERY_KEY,
+                    data={"attempt": attempt, "actions": list(decision.actions)},
+                )
+                if decision.halt or decision.final:
+                    self._halt(f"Job.pages failed: {message}")
+                    return False
+                attempts += decision.charge == "page"
+                recoveries += decision.charge == "infra"
+                try:
+                    self._recover(
+                        manager, found.category, found.status, found.retry_after, decision
+                    )
+                except HaltRun as halt:
+                    self._halt(str(halt))
+                    return False
+                self._stop.wait(decision.retry_in or 0.0)
+                continue
+            counts = self.store.page_counts(job.name)
+            with self._lock:
+                self.progress.total = counts["total"]
+            self._event(
+                "pages_found",
+                f"Job.pages gave {len(keys)} pages, {added} new",
+                data={"pages": len(keys), "added": added},
+            )
+            log.info("Job.pages gave %d pages, %d new", len(keys), added)
+            self._on_progress(self.progress)
+            return True
+        return False
+
+    def _work(self, manager: SessionManager) -> None:
+        name = manager.name
         claimed: deque[ClaimedPage] = deque()
         try:
             while not self._stop.is_set():
@@ -434,7 +572,7 @@ class Runner:
         finally:
             for page in claimed:
                 self.store.release(page, self.run_id)
-            manager.session.close()
+            self._close_manager(manager)
 
     def _wait_for_work(self) -> bool:
         """Sleep until a page may be ready; False when nothing is left to do."""
@@ -453,12 +591,19 @@ class Runner:
             return
         try:
             manager.ready(page.key, attempt)
-            records = self._call_handler(manager.session, page, attempt)
+            records, ctx = self._call_handler(manager, page.key, attempt, self.job.handler)
+            if manager.halting:  # ctx.http halted the run, whatever the handler did with it
+                raise HaltRun(manager.halting)
             rows = prepare_records(page, records, self.job.record_key)
-            if self.store.complete_rows(page, self.run_id, rows):
+            found = ctx.enqueued or ()
+            if self.store.complete_rows(page, self.run_id, rows, found):
                 with self._lock:
                     self.progress.done += 1
                     self.progress.done_this_run += 1
+                if found:
+                    total = self.store.page_counts(self.job.name)["total"]
+                    with self._lock:
+                        self.progress.total = total
             else:
                 log.warning("page %s: lease lost; its result was dropped", page.key)
             manager.page_done()
@@ -472,6 +617,7 @@ class Runner:
             self._limiter.succeeded()
             self._stall.progressed()
             self._save_rate()
+            self._save_endpoint_rates()
         except HaltRun:
             self.store.release(page, self.run_id)
             raise
@@ -562,32 +708,44 @@ class Runner:
         finally:
             self._sites_ok.set()
 
-    def _call_handler(self, session: BrowserSession, page: ClaimedPage, attempt: int) -> Any:
-        """Run the handler under the page deadline; past it, the browser is killed."""
+    def _call_handler(
+        self, manager: SessionManager, key: str, attempt: int, call: Callable[[PageContext], T]
+    ) -> tuple[T, PageContext]:
+        """Run ``call`` (the handler) under the page deadline; past it, the browser is
+        killed and ``ctx.http`` sends nothing more for the page."""
         expired = threading.Event()
+        session, http = manager.session, manager.http
 
         def on_deadline() -> None:
             expired.set()
             log.warning(
                 "page %s: past its %ss deadline; killing the browser",
-                page.key,
+                key,
                 self.settings.page_timeout,
             )
+            if http is not None:
+                http.expire()
             session.kill()
 
-        ctx = PageContext(key=page.key, driver=session.driver, attempt=attempt, job=self.job)
+        ctx = PageContext(
+            key=key, driver=session.driver, attempt=attempt, job=self.job, client=http, enqueued=[]
+        )
+        if http is not None:
+            http.begin_page(key, self.settings.page_timeout)
         token = self._watchdog.arm(self.settings.page_timeout, on_deadline)
         try:
-            records = self.job.handler(ctx)
+            result = call(ctx)
         except Exception as exc:
             if expired.is_set():
-                raise PageTimeout(f"page {page.key} overran {self.settings.page_timeout}s") from exc
+                raise PageTimeout(f"page {key} overran {self.settings.page_timeout}s") from exc
             raise
         finally:
             self._watchdog.disarm(token)
+            if http is not None:
+                http.end_page()
         if expired.is_set():
-            raise PageTimeout(f"page {page.key} overran {self.settings.page_timeout}s")
-        return records
+            raise PageTimeout(f"page {key} overran {self.settings.page_timeout}s")
+        return result, ctx
 
 
 def flight_dir(store_path: Path) -> Path:

@@ -200,6 +200,31 @@ class Settings(BaseSettings):
     flight_recorder: bool = True
     """Save a screenshot, the DOM and the console log at the first error of each kind."""
 
+    http_retries: int = Field(4, ge=0)
+    """Retries a failed ``ctx.http`` request gets inside the page (rate limits, 5xx,
+    network, a lost login) before the error reaches the handler and the page."""
+
+    http_backoff_base: float = Field(0.1, ge=0)
+    """First delay in seconds between retries of one HTTP request; doubles each time."""
+
+    http_timeout: float = Field(30.0, gt=0)
+    """Seconds an HTTP request may take to connect, send or read (never past the page's
+    deadline)."""
+
+    http_concurrency: int = Field(4, ge=1, le=64)
+    """Requests ``ctx.http.map`` keeps in flight at most, unless the handler says."""
+
+    http_cookie_sync: float = Field(120.0, ge=0)
+    """Seconds between copies of the browser's cookies into ``ctx.http`` (besides those
+    after a start, a restart, a login and a lost login; 0: only those)."""
+
+    http_rate_min: float = Field(1.0, gt=0)
+    """An endpoint's adaptive rate limit is never cut below this many requests per second."""
+
+    browser_check_every: float = Field(30.0, ge=0)
+    """Seconds between health checks of a hybrid job's idle browser (0: only the pid check
+    before each page)."""
+
     @field_validator("recovery")
     @classmethod
     def _check_recovery(cls, value: dict[str, str]) -> dict[str, str]:

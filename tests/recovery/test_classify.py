@@ -6,6 +6,7 @@ import http.client
 import re
 import socket
 
+import httpx
 import pytest
 import urllib3
 import urllib3.exceptions
@@ -15,9 +16,11 @@ from enduro.errors import (
     CATEGORIES,
     AuthLost,
     BadRecords,
+    BadResponse,
     BrowserDead,
     DriverDead,
     Fatal,
+    ForeignHost,
     HttpError,
     MemoryPressure,
     NetworkError,
@@ -162,6 +165,26 @@ CASES = [
     (se.WebDriverException("something odd"), "unknown", "webdriver"),
     (RuntimeError("boom"), "unknown", "runtime"),
     (HttpError(status=404), "unknown", "http-404"),
+    # ctx.http's own verdicts, and httpx's errors
+    (BadResponse("GET /api/x answered text/html, not JSON"), "bad_response", "bad-response"),
+    (ForeignHost("GET http://elsewhere/ refused"), "handler_bug", "foreign-host"),
+    (httpx.ReadTimeout("timed out"), "timeout", "httpx-read-timeout"),
+    (httpx.ConnectError("[Errno 111] Connection refused"), "network", "httpx-refused"),
+    (
+        httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+        "network",
+        "httpx-truncated",
+    ),
+    (httpx.ReadError("[Errno 104] Connection reset by peer"), "network", "httpx-reset"),
+    (
+        httpx.HTTPStatusError(
+            "429",
+            request=httpx.Request("GET", "http://h/x"),
+            response=httpx.Response(429, headers={"Retry-After": "3"}),
+        ),
+        "rate_limited",
+        "httpx-status-429",
+    ),
     (_Unprintable(), "unknown", "unprintable"),
     (KeyboardInterrupt(), "unknown", "base-exception"),
 ]

@@ -54,6 +54,7 @@ DEFAULTS = {
     "memory_pressure": ("infra", ("restart", "retry"), True, False, False, True),
     "timeout": ("page", ("restart", "retry"), True, False, False, True),
     "handler_bug": ("page", ("retry",), False, False, False, True),
+    "bad_response": ("page", ("retry",), False, False, False, True),
     "unknown": ("page", ("retry",), False, False, False, True),
 }
 

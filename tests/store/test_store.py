@@ -8,12 +8,16 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from enduro.errors import BadRecords, StoreError
 from enduro.store import ClaimedPage, Store, dumps_record
+from enduro.store import _schema as s
+from enduro.store._schema import SCHEMA_VERSION
 
 JOB = "matches"
 LEASE = 60.0
@@ -589,6 +593,7 @@ def test_a_version_2_store_gains_recoveries_and_keeps_its_pages(store_path: Path
     conn = sqlite3.connect(store_path)
     with conn:  # make it look like a store written by the previous enduro
         conn.execute("DROP TABLE job_state")
+        conn.execute("DROP TABLE http_stats")
         conn.execute("ALTER TABLE pages DROP COLUMN recoveries")
         conn.execute("UPDATE enduro_meta SET value = '2' WHERE key = 'schema_version'")
     conn.close()
@@ -602,7 +607,10 @@ def test_a_version_2_store_gains_recoveries_and_keeps_its_pages(store_path: Path
     conn = sqlite3.connect(store_path)
     version = conn.execute("SELECT value FROM enduro_meta WHERE key = 'schema_version'").fetchone()
     conn.close()
-    assert version == ("3",)
+    assert version == (str(SCHEMA_VERSION),)
+    with Store.open(store_path, create=False) as store:  # the tables of later versions too
+        store.save_http_stats("run-a", JOB, {"/x": {"requests": 1}})
+        assert store.http_stats(JOB) == [{"/x": {"requests": 1}}]
 
 
 def test_done_at_and_records_per_page(store: Store, clock: FakeClock) -> None:
@@ -616,3 +624,69 @@ def test_done_at_and_records_per_page(store: Store, clock: FakeClock) -> None:
     assert store.done_at(JOB) == {"1": 1000.0, "2": 1005.0}
     assert store.records_per_page(JOB) == {"1": 2}  # a page without records is left out
     assert store.done_at("other-job") == {} and store.records_per_page("other-job") == {}
+
+
+def test_enqueued_pages_commit_with_the_page_and_are_never_added_twice(
+    store: Store,
+) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+    first = _claim(store)
+    assert store.complete_rows(first, "run-a", [], new_pages=["d1", "d2", "d1", "2"])
+    keys = [(r["key"], r["seq"], r["status"]) for r in _pages(store)]
+    assert keys == [
+        ("1", 0, "done"),
+        ("2", 1, "pending"),
+        ("d1", 2, "pending"),
+        ("d2", 3, "pending"),
+    ]
+    # the same keys found again (another page, or this one processed again) change nothing
+    second = _claim(store)
+    assert store.complete_rows(second, "run-a", [], new_pages=["d2", "1"])
+    assert [r["key"] for r in _pages(store)] == ["1", "2", "d1", "d2"]
+    assert _status(store, "1")["status"] == "done"
+
+
+def test_enqueued_pages_are_not_added_when_the_lease_was_lost(store: Store) -> None:
+    store.seed_pages(JOB, ["1"])
+    page = _claim(store)
+    assert not store.complete_rows(page, "run-b", [], new_pages=["d1"])
+    assert [r["key"] for r in _pages(store)] == ["1"]
+
+
+def test_enqueued_pages_roll_back_with_a_failed_commit(store: Store) -> None:
+    store.seed_pages(JOB, ["1"])
+    page = _claim(store)
+    bad = [{"job": JOB, "record_key": None, "page_key": "1", "page_seq": 0, "position": 0}]
+    with pytest.raises(DBAPIError):
+        store.complete_rows(page, "run-a", bad, new_pages=["d1"])
+    assert [r["key"] for r in _pages(store)] == ["1"]
+    assert _status(store, "1")["status"] == "leased"
+
+
+def test_states_and_http_stats_round_trip(store: Store) -> None:
+    store.set_state(JOB, "rate", "2.0")
+    store.set_state(JOB, "rate:/api/v2/matches", "5.0")
+    store.set_state(JOB, "rate:/api/v2/matches/{id}/badge", "unlimited")
+    store.set_state("other", "rate:/x", "1")
+    assert store.states(JOB, "rate:") == {
+        "rate:/api/v2/matches": "5.0",
+        "rate:/api/v2/matches/{id}/badge": "unlimited",
+    }
+    store.save_http_stats("run-a", JOB, {"/a": {"requests": 3}, "/b": {"requests": 1}})
+    store.save_http_stats("run-a", JOB, {"/a": {"requests": 5}})  # replaces run-a's /a
+    store.save_http_stats("run-b", JOB, {"/a": {"requests": 2}})
+    store.save_http_stats("run-c", "other", {"/a": {"requests": 9}})
+    assert store.http_stats(JOB) == [
+        {"/a": {"requests": 5}, "/b": {"requests": 1}},
+        {"/a": {"requests": 2}},
+    ]
+
+
+def _pages(store: Store) -> list[dict[str, Any]]:
+    with store._begin() as conn:
+        return [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(s.pages).where(s.pages.c.job == JOB).order_by(s.pages.c.seq)
+            )
+        ]

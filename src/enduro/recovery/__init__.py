@@ -1,7 +1,12 @@
 """Exception -> category, category -> action; budgets, backoff, rate limiter and guards."""
 
 from enduro.recovery._backoff import Backoff
-from enduro.recovery._classify import DEFAULT_LOGIN_PATTERN, Classification, classify
+from enduro.recovery._classify import (
+    DEFAULT_LOGIN_PATTERN,
+    Classification,
+    classify,
+    is_login_url,
+)
 from enduro.recovery._guards import BurstDetector, CircuitBreaker, StallWatch
 from enduro.recovery._policies import (
     DEFAULT_POLICIES,
@@ -17,7 +22,7 @@ from enduro.recovery._policies import (
     Retry,
     Skip,
 )
-from enduro.recovery._ratelimit import RateLimiter
+from enduro.recovery._ratelimit import EndpointLimiters, RateLimiter
 from enduro.recovery._signals import PageSignals
 
 __all__ = [
@@ -30,6 +35,7 @@ __all__ = [
     "Classification",
     "CoolDown",
     "Decision",
+    "EndpointLimiters",
     "Halt",
     "PageSignals",
     "Policy",
@@ -42,4 +48,5 @@ __all__ = [
     "Skip",
     "StallWatch",
     "classify",
+    "is_login_url",
 ]

@@ -9,7 +9,10 @@
    urllib3's ``MaxRetryError`` / ``NewConnectionError`` / ``ProtocolError`` and
    ``ConnectionRefusedError`` (driver_dead: a SIGKILLed chromedriver is reported as a
    refused connection, not as a WebDriverException). urllib3's ``ReadTimeoutError`` is a
-   driver call that hung (timeout). Nothing the page showed overrides these.
+   driver call that hung (timeout). httpx's errors come from a plain HTTP client, never
+   the driver: its timeouts are timeout, its transport errors (refused, reset, a body
+   cut short) network, its ``HTTPStatusError`` goes by the status like an
+   :class:`~enduro.errors.HttpError`. Nothing the page showed overrides these.
 2. **Structured signals** (:class:`PageSignals`, read from the browser after the error):
    a ``net::ERR_*`` load error (network), HTTP 429 (rate_limited), 5xx (server_error),
    401/403 or a login URL (auth_lost), an uncaught script error (javascript). They
@@ -34,20 +37,24 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
 import urllib3.exceptions
 from selenium.common import exceptions as se
 
 from enduro.errors import (
     AuthLost,
     BadRecords,
+    BadResponse,
     BrowserDead,
     DriverDead,
     Fatal,
+    ForeignHost,
     HttpError,
     MemoryPressure,
     NetworkError,
     PageTimeout,
     RateLimited,
+    RequestTimeout,
     ServerError,
     SessionError,
     TabCrashed,
@@ -55,7 +62,7 @@ from enduro.errors import (
 from enduro.recovery._signals import PageSignals
 from enduro.settings import DEFAULT_LOGIN_PATTERN
 
-__all__ = ["DEFAULT_LOGIN_PATTERN", "Classification", "classify"]
+__all__ = ["DEFAULT_LOGIN_PATTERN", "Classification", "classify", "is_login_url"]
 
 MESSAGE_CHARS = 300
 
@@ -80,11 +87,14 @@ class Classification:
 # Step 1, most specific first; the first match wins.
 _DECISIVE: tuple[tuple[type[BaseException], str], ...] = (
     (PageTimeout, "timeout"),
+    (RequestTimeout, "timeout"),
     (AuthLost, "auth_lost"),
     (RateLimited, "rate_limited"),
     (ServerError, "server_error"),
     (NetworkError, "network"),
+    (BadResponse, "bad_response"),
     (BadRecords, "handler_bug"),
+    (ForeignHost, "handler_bug"),
     (DriverDead, "driver_dead"),
     (TabCrashed, "page_crash"),
     (MemoryPressure, "memory_pressure"),
@@ -98,6 +108,11 @@ _DECISIVE: tuple[tuple[type[BaseException], str], ...] = (
     (urllib3.exceptions.NewConnectionError, "driver_dead"),
     (urllib3.exceptions.ProtocolError, "driver_dead"),
     (ConnectionRefusedError, "driver_dead"),  # before step 3's ConnectionError
+    # httpx (a handler's own client, or ctx.http's cause): timeouts before the
+    # transport errors they are a kind of
+    (httpx.TimeoutException, "timeout"),
+    (httpx.TransportError, "network"),
+    (httpx.DecodingError, "network"),
 )
 
 # Step 3: classes that name a symptom; what the page showed may explain them better.
@@ -173,7 +188,8 @@ def classify(
     for cls, category in _DECISIVE:
         if isinstance(exc, cls):
             return Classification(category, message, status, retry_after)
-    if isinstance(exc, HttpError):  # a status no subclass names (429 raised as HttpError, ...)
+    if isinstance(exc, HttpError | httpx.HTTPStatusError):
+        # a status no subclass names (429 raised as HttpError, raise_for_status(), ...)
         found = _by_status(status, retry_after, message)
         if found is not None:
             return found
@@ -201,7 +217,13 @@ def _text(exc: BaseException) -> str:
 
 
 def _http(exc: BaseException) -> tuple[int | None, float | None]:
-    """Status and Retry-After of an :class:`HttpError` (None, None for anything else)."""
+    """Status and Retry-After of an :class:`HttpError` or an httpx status error
+    (None, None for anything else)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        response = exc.response
+        header = response.headers.get("retry-after", "")
+        seconds = _seconds(header)
+        return response.status_code, seconds
     if not isinstance(exc, HttpError):
         return None, None
     status = getattr(exc, "status", None)
@@ -210,6 +232,15 @@ def _http(exc: BaseException) -> tuple[int | None, float | None]:
         status if isinstance(status, int) else None,
         float(retry_after) if isinstance(retry_after, int | float) else None,
     )
+
+
+def _seconds(header: str) -> float | None:
+    """Delay-seconds of a Retry-After header (None when absent or a date)."""
+    try:
+        seconds = float(header)
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 def _by_status(
@@ -232,14 +263,15 @@ def _from_signals(
     found = _by_status(signals.status, signals.retry_after, message)
     if found is not None:
         return found
-    if signals.url and _is_login_url(signals.url, login_pattern):
+    if signals.url and is_login_url(signals.url, login_pattern):
         return Classification("auth_lost", message)
     if any("uncaught" in line.lower() for line in signals.console_errors):
         return Classification("javascript", message)
     return None
 
 
-def _is_login_url(url: str, pattern: str | re.Pattern[str]) -> bool:
+def is_login_url(url: str, pattern: str | re.Pattern[str]) -> bool:
+    """Whether ``pattern`` is found in the path and query of ``url`` (a login page)."""
     try:
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")

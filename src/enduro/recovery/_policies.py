@@ -168,6 +168,7 @@ DEFAULT_POLICIES: Mapping[str, Policy] = MappingProxyType(
         "memory_pressure": Policy((Restart(), Retry()), "infra"),
         "timeout": Policy((Restart(), Retry()), "page"),
         "handler_bug": Policy((Retry(),), "page"),
+        "bad_response": Policy((Retry(),), "page", attempts=2),
         "fatal": Policy((Halt(),), "page"),
         "unknown": Policy((Retry(),), "page"),
     }

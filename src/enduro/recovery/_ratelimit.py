@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["RateLimiter"]
+__all__ = ["EndpointLimiters", "RateLimiter"]
 
 # A short history makes a noisy estimate of the rate we were going at.
 _MIN_SPAN = 1.0
@@ -63,6 +63,7 @@ class RateLimiter:
         self._recent: deque[float] = deque()  # times of acquisitions within the window
         self._first: float | None = None  # time of the first acquisition ever
         self._since_cut: int | None = None  # acquisitions since the last cut (None: no cut yet)
+        self._in_flight = 0  # tracked acquisitions not yet finished
 
     @property
     def rate(self) -> float | None:
@@ -80,6 +81,7 @@ class RateLimiter:
         stop: threading.Event | None = None,
         *,
         wait: Callable[[float], bool] | None = None,
+        track: bool = False,
     ) -> bool:
         """Block until a request may go out: past any cool-down, and a token is free.
 
@@ -87,6 +89,8 @@ class RateLimiter:
             stop: set it to give up waiting.
             wait: waits up to the given seconds, True when told to give up
                 (default: ``stop.wait``, or ``time.sleep``).
+            track: count the request as in flight until :meth:`finished`, so a
+                cool-down knows how many had already passed when it began.
 
         Returns:
             True when the request may go; False when ``stop`` was set first.
@@ -101,6 +105,8 @@ class RateLimiter:
                 ready_at = max(self._hold_until, self._next_slot if self._rate else now)
                 if now >= ready_at:
                     self._take(now)
+                    if track:
+                        self._in_flight += 1
                     return True
                 # Re-checked after the wait: a hold may have been extended meanwhile.
                 left = ready_at - now
@@ -121,10 +127,21 @@ class RateLimiter:
         while self._recent and self._recent[0] < now - self._window:
             self._recent.popleft()
 
-    def hold(self, seconds: float) -> None:
-        """No request goes out for ``seconds`` from now (only ever extends a cool-down)."""
+    def finished(self) -> None:
+        """A tracked request came back (or failed)."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    def hold(self, seconds: float) -> int:
+        """No request goes out for ``seconds`` from now (only ever extends a cool-down).
+
+        Returns:
+            Tracked requests that had passed before the hold and are not back yet:
+            they were on their way, and may reach the site inside the window.
+        """
         with self._lock:
             self._hold_until = max(self._hold_until, self._clock() + seconds)
+            return self._in_flight
 
     def throttled(self, retry_after: float | None = None) -> None:
         """The site said slow down (429/503): cut the rate, and hold for ``retry_after``.
@@ -168,3 +185,51 @@ class RateLimiter:
 def _sleep(seconds: float) -> bool:
     time.sleep(seconds)
     return False
+
+
+class EndpointLimiters:
+    """One adaptive :class:`RateLimiter` per endpoint of the site, shared by every worker.
+
+    An endpoint is a name ``ctx.http`` gives a request (the path with its ids
+    templated out, or the handler's own name). Each starts unlimited, or at the
+    rate a previous run learned, and honours the Retry-After its own answers
+    carry.
+
+    Args:
+        min_rate: no endpoint's rate is cut below this many requests per second.
+        learned: rates a previous run learned, by endpoint.
+        clock: monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_rate: float = 1.0,
+        learned: dict[str, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._min_rate = min_rate
+        self._learned = dict(learned or {})
+        self._clock = clock
+        self._limiters: dict[str, RateLimiter] = {}
+
+    def get(self, endpoint: str) -> RateLimiter:
+        """The endpoint's limiter (made on first use)."""
+        limiter = self._limiters.get(endpoint)
+        if limiter is not None:
+            return limiter
+        with self._lock:
+            limiter = self._limiters.get(endpoint)
+            if limiter is None:
+                limiter = RateLimiter(
+                    self._learned.get(endpoint), min_rate=self._min_rate, clock=self._clock
+                )
+                self._limiters[endpoint] = limiter
+            return limiter
+
+    def rates(self) -> dict[str, float | None]:
+        """Every endpoint's allowed rate now (None: unlimited)."""
+        with self._lock:
+            limiters = dict(self._limiters)
+        return {name: limiter.rate for name, limiter in sorted(limiters.items())}

@@ -1,5 +1,9 @@
-"""Starting, checking, restarting and killing the browser; logins; what it showed on errors."""
+"""Starting, checking, restarting and killing the browser; logins; what it showed on errors;
+``ctx.http``, the HTTP client bound to the browser's cookies."""
 
+from enduro.session._cookies import Cookie, CookieChanges, SiteCookies
+from enduro.session._http import BrowserLink, HttpClient, csrf_header
+from enduro.session._http_stats import HttpStats, LatencyHistogram, merge_stats
 from enduro.session._processes import kill_group, process_alive, reap_dead_runs
 from enduro.session._recorder import FlightRecorder
 from enduro.session._selenium import CHROMIUM_FLAGS, BrowserSession, ProcessRegistry, find_browser
@@ -7,14 +11,23 @@ from enduro.session._signals import collect_signals, drain_logs, logging_options
 
 __all__ = [
     "CHROMIUM_FLAGS",
+    "BrowserLink",
     "BrowserSession",
+    "Cookie",
+    "CookieChanges",
     "FlightRecorder",
+    "HttpClient",
+    "HttpStats",
+    "LatencyHistogram",
     "ProcessRegistry",
+    "SiteCookies",
     "collect_signals",
+    "csrf_header",
     "drain_logs",
     "find_browser",
     "kill_group",
     "logging_options",
+    "merge_stats",
     "process_alive",
     "reap_dead_runs",
 ]

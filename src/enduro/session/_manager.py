@@ -8,6 +8,13 @@ login cookie expires. Re-logins that fail trip a circuit breaker that halts
 the run. After an error it reads what the browser showed (signals), saves a
 flight-recorder capture, refreshes or restarts — but it never decides
 *whether* to do any of that: :mod:`enduro.recovery` does.
+
+For a hybrid job (``Job.site``) it is also the :class:`BrowserLink` of the
+worker's ``ctx.http``: the source of its cookies, where the cookies the site
+sets go, and the way back in when a request finds the login lapsed. Its
+browser then sits idle between logins, so it is not restarted by page count
+(only when dead, past its age or memory line, or when a health check made
+every ``Settings.browser_check_every`` seconds goes unanswered).
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ from enduro.errors import AuthLost
 from enduro.job import Job, PageContext
 from enduro.recovery import Backoff, CircuitBreaker, PageSignals, RateLimiter, classify
 from enduro.recovery._halt import HaltRun
+from enduro.session._cookies import CookieChanges
+from enduro.session._http import HttpClient
 from enduro.session._recorder import FlightRecorder
 from enduro.session._selenium import BrowserSession
-from enduro.session._signals import collect_signals, drain_logs
+from enduro.session._signals import bounded_calls, collect_signals, drain_logs
 from enduro.settings import Settings
 
 __all__ = ["Emit", "SessionManager"]
@@ -108,6 +117,11 @@ class SessionManager:
         self._pages_since_auth_check = 0
         self._pages_done = 0
         self._page_started = 0.0  # epoch seconds; signals ignore older log entries
+        self.http: HttpClient | None = None  # ctx.http, for a job that names its site
+        self.halting = ""  # why ctx.http halted the run (the handler may swallow HaltRun)
+        self._page_key = ""
+        self._attempt = 1
+        self._checked_at = time.monotonic()  # the idle browser's last health check
 
     @property
     def name(self) -> str:
@@ -124,16 +138,19 @@ class SessionManager:
         """
         session = self.session
         self._page_started = time.time()
+        self._page_key, self._attempt = page_key, attempt
         if session.starts == 0 or not session.running:
             self.start()
         elif not session.processes_alive():
             self.restart("browser or driver process gone", category="browser_crash")
+        elif self._idle_check_due() and not session.alive(self.settings.health_timeout):
+            self.restart("browser did not answer its health check", category="browser_crash")
         elif reason := self.restart_wanted:
             self.restart_wanted = ""
             self.restart(reason, planned=True)
         elif due := self._restart_due():
             # Swap when the spare is up: a few pages late beats a page waiting for a launch.
-            every = self.settings.restart_every_pages
+            every = self._restart_every()
             late = session.pages_since_start >= every + max(1, every // SPARE_LATE_DIVISOR)
             if not session.spare_launching or late:
                 self.restart(due, planned=True)
@@ -180,6 +197,14 @@ class SessionManager:
         if reason:
             self.login(reason, page_key, attempt)
 
+    def _idle_check_due(self) -> bool:
+        """A hybrid job's idle browser is checked now and then (pages don't use it)."""
+        every = self.settings.browser_check_every
+        if self.http is None or not every or time.monotonic() - self._checked_at < every:
+            return False
+        self._checked_at = time.monotonic()
+        return True
+
     def login(self, reason: str, page_key: str, attempt: int) -> None:
         """Log in through the job's hook; failures count towards the circuit breaker.
 
@@ -194,6 +219,7 @@ class SessionManager:
         began = time.time()
         try:
             self.job.login(self._context(page_key, attempt))
+            self._copy_login_cookies()
         except Exception as exc:
             message = classify(exc).message  # the runner redacts what it records
             self._emit("login_failed", message, category="auth_lost", page_key=page_key)
@@ -217,6 +243,21 @@ class SessionManager:
         self._emit(kind, f"logged in ({reason})", category=category, page_key=page_key, data=data)
         log.info("%s: %s (%s)", self.name, kind, reason)
 
+    def _copy_login_cookies(self) -> None:
+        """Give ``ctx.http`` the cookies the login made.
+
+        Raises:
+            AuthLost: the login left no cookie for the job's site.
+        """
+        if self.http is None:
+            return
+        self.http.pull()
+        if not len(self.http.cookies):
+            raise AuthLost(
+                f"the login left no cookie for {self.http.site}, so ctx.http has nothing "
+                "to carry (does the login hook log in, and on the site Job.site names?)"
+            )
+
     def _cookies_now(self) -> list[dict[str, Any]]:
         try:
             cookies = self.session.driver.execute_cdp_cmd("Network.getAllCookies", {})
@@ -231,7 +272,73 @@ class SessionManager:
         self.login_expires_at = None
 
     def _context(self, page_key: str, attempt: int) -> PageContext:
-        return PageContext(key=page_key, driver=self.session.driver, attempt=attempt, job=self.job)
+        return PageContext(
+            key=page_key,
+            driver=self.session.driver,
+            attempt=attempt,
+            job=self.job,
+            client=self.http,
+        )
+
+    # ---- what ctx.http asks of the browser (BrowserLink) ------------------
+
+    def browser_cookies(self) -> list[dict[str, Any]] | None:
+        """The browser's cookies, or None if it is not running or does not answer."""
+        session = self.session
+        if not session.running or not session.processes_alive():
+            return None
+        try:
+            with bounded_calls(session.driver, self.settings.health_timeout):
+                found = session.driver.execute_cdp_cmd("Network.getAllCookies", {})
+            return list(found["cookies"])
+        except Exception as exc:
+            log.debug("%s: could not read cookies: %s", self.name, type(exc).__name__)
+            return None
+
+    def write_cookies(self, changes: CookieChanges) -> None:
+        """Cookies the site set on an HTTP answer: into the browser, and into the
+        cookies a restarted browser gets (so the two never drift apart)."""
+        assert self.http is not None
+        site = self.http.site
+        session = self.session
+        session.merge_cookies(
+            [c.to_cdp(site) for c in changes.set],
+            [(c.name, c.domain, c.path) for c in changes.deleted],
+        )
+        if not session.running or not session.processes_alive():
+            return
+        with bounded_calls(session.driver, self.settings.health_timeout):
+            if changes.set:
+                session.driver.execute_cdp_cmd(
+                    "Network.setCookies", {"cookies": [c.to_cdp(site) for c in changes.set]}
+                )
+            for c in changes.deleted:
+                session.driver.execute_cdp_cmd(
+                    "Network.deleteCookies", {"name": c.name, "domain": c.domain, "path": c.path}
+                )
+
+    def relogin(self, reason: str) -> None:
+        """Log in again for ``ctx.http``: a dead or hung browser is restarted first."""
+        session = self.session
+        if not session.running or not session.processes_alive():
+            self.restart("browser gone before a re-login", category="browser_crash")
+        elif not session.alive(self.settings.health_timeout):
+            self.restart("browser unresponsive before a re-login", category="browser_crash")
+        try:
+            self.login(reason, self._page_key, self._attempt)
+        except HaltRun as exc:
+            self.halting = str(exc)
+            raise
+
+    def login_not_cured(self, message: str) -> None:
+        """A fresh login did not bring the session back: count it like a failed login."""
+        self._emit("login_not_cured", message, category="auth_lost", page_key=self._page_key)
+        if self._relogins.failure():
+            self.halting = (
+                f"a new login did not bring the session back {self.settings.relogin_max} "
+                f"times within {self.settings.relogin_window:.0f}s; last: {message}"
+            )
+            raise HaltRun(self.halting)
 
     # ---- after an error ------------------------------------------------
 
@@ -354,6 +461,9 @@ class SessionManager:
                     raise HaltRun("stopped while the browser would not start") from exc
         self.session.needs_login = not self.session.has_cookies
         self._pages_since_auth_check = 0  # its cookies were just handed over
+        self._checked_at = time.monotonic()
+        if self.http is not None and self.session.has_cookies:
+            self.http.pull()
         self._emit(
             "browser_start",
             f"{self.name} started",
@@ -412,22 +522,27 @@ class SessionManager:
     def _restart_due(self) -> str:
         """Why the browser should be replaced now ("" if it should not)."""
         session = self.session
-        every, max_age = self.settings.restart_every_pages, self.settings.restart_max_age
+        every, max_age = self._restart_every(), self.settings.restart_max_age
         if every and session.pages_since_start >= every:
             return f"every {every} pages"
         if max_age and session.age >= max_age:
             return f"older than {max_age:.0f}s"
         return ""
 
+    def _restart_every(self) -> int:
+        """Pages between planned restarts: none for a hybrid job, whose pages don't load
+        in the browser (its memory does not grow with them)."""
+        return 0 if self.http is not None else self.settings.restart_every_pages
+
     def _outlasts(self) -> bool:
         """Whether pages remain beyond this browser's planned end (a spare is worth it)."""
-        every = self.settings.restart_every_pages
+        every = self._restart_every()
         return not every or self._pages_left() > every - self.session.pages_since_start
 
     def _seconds_to_restart(self) -> float:
         """Estimated seconds until a planned restart (inf if none is planned)."""
         session = self.session
-        every, max_age = self.settings.restart_every_pages, self.settings.restart_max_age
+        every, max_age = self._restart_every(), self.settings.restart_max_age
         left = float("inf")
         if max_age:
             left = max_age - session.age

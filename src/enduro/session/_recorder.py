@@ -55,7 +55,7 @@ return (doctype ? doctype + '\n' : '') + copy.outerHTML;
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"})
 _SLUG_MAX = 60
-_SUFFIXES = (".png", ".html", ".console.json", ".meta.json")
+_SUFFIXES = (".png", ".html", ".console.json", ".meta.json", ".http.json")
 
 
 def strip_png_text(png: bytes) -> bytes:
@@ -85,7 +85,8 @@ class FlightRecorder:
 
     Args:
         directory: where files go; created (mode 0o700) at the first capture.
-        secrets: strings redacted from everything written.
+        secrets: strings redacted from everything written, or the run's
+            :class:`Redactor` (which learns the site's cookies as they come).
         timeout: seconds each WebDriver call may take.
         clock: epoch seconds, for the metadata's time.
     """
@@ -93,13 +94,13 @@ class FlightRecorder:
     def __init__(
         self,
         directory: Path,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str] | Redactor = (),
         *,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = Path(directory)
-        self._redact = Redactor(secrets)
+        self._redact = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
         self._timeout = timeout
         self._clock = clock
         self._lock = threading.Lock()
@@ -150,6 +151,36 @@ class FlightRecorder:
             return self._capture(driver, group, label, signals, number)
         except Exception:
             log.warning("flight recorder: capture of %s failed", self._redact(group), exc_info=True)
+            return None
+
+    def capture_record(
+        self, group: str, record: dict[str, Any], redactor: Redactor | None = None
+    ) -> dict[str, str] | None:
+        """Save a record of what was asked and answered (an HTTP request's first error
+        of ``group``), redacted, if ``group`` was not captured before.
+
+        Returns:
+            ``{"record": path}``, or None when the group was seen before, the
+            recorder is closed or the file could not be written. Never raises.
+        """
+        with self._lock:
+            if self._closed or group in self._seen:
+                return None
+            self._seen.add(group)
+            self._count += 1
+            number = self._count
+        redact = redactor or self._redact
+        try:
+            stem = self._free_stem(f"{number:03d}-{_slug(redact(group))}")
+            meta = {
+                "group": redact(group),
+                "time": datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds"),
+                **record,
+            }
+            text = redact(json.dumps(redact.value(meta), indent=1, ensure_ascii=False))
+            return {"record": self._write(f"{stem}.http.json", text.encode())}
+        except Exception:
+            log.warning("flight recorder: record of %s failed", redact(group), exc_info=True)
             return None
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import psutil
 from selenium.webdriver import Chrome
@@ -402,6 +403,19 @@ class BrowserSession:
         """Drop saved cookies (after a login was found to be lost)."""
         self._cookies = []
 
+    def merge_cookies(
+        self, cookies: list[dict[str, Any]], deleted: Iterable[tuple[str, str, str]] = ()
+    ) -> None:
+        """Lay cookies the site set outside the browser (``Network.setCookies`` shape)
+        over the saved ones, and drop ``deleted`` (name, domain, path): what the next
+        browser gets, even if this one dies before they reach it."""
+        merged = {_cookie_key(c): c for c in self._cookies}
+        for key in deleted:
+            merged.pop(key, None)
+        for cookie in cookies:
+            merged[_cookie_key(cookie)] = dict(cookie)
+        self._cookies = list(merged.values())
+
     def stop(self, *, background: bool = False) -> None:
         """Quit the browser (killing it if quitting hangs); ``background``: don't wait."""
         browser, self._browser = self._browser, None
@@ -470,6 +484,12 @@ class _ChromeWithRegistry(Chrome):
 
         service._start_process = spawn_and_register
         super().__init__(**kwargs)
+
+
+def _cookie_key(cookie: dict[str, Any]) -> tuple[str, str, str]:
+    """(name, domain, path) of a cookie given by domain or, host-only, by url."""
+    domain = cookie.get("domain") or urlsplit(str(cookie.get("url", ""))).hostname or ""
+    return (str(cookie.get("name")), str(domain), str(cookie.get("path") or "/"))
 
 
 def _group_members(pgid: int) -> list[int]:

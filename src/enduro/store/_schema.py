@@ -13,7 +13,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 3  # 2: samples; 3: pages.recoveries, job_state
+SCHEMA_VERSION = 4  # 2: samples; 3: pages.recoveries, job_state; 4: http_stats
 APP_MARK = "enduro"
 
 metadata = MetaData()
@@ -123,4 +123,16 @@ job_state = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+http_stats = Table(
+    "http_stats",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("endpoint", Text, primary_key=True),
+    Column("job", String(100), nullable=False),
+    # {"requests", "ok", "retries", "errors": {category: n}, "latency": {bucket: n}}
+    Column("data", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("http_stats_job", "job"),
 )

@@ -255,30 +255,8 @@ class Store:
         Returns:
             How many pages were added.
         """
-        now = self._clock()
         with self._begin() as conn:
-            known = set(conn.execute(select(s.pages.c.key).where(s.pages.c.job == job)).scalars())
-            top = conn.execute(
-                select(func.coalesce(func.max(s.pages.c.seq), -1)).where(s.pages.c.job == job)
-            ).scalar_one()
-            new = [k for k in keys if k not in known]
-            if new:
-                conn.execute(
-                    insert(s.pages),
-                    [
-                        {
-                            "job": job,
-                            "key": key,
-                            "seq": top + 1 + i,
-                            "status": "pending",
-                            "attempts": 0,
-                            "available_at": 0.0,
-                            "updated_at": now,
-                        }
-                        for i, key in enumerate(new)
-                    ],
-                )
-        return len(new)
+            return _add_pages(conn, job, keys, self._clock())
 
     def claim(self, job: str, owner: str, lease_seconds: float) -> ClaimedPage | None:
         """Lease the next pending page whose retry time has come, or None."""
@@ -340,17 +318,32 @@ class Store:
         """
         return self.complete_rows(page, owner, prepare_records(page, records, record_key))
 
-    def complete_rows(self, page: ClaimedPage, owner: str, rows: list[dict[str, Any]]) -> bool:
-        """:meth:`complete` with records already checked by :func:`prepare_records`."""
+    def complete_rows(
+        self,
+        page: ClaimedPage,
+        owner: str,
+        rows: list[dict[str, Any]],
+        new_pages: Sequence[str] = (),
+    ) -> bool:
+        """:meth:`complete` with records already checked by :func:`prepare_records`.
+
+        Args:
+            new_pages: page keys the handler found (``ctx.enqueue``): added in the
+                same transaction, after the job's other pages; keys the store
+                already knows are left as they are.
+        """
         where = {"b_job": page.job, "b_key": page.key}
+        now = self._clock()
         with self._begin() as conn:
-            done = conn.execute(_MARK_DONE, {**where, "b_owner": owner, "b_now": self._clock()})
+            done = conn.execute(_MARK_DONE, {**where, "b_owner": owner, "b_now": now})
             if done.rowcount != 1:
                 conn.rollback()
                 return False
             conn.execute(_DELETE_PAGE_RECORDS, where)
             if rows:
                 conn.execute(_UPSERT_RECORDS, rows)
+            if new_pages:
+                _add_pages(conn, page.job, new_pages, now)
         return True
 
     def fail_attempt(
@@ -459,6 +452,48 @@ class Store:
                     set_={"value": row["value"], "updated_at": row["updated_at"]},
                 )
             )
+
+    def states(self, job: str, prefix: str = "") -> dict[str, str]:
+        """Every value saved for ``job`` under a key starting with ``prefix``."""
+        j = s.job_state.c
+        query = select(j.key, j.value).where(j.job == job)
+        if prefix:
+            query = query.where(j.key.startswith(prefix, autoescape=True))
+        with self._begin() as conn:
+            return {str(k): str(v) for k, v in conn.execute(query)}
+
+    # ---- HTTP request counts (ctx.http) ---------------------------------------
+
+    def save_http_stats(self, run_id: str, job: str, snapshot: dict[str, dict[str, Any]]) -> None:
+        """Save a run's per-endpoint request counts (replacing what the run saved before)."""
+        if not snapshot:
+            return
+        now = self._clock()
+        rows = [
+            {"run_id": run_id, "endpoint": name, "job": job, "data": json.dumps(data)}
+            for name, data in snapshot.items()
+        ]
+        statement = sqlite_insert(s.http_stats)
+        with self._begin() as conn:
+            conn.execute(
+                statement.values(updated_at=now).on_conflict_do_update(
+                    index_elements=["run_id", "endpoint"],
+                    set_={"data": statement.excluded.data, "updated_at": now},
+                ),
+                rows,
+            )
+
+    def http_stats(self, job: str | None = None) -> list[dict[str, dict[str, Any]]]:
+        """The saved snapshots, one per run (``{endpoint: counts}``), oldest run first."""
+        h = s.http_stats.c
+        query = select(h.run_id, h.endpoint, h.data).order_by(h.updated_at)
+        if job is not None:
+            query = query.where(h.job == job)
+        runs: dict[str, dict[str, dict[str, Any]]] = {}
+        with self._begin() as conn:
+            for run_id, endpoint, data in conn.execute(query):
+                runs.setdefault(str(run_id), {})[str(endpoint)] = json.loads(data)
+        return list(runs.values())
 
     # ---- events and processes -------------------------------------------
 
@@ -729,6 +764,40 @@ def _release_where(conn: Connection, where: Any, now: float) -> int:
         .values(status="pending", lease_owner=None, lease_expires=None, updated_at=now)
     )
     return int(result.rowcount)
+
+
+def _add_pages(conn: Connection, job: str, keys: Sequence[str], now: float) -> int:
+    """Insert the pages of ``keys`` the job does not have yet, after its last page.
+
+    Runs inside the caller's transaction; with SQLite's BEGIN IMMEDIATE no other
+    writer can add pages between reading the last ``seq`` and inserting.
+    """
+    unique = list(dict.fromkeys(keys))
+    p = s.pages.c
+    known: set[str] = set()
+    for start in range(0, len(unique), 500):  # SQLite's bound-parameter limit
+        chunk = unique[start : start + 500]
+        known.update(conn.execute(select(p.key).where(p.job == job, p.key.in_(chunk))).scalars())
+    new = [key for key in unique if key not in known]
+    if not new:
+        return 0
+    top = conn.execute(select(func.coalesce(func.max(p.seq), -1)).where(p.job == job)).scalar_one()
+    conn.execute(
+        insert(s.pages),
+        [
+            {
+                "job": job,
+                "key": key,
+                "seq": top + 1 + i,
+                "status": "pending",
+                "attempts": 0,
+                "available_at": 0.0,
+                "updated_at": now,
+            }
+            for i, key in enumerate(new)
+        ],
+    )
+    return len(new)
 
 
 def prepare_records(
