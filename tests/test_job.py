@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from enduro.errors import JobLoadError, UsageError
+from enduro.errors import Fatal, JobLoadError, UsageError
 from enduro.job import Job, PageContext, load_job
 
 # A job module: `job` is a Job, `other` a second Job, `factory` returns a Job.
@@ -282,3 +282,64 @@ def test_good_names_are_accepted(name: str) -> None:
 def test_handler_must_be_callable() -> None:
     with pytest.raises(TypeError, match="callable"):
         Job(name="j", pages=[1], handler="not callable")  # type: ignore[arg-type]
+
+
+# --- hybrid jobs: site, prepare_request, pages found at run time, ctx.enqueue -------------
+
+
+def _handler(ctx: PageContext) -> list[dict[str, object]]:
+    return []
+
+
+@pytest.mark.parametrize(
+    ("site", "origin"),
+    [
+        ("http://127.0.0.1:8700", "http://127.0.0.1:8700"),
+        ("https://www.example.com/", "https://www.example.com"),
+    ],
+)
+def test_a_jobs_site_is_kept_as_its_origin(site: str, origin: str) -> None:
+    assert Job(name="j", pages=[1], handler=_handler, site=site).site == origin
+
+
+@pytest.mark.parametrize(
+    "site", ["127.0.0.1:8700", "ftp://example.com", "https://", "https://example.com/api/v2"]
+)
+def test_a_site_that_is_not_an_origin_is_refused(site: str) -> None:
+    with pytest.raises(ValueError, match="job site"):
+        Job(name="j", pages=[1], handler=_handler, site=site)
+
+
+def test_pages_may_be_a_function_called_at_run_time() -> None:
+    job = Job(name="j", pages=lambda ctx: range(3), handler=_handler)
+
+    assert job.discovers_pages
+    with pytest.raises(TypeError, match="finds its pages at run time"):
+        job.page_keys  # noqa: B018 - the property is the point
+    assert not Job(name="j", pages=[1], handler=_handler).discovers_pages
+
+
+def test_ctx_http_without_a_site_is_a_fatal_error_naming_the_fix() -> None:
+    ctx = PageContext(
+        key="1", driver=None, attempt=1, job=Job(name="j", pages=[1], handler=_handler)
+    )
+
+    with pytest.raises(Fatal, match=r"names no site: give Job\(site="):
+        ctx.http  # noqa: B018 - the property is the point
+
+
+def test_enqueue_collects_keys_as_strings_where_pages_may_be_added() -> None:
+    job = Job(name="j", pages=[1], handler=_handler)
+    ctx = PageContext(key="1", driver=None, attempt=1, job=job, enqueued=[])
+
+    ctx.enqueue([7, "d:M1"])
+    ctx.enqueue(iter(["x"]))
+
+    assert ctx.enqueued == ["7", "d:M1", "x"]
+    with pytest.raises(TypeError, match="not one string"):
+        ctx.enqueue("abc")
+    with pytest.raises(ValueError, match="can't be empty"):
+        ctx.enqueue([""])
+    login_ctx = PageContext(key="1", driver=None, attempt=1, job=job)
+    with pytest.raises(RuntimeError, match="in a handler"):
+        login_ctx.enqueue(["1"])

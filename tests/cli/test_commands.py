@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from enduro.store import Store, dumps_record
-from enduro.stress.site import ground_truth
+from enduro.stress.site import ground_truth, hybrid_truth
 
 ENDURO = Path(sys.executable).parent / "enduro"
 JOB = "matches"
@@ -118,6 +119,22 @@ def test_site_truth_depends_on_the_seed() -> None:
     assert one != two
 
 
+def test_site_truth_hybrid_prints_the_hybrid_truth() -> None:
+    out = _ok("site", "--pages", "3", "--rows", "4", "--truth", "--hybrid", "--seed", "5")
+
+    lines = out.splitlines()
+    assert lines == [dumps_record(record) for record in hybrid_truth(5, 3, 4)]
+    assert len(lines) == 12
+    plain = _ok("site", "--pages", "3", "--rows", "4", "--truth", "--seed", "5").splitlines()
+    # the list records, each with the two detail fields added
+    for line, plain_line in zip(lines, plain, strict=True):
+        record = json.loads(line)
+        assert set(record) - set(json.loads(plain_line)) == {"longest_cm", "shared_ancestors"}
+        assert {k: v for k, v in record.items() if k in json.loads(plain_line)} == json.loads(
+            plain_line
+        )
+
+
 def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
     assert proc.stdout is not None
     with selectors.DefaultSelector() as selector:
@@ -161,6 +178,41 @@ def test_site_on_port_zero_prints_its_url_and_serves(
         assert response.status == 200
         assert response.read().decode().strip() == "ok"
     assert site_process.poll() is None
+
+
+def test_site_with_hybrid_serves_the_json_api() -> None:
+    proc = subprocess.Popen(
+        [str(ENDURO), "site", "--port", "0", "--pages", "2", "--rows", "2", "--hybrid"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        match = re.search(r"http://127\.0\.0\.1:(\d+)", _first_line(proc, timeout=60))
+        assert match
+        conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)
+        try:
+            conn.request("GET", "/api/v2/matches?currentPage=1")
+            response = conn.getresponse()
+            # the API is there and wants a login (a 404 would be a plain page)
+            assert response.status == 303
+            assert (
+                response.getheader("Location")
+                == "/login?next=%2Fapi%2Fv2%2Fmatches%3FcurrentPage%3D1"
+            )
+        finally:
+            conn.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 # --- status --------------------------------------------------------------------------------

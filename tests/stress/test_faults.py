@@ -28,6 +28,7 @@ import enduro.stress.site as site
 from enduro.stress.site import (
     FAULT_KINDS,
     FAULT_TARGETS,
+    REQUEST_KINDS,
     REQUEST_LOG,
     FaultPlan,
     RequestLogEntry,
@@ -109,11 +110,21 @@ def test_decide_refuses_unknown_request_kinds() -> None:
 
 def test_every_kind_has_a_target() -> None:
     assert set(FAULT_TARGETS) == set(FAULT_KINDS)
-    assert {FAULT_TARGETS["truncate"], FAULT_TARGETS["broken_script"]} == {"api", "script"}
+    assert all(targets and set(targets) <= set(REQUEST_KINDS) for targets in FAULT_TARGETS.values())
+    assert FAULT_TARGETS["truncate"] == ("api", "hybrid")
+    assert FAULT_TARGETS["broken_script"] == ("script",)
+    assert FAULT_TARGETS["csrf_rotation"] == ("hybrid",)
+    # only the kinds that change the page itself stay off the JSON API
+    assert {k for k, targets in FAULT_TARGETS.items() if "hybrid" not in targets} == {
+        "broken_script",
+        "stale_dom",
+        "missing_element",
+    }
 
 
-def _requests(n: int) -> list[tuple[str, str, int | None]]:
-    """A browser-like sequence: document, script, API for pages 1, 2, ... n."""
+def _requests(n: int, hybrid: bool = False) -> list[tuple[str, str, int | None]]:
+    """A browser-like sequence: document, script, API for pages 1, 2, ... n
+    (``hybrid``: and a v2 list call for the page after each)."""
     seq: list[tuple[str, str, int | None]] = []
     for i in range(n):
         page = i % 50 + 1
@@ -122,6 +133,8 @@ def _requests(n: int) -> list[tuple[str, str, int | None]]:
             ("script", "/static/matches.js", page),
             ("api", f"/api/matches?page={page}", page),
         ]
+        if hybrid:
+            seq.append(("hybrid", f"/api/v2/matches?currentPage={page}", page))
     return seq
 
 
@@ -145,11 +158,12 @@ RATES = {
     "session_expiry": 0.02,
     "truncate": 0.05,
     "broken_script": 0.05,
+    "csrf_rotation": 0.05,
 }
 
 
 def test_same_seed_same_faults_on_the_same_requests_and_other_seeds_differ() -> None:
-    seq = _requests(400)
+    seq = _requests(400, hybrid=True)
     first = _replay(FaultPlan(seed=11, rates=RATES), seq)
     again = _replay(FaultPlan(seed=11, rates=RATES), seq)
     other = _replay(FaultPlan(seed=12, rates=RATES), seq)
@@ -445,12 +459,16 @@ def test_expire_session_every_over_http(start: Start) -> None:
 def test_logged_out_and_bad_page_requests_are_not_faulted(
     start: Start, client_for: Callable[[str], Client]
 ) -> None:
-    server, client = start(FaultPlan(rates={"server_error": 1.0, "truncate": 1.0}))
+    # Every document and every API request would be faulted (missing_element hits
+    # documents only, so it can go with truncate at 1: both would be 2 on hybrid requests).
+    server, client = start(FaultPlan(rates={"missing_element": 1.0, "truncate": 1.0}))
     assert client_for(server.url).request("/matches?page=2")[0] == 302
     assert client.request("/matches?page=99")[0] == 404
     assert client.request("/api/matches?page=0")[0] == 404
+    assert client_for(server.url).request("/api/v2/matches?currentPage=1")[0] == 303
     assert server.config.fault_plan.delivered == []
-    assert client.request("/matches?page=2")[0] == 500
+    status, _, body = client.request("/matches?page=2")
+    assert status == 200 and '<div id="matches-unavailable"' in body
 
 
 def test_random_faults_over_http_follow_the_seed(start: Start) -> None:

@@ -59,7 +59,7 @@ def _setup_logging(console: Console, verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
-    for noisy in ("urllib3", "selenium", "aiohttp"):
+    for noisy in ("urllib3", "selenium", "aiohttp", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -177,6 +177,12 @@ def demo(pages: int, rows: int, seed: int, verbose: int, **options: Any) -> None
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--truth", is_flag=True, help="Print the ground truth as JSONL and exit.")
 @click.option(
+    "--hybrid",
+    is_flag=True,
+    help="With --truth: the records a hybrid job exports (the list merged with the "
+    "JSON API's details). The JSON API is always served.",
+)
+@click.option(
     "--fault",
     "faults",
     multiple=True,
@@ -219,6 +225,7 @@ def site(
     rows: int,
     seed: int,
     truth: bool,
+    hybrid: bool,
     faults: tuple[str, ...],
     fault_seed: int,
     retry_after: float,
@@ -227,11 +234,17 @@ def site(
     session_ttl: float | None,
 ) -> None:
     """Serve the built-in target site (or print its ground truth)."""
-    from enduro.stress.site import FaultPlan, SiteConfig, ground_truth, serve_forever
+    from enduro.stress.site import (
+        FaultPlan,
+        SiteConfig,
+        ground_truth,
+        hybrid_truth,
+        serve_forever,
+    )
 
     if truth:
         out = sys.stdout
-        for record in ground_truth(seed, pages, rows):
+        for record in (hybrid_truth if hybrid else ground_truth)(seed, pages, rows):
             out.write(dumps_record(record) + "\n")
         return
     try:

@@ -100,7 +100,7 @@ class BrowserLink(Protocol):
         ...
 
     def relogin(self, reason: str) -> None:
-        """Log in again through the browser; the client's cookies are copied afterwards.
+        """Log in again through the browser (the client copies its cookies afterwards).
 
         Raises:
             HaltRun: logins keep failing (the circuit breaker is open).
@@ -456,6 +456,7 @@ class HttpClient:
             if status in (401, 403) and self.pull():
                 return  # the browser had fresher cookies
             self._link.relogin(f"ctx.http: {message}")
+            self.pull()
             self._relogins += 1
             self._relogin_epochs.add(self._epoch())
 

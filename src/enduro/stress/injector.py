@@ -364,7 +364,7 @@ def _capped(rates: dict[str, float]) -> dict[str, float]:
     """Rates scaled down where the kinds on one request would add up to more than 1."""
     capped = dict(rates)
     for request in REQUEST_KINDS:
-        kinds = [kind for kind in capped if FAULT_TARGETS[kind] == request]
+        kinds = [kind for kind in capped if request in FAULT_TARGETS[kind]]
         total = sum(capped[kind] for kind in kinds)
         if total > 1.0:
             for kind in kinds:

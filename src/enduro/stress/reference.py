@@ -14,6 +14,7 @@ round trips decides speed (BROWSER-FACTS.md).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from selenium.webdriver.common.by import By
@@ -22,7 +23,16 @@ from selenium.webdriver.support.ui import WebDriverWait
 from enduro.errors import AuthLost, PageError
 from enduro.job import Job, PageContext, Record
 
-__all__ = ["COLLECT_ROWS_JS", "WAIT_READY_JS", "extract_page", "job", "make_job", "parse_row"]
+__all__ = [
+    "COLLECT_ROWS_JS",
+    "WAIT_READY_JS",
+    "extract_page",
+    "job",
+    "logged_in_hook",
+    "login_hook",
+    "make_job",
+    "parse_row",
+]
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 DEFAULT_USER = "demo"
@@ -125,6 +135,24 @@ def make_job(
     def extract(ctx: PageContext) -> list[Record]:
         return extract_page(ctx.driver, base, ctx.key)
 
+    return Job(
+        name=name,
+        pages=range(1, pages + 1),
+        handler=extract,
+        login=login_hook(base, username, password),
+        is_logged_in=logged_in_hook(base),
+        record_key="match_id",
+        secrets=(password,),
+    )
+
+
+def login_hook(base: str, username: str, password: str) -> Callable[[PageContext], None]:
+    """The login through the site's form in the browser (shared with the hybrid job).
+
+    Raises (from the hook):
+        AuthLost: the form stayed, or the site said the credentials are wrong.
+    """
+
     def login(ctx: PageContext) -> None:
         driver = ctx.driver
         driver.get(f"{base}/login")
@@ -143,21 +171,19 @@ def make_job(
         if "/login" in driver.current_url:
             raise AuthLost("the site refused the login (wrong username or password?)")
 
+    return login
+
+
+def logged_in_hook(base: str) -> Callable[[PageContext], bool]:
+    """``is_logged_in``: the site's session cookie in the browser's cookie jar."""
+
     def is_logged_in(ctx: PageContext) -> bool:
         # The browser's cookie jar for the site, whatever page it shows now
         # (WebDriver's get_cookie sees only the current page's cookies).
         found = ctx.driver.execute_cdp_cmd("Network.getCookies", {"urls": [base + "/"]})
         return any(c["name"] == "enduro_session" for c in found["cookies"])
 
-    return Job(
-        name=name,
-        pages=range(1, pages + 1),
-        handler=extract,
-        login=login,
-        is_logged_in=is_logged_in,
-        record_key="match_id",
-        secrets=(password,),
-    )
+    return is_logged_in
 
 
 def job() -> Job:

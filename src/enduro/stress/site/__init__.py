@@ -1,12 +1,22 @@
 """The built-in target site: a logged-in, JavaScript-rendered DNA-match list on 127.0.0.1.
 
 Its data is a pure function of (seed, pages, rows), so ``ground_truth`` is
-what a correct scraper of the site exports, record for record. Its
-``FaultPlan`` injects the server-side faults of DESIGN.md, seeded and replayable.
+what a correct scraper of the site exports, record for record, and
+``hybrid_truth`` what a hybrid job merging its JSON API's list and detail calls
+exports. Its ``FaultPlan`` injects the server-side faults of DESIGN.md, seeded
+and replayable.
 """
 
 from enduro.stress.site.app import REQUEST_LOG, RequestLogEntry, SiteConfig, make_app
-from enduro.stress.site.data import find_match, ground_truth, match_record, page_rows
+from enduro.stress.site.data import (
+    find_match,
+    ground_truth,
+    hybrid_record,
+    hybrid_truth,
+    match_details,
+    match_record,
+    page_rows,
+)
 from enduro.stress.site.faults import (
     FAULT_KINDS,
     FAULT_TARGETS,
@@ -30,7 +40,10 @@ __all__ = [
     "SiteServer",
     "find_match",
     "ground_truth",
+    "hybrid_record",
+    "hybrid_truth",
     "make_app",
+    "match_details",
     "match_record",
     "page_rows",
     "serve_forever",

@@ -12,6 +12,14 @@ Routes (HTML unless noted; "login" means no session cookie redirects to
     GET  /match/{match_id}      login; server-rendered detail page
     GET  /static/matches.js     the script that renders the rows
     GET  /healthz               "ok"
+    GET  /api/v2/matches?itemsPerPage=K&currentPage=N
+    GET  /api/v2/matches/{match_id}/relationship
+    GET  /api/v2/matches/{match_id}/badge
+    POST /api/v2/matches/badges
+                                JSON; login (else 303 to /login?next=...) and
+                                the X-CSRF-Token header: see api.py
+
+A login also sets the ``enduro_csrf`` cookie the v2 API's token is read from.
 
 Every HTML page links an empty icon (``data:,``), so browsers never ask for
 /favicon.ico: each request a client makes is one it meant to make.
@@ -43,6 +51,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from aiohttp import web
 
+from enduro.stress.site.api import (
+    CSRF_COOKIE,
+    RATE_LIMITED,
+    add_routes,
+    fault_response,
+    forget_session,
+    hybrid_target,
+    rotate_csrf,
+    start_csrf,
+)
 from enduro.stress.site.data import find_match, page_rows
 from enduro.stress.site.faults import Fault, FaultPlan
 
@@ -90,6 +108,13 @@ class SiteConfig:
             carries it as Max-Age (rounded up), so a client can see it coming.
         pace: seconds every match-list page waits before it is answered, for
             a rehearsal at a real site's speed (0: as fast as it can).
+        api_rate: requests per second the v2 API allows per endpoint template
+            per session (a token bucket, burst ``max(1, api_rate)``); over it,
+            429 with Retry-After (None: no limit).
+        csrf_rotate_every: seconds a CSRF token lasts before the site rotates
+            it, refusing the request that carried the old one (None: never).
+        clock: the site's monotonic clock, in seconds: session lifetimes, CSRF
+            token ages and the API's rate limit read it (swap it in tests).
     """
 
     seed: int = 1
@@ -100,6 +125,9 @@ class SiteConfig:
     fault_plan: FaultPlan = field(default_factory=FaultPlan)
     session_ttl: float | None = None
     pace: float = 0.0
+    api_rate: float | None = None
+    csrf_rotate_every: float | None = None
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
 
 @dataclass(frozen=True)
@@ -131,7 +159,7 @@ REQUEST_COUNTS: web.AppKey[Counter[str]] = web.AppKey("request_counts", Counter)
 REQUEST_LOG: web.AppKey[list[RequestLogEntry]] = web.AppKey("request_log", list)
 """Every request, in arrival order, with the fault it got."""
 _SCRIPT = web.AppKey("script", bytes)
-# Session token -> time.monotonic() after which it is no longer valid (session_ttl only).
+# Session token -> config.clock() reading after which it is no longer valid (session_ttl only).
 _SESSION_DEADLINES: web.AppKey[dict[str, float]] = web.AppKey("session_deadlines", dict)
 # The fault that changes how _matches renders the page (stale_dom, missing_element).
 _PAGE_FAULT = web.RequestKey("page_fault", str)
@@ -148,6 +176,12 @@ def make_app(config: SiteConfig) -> web.Application:
         raise ValueError(f"session_ttl must be a number of seconds > 0, got {ttl!r}")
     if not 0 <= config.pace < math.inf:
         raise ValueError(f"pace must be a number of seconds >= 0, got {config.pace!r}")
+    rate = config.api_rate
+    if rate is not None and not 0 < rate < math.inf:
+        raise ValueError(f"api_rate must be a number of requests per second > 0, got {rate!r}")
+    every = config.csrf_rotate_every
+    if every is not None and not 0 < every < math.inf:
+        raise ValueError(f"csrf_rotate_every must be a number of seconds > 0, got {every!r}")
     app = web.Application(middlewares=[_count_and_fault])
     app[CONFIG] = config
     app[SESSIONS] = {}
@@ -165,6 +199,7 @@ def make_app(config: SiteConfig) -> web.Application:
     app.router.add_get("/match/{match_id}", _match_detail)
     app.router.add_get("/static/matches.js", _script)
     app.router.add_get("/healthz", _healthz)
+    add_routes(app, config, _live_session)
     return app
 
 
@@ -185,10 +220,14 @@ async def _count_and_fault(request: web.Request, handler: _Handler) -> web.Strea
     try:
         target = _fault_target(request)
         if target is not None:
-            fault = request.app[CONFIG].fault_plan.decide(target[0], request.path_qs, target[1])
+            kind_of_request, target_page, page_load = target
+            fault = request.app[CONFIG].fault_plan.decide(
+                kind_of_request, request.path_qs, target_page, page_load=page_load
+            )
         if fault is not None:
             logger.debug("fault %s %s on %s", fault.id, fault.kind, fault.path)
-        response, cut = await _serve(request, handler, fault)
+        hybrid = target is not None and target[0] == "hybrid"
+        response, cut = await _serve(request, handler, fault, hybrid)
         status = 0 if cut else response.status
         return response
     except web.HTTPException as exc:
@@ -208,6 +247,9 @@ async def _count_and_fault(request: web.Request, handler: _Handler) -> web.Strea
         status = 500  # aiohttp answers a handler's crash with a 500
         raise
     finally:
+        # The v2 API's own rate limit is logged like a 429 fault (the verdict reads
+        # fault_kind for Retry-After windows), with no fault id: nothing injected it.
+        limited = request.get(RATE_LIMITED, False)
         request.app[REQUEST_LOG].append(
             RequestLogEntry(
                 at=arrived,
@@ -215,23 +257,27 @@ async def _count_and_fault(request: web.Request, handler: _Handler) -> web.Strea
                 path=request.path_qs,
                 status=status,
                 fault_id=fault.id if fault is not None else None,
-                fault_kind=fault.kind if fault is not None else None,
+                fault_kind=fault.kind if fault is not None else "rate_limit" if limited else None,
             )
         )
 
 
-def _fault_target(request: web.Request) -> tuple[str, int | None] | None:
-    """The kind of request (faults.py) and its page, or None if no fault targets it."""
+def _fault_target(request: web.Request) -> tuple[str, int | None, bool | None] | None:
+    """The kind of request (faults.py), its page and whether it is a page load
+    (None: the plan's default), or None if no fault targets it."""
+    if request.path.startswith("/api/v2/"):
+        hybrid = hybrid_target(request) if _live_session(request) is not None else None
+        return None if hybrid is None else ("hybrid", *hybrid)
     if request.method != "GET":
         return None
     if request.path == "/static/matches.js":
-        return "script", _referer_page(request)
+        return "script", _referer_page(request), None
     if request.path not in ("/matches", "/api/matches") or _current_user(request) is None:
         return None
     page = _parse_page(request.query.get("page"), request.app[CONFIG].pages)
     if page is None:
         return None
-    return ("document" if request.path == "/matches" else "api"), page
+    return ("document" if request.path == "/matches" else "api"), page, None
 
 
 def _referer_page(request: web.Request) -> int | None:
@@ -244,15 +290,21 @@ def _referer_page(request: web.Request) -> int | None:
 
 
 async def _serve(
-    request: web.Request, handler: _Handler, fault: Fault | None
+    request: web.Request, handler: _Handler, fault: Fault | None, hybrid: bool = False
 ) -> tuple[web.StreamResponse, bool]:
-    """Answer ``request`` with ``fault`` applied; True when the connection was cut."""
+    """Answer ``request`` with ``fault`` applied; True when the connection was cut.
+
+    ``hybrid``: a v2 API request, answered in JSON (the handler still checks the
+    session and the CSRF token after a ``session_expiry`` or ``csrf_rotation``).
+    """
     pace = request.app[CONFIG].pace
     if pace > 0 and request.path == "/matches":
         await asyncio.sleep(pace)  # a real site's answer time, for --pace
     if fault is None:
         return await handler(request), False
     kind = fault.kind
+    if hybrid and kind in ("rate_limit", "server_error", "maintenance"):
+        return fault_response(kind, int(fault.params.get("retry_after", 0))), False
     if kind == "latency":
         await asyncio.sleep(float(fault.params["delay"]))
     elif kind == "rate_limit":
@@ -267,6 +319,10 @@ async def _serve(
         token = request.cookies.get(SESSION_COOKIE)
         if token is not None:
             _end_session(request.app, token)
+    elif kind == "csrf_rotation":
+        token = _live_session(request)
+        if token is not None:
+            rotate_csrf(request.app, token)
     elif kind in ("stale_dom", "missing_element"):
         request[_PAGE_FAULT] = kind
     elif kind in ("reset", "truncate"):
@@ -331,17 +387,17 @@ async def _cut_short(
 ) -> tuple[web.StreamResponse, bool]:
     """Send ``normal``'s headers (full Content-Length) and part of its body, then cut.
 
-    ``reset``: abort with an RST (SO_LINGER 0), cutting the document inside its
-    head, so a browser that already committed to the page cannot take the
-    remains for a match list still loading. Otherwise: a plain close (FIN)
-    after ``fraction`` of the body.
+    ``reset``: abort with an RST (SO_LINGER 0) after ``fraction`` of the body;
+    an HTML document is cut inside its head, so a browser that already
+    committed to the page cannot take the remains for a match list still
+    loading. Otherwise: a plain close (FIN) after ``fraction`` of the body.
     """
     body = normal.body if isinstance(normal, web.Response) else None
     transport = request.transport
-    if not isinstance(body, bytes) or normal.status != 200 or transport is None:
-        return normal, False  # nothing sensible to cut (never the case for targeted requests)
+    if not isinstance(body, bytes) or not body or transport is None:
+        return normal, False  # nothing to cut (a redirect: never a targeted page)
     cut_at = int(len(body) * fraction)
-    if reset:
+    if reset and normal.content_type == "text/html":
         head_end = body.find(b"<body")
         if head_end > 0:
             cut_at = min(cut_at, head_end // 2)
@@ -404,20 +460,27 @@ def _not_found(what: str) -> web.Response:
 
 
 def _current_user(request: web.Request) -> str | None:
+    token = _live_session(request)
+    return None if token is None else request.app[SESSIONS][token]
+
+
+def _live_session(request: web.Request) -> str | None:
+    """The token of the request's live session, or None (an expired one is ended)."""
     token = request.cookies.get(SESSION_COOKIE)
     if token is None:
         return None
     app = request.app
     deadline = app[_SESSION_DEADLINES].get(token)
-    if deadline is not None and time.monotonic() >= deadline:
+    if deadline is not None and app[CONFIG].clock() >= deadline:
         _end_session(app, token)
         return None
-    return app[SESSIONS].get(token)
+    return token if token in app[SESSIONS] else None
 
 
 def _end_session(app: web.Application, token: str) -> None:
     app[SESSIONS].pop(token, None)
     app[_SESSION_DEADLINES].pop(token, None)
+    forget_session(app, token)
 
 
 def _login_redirect(request: web.Request) -> web.Response:
@@ -494,13 +557,14 @@ async def _login_submit(request: web.Request) -> web.Response:
     request.app[SESSIONS][token] = config.username
     max_age: int | None = None
     if config.session_ttl is not None:
-        request.app[_SESSION_DEADLINES][token] = time.monotonic() + config.session_ttl
+        request.app[_SESSION_DEADLINES][token] = config.clock() + config.session_ttl
         max_age = math.ceil(config.session_ttl)
     logger.debug("login ok for user %r", config.username)
     response = _redirect(_safe_next(next_target))
     response.set_cookie(
         SESSION_COOKIE, token, path="/", max_age=max_age, httponly=True, samesite="Lax"
     )
+    start_csrf(request.app, token, response)
     return response
 
 
@@ -510,6 +574,7 @@ async def _logout(request: web.Request) -> web.Response:
         _end_session(request.app, token)
     response = _redirect("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(CSRF_COOKIE, path="/")
     return response
 
 

@@ -4,6 +4,11 @@ Nothing here is stored. Every record is recomputed from a string-seeded
 ``random.Random``, which is stable across processes and Python runs, so the
 site and the integrity check always agree on the ground truth. The record
 shape is the one a scraper of the site exports; tests compare them with ``==``.
+
+A match's details (``match_details``: what the API's relationship and badge
+calls add) come from a stream of their own, so adding them left every list
+record as it was; ``hybrid_record`` is what a job that merges the list and
+both detail calls exports.
 """
 
 from __future__ import annotations
@@ -13,8 +18,18 @@ import hashlib
 import random
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import cast
 
-__all__ = ["find_match", "ground_truth", "match_id", "match_record", "page_rows"]
+__all__ = [
+    "find_match",
+    "ground_truth",
+    "hybrid_record",
+    "hybrid_truth",
+    "match_details",
+    "match_id",
+    "match_record",
+    "page_rows",
+]
 
 # Names exercise escaping end to end: non-ASCII letters, apostrophes, hyphens,
 # quotes, ampersands and the odd user-chosen display name with markup characters.
@@ -143,6 +158,35 @@ def match_record(seed: int, page: int, row: int) -> dict[str, object]:
     }
 
 
+def match_details(seed: int, page: int, row: int) -> dict[str, object]:
+    """Return the details the API adds to the match at (page, row).
+
+    Returns:
+        ``{"longest_cm", "shared_ancestors"}``: the longest shared segment
+        (float, one decimal, at most ``shared_cm``) and the ancestors the two
+        trees share (int, 0 when the match has no tree).
+
+    Raises:
+        ValueError: if ``page`` < 1 or ``row`` < 0.
+    """
+    record = match_record(seed, page, row)
+    shared_cm = cast(float, record["shared_cm"])
+    segments = cast(int, record["segments"])
+    # Both numbers are always drawn, in this order: the stream is part of the data contract.
+    rng = random.Random(f"{seed}:{page}:{row}:details")
+    longest_cm = round(min(shared_cm, shared_cm / segments * rng.uniform(1.0, 2.0)), 1)
+    ancestors = rng.randint(0, 4)
+    return {
+        "longest_cm": longest_cm,
+        "shared_ancestors": 0 if record["tree_size"] == 0 else ancestors,
+    }
+
+
+def hybrid_record(seed: int, page: int, row: int) -> dict[str, object]:
+    """Return the match at (page, row) with its details: ``match_record`` plus ``match_details``."""
+    return {**match_record(seed, page, row), **match_details(seed, page, row)}
+
+
 @lru_cache(maxsize=256)
 def _page_rows(seed: int, page: int, rows: int) -> tuple[dict[str, object], ...]:
     return tuple(match_record(seed, page, row) for row in range(rows))
@@ -158,6 +202,13 @@ def ground_truth(seed: int, pages: int, rows: int) -> Iterator[dict[str, object]
     for page in range(1, pages + 1):
         for row in range(rows):
             yield match_record(seed, page, row)
+
+
+def hybrid_truth(seed: int, pages: int, rows: int) -> Iterator[dict[str, object]]:
+    """Yield every ``hybrid_record`` of the site, in ``ground_truth``'s order."""
+    for page in range(1, pages + 1):
+        for row in range(rows):
+            yield hybrid_record(seed, page, row)
 
 
 @lru_cache(maxsize=8)

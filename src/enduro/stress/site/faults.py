@@ -13,17 +13,24 @@ Which request each kind hits (the request kinds ``decide`` is told about)::
                 truncate
     "script"    GET /static/matches.js (its page is the one of the /matches
                 page that asked for it, from the Referer): broken_script
+    "hybrid"    any /api/v2/* request (GET or POST) with a live session (its
+                page: the site page of a list call's first item, or of the
+                match a detail call asks about; None for the batch call):
+                latency, rate_limit, server_error, maintenance, reset,
+                truncate, session_expiry, csrf_rotation
 
 Decisions, in order of precedence, for each request of a kind above:
 
 1. ``schedule``: the first ``ScheduledFault`` that matches the request (kind of
    request, page), has let ``after`` matching requests through and has not
    yet fired ``times`` times.
-2. ``expire_session_every=N``: every N-th document request (counting all of
-   them, faulted or not) gets ``session_expiry``.
+2. ``expire_session_every=N``: every N-th page load (a document request or a
+   hybrid list call, ``page_load`` below; counting all of them, faulted or not)
+   gets ``session_expiry``.
 3. ``rates``: one uniform draw per request, laid over the rates of the kinds
    that target this request in ``FAULT_KINDS`` order, so each kind is served
-   with exactly its rate (the rates of one request kind may add up to 1 at most).
+   with exactly its rate (the rates of the kinds that target one request kind
+   may add up to 1 at most).
 
 Exactly one number is drawn from the plan's ``random.Random(seed)`` per
 request of a kind above, whatever is decided, so the same seed and the same
@@ -63,27 +70,30 @@ FAULT_KINDS = (
     "stale_dom",
     "missing_element",
     "session_expiry",
+    "csrf_rotation",
 )
 """Every fault the site can inject (DESIGN.md, "Fault layers": target site)."""
 
-REQUEST_KINDS = ("document", "api", "script")
+REQUEST_KINDS = ("document", "api", "script", "hybrid")
 """The requests a fault can target: see the module docstring."""
 
-FAULT_TARGETS: Mapping[str, str] = MappingProxyType(
+_DOCUMENT_AND_HYBRID = ("document", "hybrid")
+FAULT_TARGETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "latency": "document",
-        "rate_limit": "document",
-        "server_error": "document",
-        "maintenance": "document",
-        "reset": "document",
-        "truncate": "api",
-        "broken_script": "script",
-        "stale_dom": "document",
-        "missing_element": "document",
-        "session_expiry": "document",
+        "latency": _DOCUMENT_AND_HYBRID,
+        "rate_limit": _DOCUMENT_AND_HYBRID,
+        "server_error": _DOCUMENT_AND_HYBRID,
+        "maintenance": _DOCUMENT_AND_HYBRID,
+        "reset": _DOCUMENT_AND_HYBRID,
+        "truncate": ("api", "hybrid"),
+        "broken_script": ("script",),
+        "stale_dom": ("document",),
+        "missing_element": ("document",),
+        "session_expiry": _DOCUMENT_AND_HYBRID,
+        "csrf_rotation": ("hybrid",),
     }
 )
-"""The kind of request each fault kind hits."""
+"""The kinds of request each fault kind hits."""
 
 # Fraction of the body sent before a reset or a truncation cuts the connection.
 _CUT_FRACTION = 0.5
@@ -140,7 +150,7 @@ class _Slot:
         self.fired = 0
 
     def matches(self, kind_of_request: str, page: int | None) -> bool:
-        if FAULT_TARGETS[self.spec.kind] != kind_of_request:
+        if kind_of_request not in FAULT_TARGETS[self.spec.kind]:
             return False
         return self.spec.page is None or self.spec.page == page
 
@@ -152,17 +162,17 @@ class FaultPlan:
         seed: seeds the plan's one ``random.Random``, so a run replays.
         rates: per-request probability of each kind on the request it targets.
         schedule: faults served on given requests; they take precedence.
-        expire_session_every: expire the session on every N-th document request
-            (0: never).
+        expire_session_every: expire the session on every N-th page load
+            (document request or hybrid list call; 0: never).
         retry_after: seconds a 429 or 503 asks the client to wait (the header
             carries it rounded up to whole seconds).
-        latency: seconds the ``latency`` fault holds the document back.
+        latency: seconds the ``latency`` fault holds the request back.
 
     Raises:
-        ValueError: on an unknown kind, a rate outside [0, 1], rates of one
-            request kind adding up to more than 1, a negative ``times``,
-            ``after``, ``expire_session_every``, ``retry_after`` or ``latency``,
-            or a scheduled page below 1.
+        ValueError: on an unknown kind, a rate outside [0, 1], rates of the
+            kinds that target one request kind adding up to more than 1, a
+            negative ``times``, ``after``, ``expire_session_every``,
+            ``retry_after`` or ``latency``, or a scheduled page below 1.
     """
 
     def __init__(
@@ -190,7 +200,7 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self._slots = [_Slot(spec) for spec in self.schedule]
-        self._documents = 0
+        self._page_loads = 0
         self._delivered: list[Fault] = []
 
     def __repr__(self) -> str:
@@ -211,28 +221,45 @@ class FaultPlan:
         """``retry_after`` as the whole seconds the Retry-After header carries."""
         return math.ceil(self.retry_after)
 
-    def decide(self, kind_of_request: str, path: str, page: int | None) -> Fault | None:
+    def decide(
+        self,
+        kind_of_request: str,
+        path: str,
+        page: int | None,
+        *,
+        page_load: bool | None = None,
+    ) -> Fault | None:
         """Return the fault to inject into this request, or None to serve it normally.
 
         Args:
-            kind_of_request: ``"document"``, ``"api"`` or ``"script"``.
+            kind_of_request: one of ``REQUEST_KINDS``.
             path: the request path with its query (recorded in the fault).
             page: the page the request is for, if any.
+            page_load: whether the request loads a page, for
+                ``expire_session_every`` (None: documents do, nothing else
+                does; the site passes True for a hybrid list call).
 
         Raises:
-            ValueError: if ``kind_of_request`` is not one of ``REQUEST_KINDS``.
+            ValueError: if ``kind_of_request`` is not one of ``REQUEST_KINDS``,
+                or ``page_load`` is True for a kind ``session_expiry`` does not hit.
         """
         if kind_of_request not in REQUEST_KINDS:
             raise ValueError(
                 f"kind_of_request must be one of {REQUEST_KINDS}, got {kind_of_request!r}"
             )
+        if page_load is None:
+            page_load = kind_of_request == "document"
+        elif page_load and kind_of_request not in FAULT_TARGETS["session_expiry"]:
+            raise ValueError(
+                f"page_load=True is for document or hybrid requests, not {kind_of_request!r}"
+            )
         with self._lock:
             draw = self._rng.random()  # always exactly one draw: the stream stays aligned
             kind = self._scheduled(kind_of_request, page)
-            if kind_of_request == "document":
-                self._documents += 1
+            if page_load:
+                self._page_loads += 1
                 every = self.expire_session_every
-                if kind is None and every and self._documents % every == 0:
+                if kind is None and every and self._page_loads % every == 0:
                     kind = "session_expiry"
             if kind is None:
                 kind = self._random(kind_of_request, draw)
@@ -284,7 +311,7 @@ class FaultPlan:
         edge = 0.0
         for kind in FAULT_KINDS:
             rate = self._rates.get(kind, 0.0)
-            if FAULT_TARGETS[kind] != kind_of_request or rate == 0.0:
+            if kind_of_request not in FAULT_TARGETS[kind] or rate == 0.0:
                 continue
             edge += rate
             if draw < edge:
@@ -313,7 +340,7 @@ def _checked_rates(rates: Mapping[str, float]) -> dict[str, float]:
         if rate:
             checked[kind] = float(rate)
     for kind_of_request in REQUEST_KINDS:
-        total = sum(r for k, r in checked.items() if FAULT_TARGETS[k] == kind_of_request)
+        total = sum(r for k, r in checked.items() if kind_of_request in FAULT_TARGETS[k])
         if total > 1.0 + 1e-9:
             raise ValueError(
                 f"rates of the faults on {kind_of_request} requests add up to {total:g} (> 1)"
