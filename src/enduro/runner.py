@@ -592,7 +592,7 @@ class Runner:
         try:
             manager.ready(page.key, attempt)
             records, ctx = self._call_handler(manager, page.key, attempt, self.job.handler)
-            if manager.halting:  # ctx.http halted the run, whatever the handler did with it
+            if manager.halting:  # ctx.http halted the run; the handler swallowed it
                 raise HaltRun(manager.halting)
             rows = prepare_records(page, records, self.job.record_key)
             found = ctx.enqueued or ()
@@ -735,7 +735,11 @@ class Runner:
         token = self._watchdog.arm(self.settings.page_timeout, on_deadline)
         try:
             result = call(ctx)
+        except HaltRun:
+            raise
         except Exception as exc:
+            if manager.halting:  # ctx.http halted the run; the handler made something else of it
+                raise HaltRun(manager.halting) from exc
             if expired.is_set():
                 raise PageTimeout(f"page {key} overran {self.settings.page_timeout}s") from exc
             raise

@@ -55,6 +55,13 @@ def register(
         help="Your own job (path/file.py[:name] or module:name) against your own site: "
         "browser, memory and runner faults only, integrity by completeness.",
     )
+    @click.option(
+        "--hybrid",
+        is_flag=True,
+        default=None,
+        help="The hybrid reference job: the browser logs in, ctx.http calls the site's "
+        "JSON API (the site's faults hit the API).",
+    )
     @click.option("--pages", type=click.IntRange(1, 1_000_000), default=None)
     @click.option("--duration", default=None, help="Time budget, e.g. 10m or 2h.")
     @click.option("--seed", type=int, default=None)
@@ -95,18 +102,26 @@ def register(
     @main.command()
     @click.option("--report-dir", type=click.Path(path_type=Path), default=None)
     @click.option("--seed", type=int, default=None)
+    @click.option(
+        "--hybrid",
+        is_flag=True,
+        help="Only the hybrid reference job (by default the suite runs both jobs).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print suite.json to stdout.")
     @click.option("-v", "--verbose", count=True)
     @usage_errors
-    def suite(report_dir: Path | None, seed: int | None, as_json: bool, verbose: int) -> None:
-        """Light, medium, heavy; stop at the first failure; GO (exit 0) or NO-GO (exit 1)."""
+    def suite(
+        report_dir: Path | None, seed: int | None, hybrid: bool, as_json: bool, verbose: int
+    ) -> None:
+        """Light, medium, heavy on the browser job, then on the hybrid job; stop at the first
+        failure; GO (exit 0) or NO-GO (exit 1)."""
         from enduro.report import terminal_summary
         from enduro.stress.suite import run_suite
 
         directory = _report_dir(report_dir, "suite")
         out = console()
         setup_logging(out, verbose)
-        results = run_suite(directory, seed=seed)
+        results = run_suite(directory, hybrid=True if hybrid else None, seed=seed)
         if as_json:
             click.echo(results.model_dump_json(indent=1))
         terminal_summary(results, out)

@@ -98,10 +98,19 @@ def figures(results: StressTestResults) -> list[tuple[str, str]]:
     ]
     if results.job:
         rows.insert(0, ("job", results.job))
-    if results.not_injected:
-        rows.append(
-            ("not injected", ", ".join(results.not_injected) + " (they need the built-in site)")
+    if results.hybrid:
+        requests = sum(int(e.get("requests", 0)) for e in results.http.values())
+        retries = sum(int(e.get("retries", 0)) for e in results.http.values())
+        rows.insert(
+            0,
+            (
+                "job",
+                f"hybrid: ctx.http, {requests:,} requests, {retries:,} retried inside the page",
+            ),
         )
+    if results.not_injected:
+        why = "pages loaded in the browser" if results.hybrid else "the built-in site"
+        rows.append(("not injected", ", ".join(results.not_injected) + f" (they need {why})"))
     leak = results.leak
     if leak.browser_pss_mb_per_1000_pages is not None:
         fit = f", R² {leak.r2:.2f}" if leak.r2 is not None else ""

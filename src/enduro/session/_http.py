@@ -226,6 +226,7 @@ class HttpClient:
         self._relogins = 0
         self._relogin_epochs: set[int] = set()
         self._uncured: set[int] = set()
+        self._failed_login: tuple[int, str] | None = None  # (epoch, why) of a failed re-login
         self._expired = threading.Event()
         self._deadline = float("inf")
         self._page = ""
@@ -238,6 +239,7 @@ class HttpClient:
         self._page = key
         self._deadline = self._clock() + timeout
         self._expired.clear()
+        self._failed_login = None  # a new page may log in again
 
     def expire(self) -> None:
         """The page overran its deadline: no more requests for it (from the watchdog)."""
@@ -449,13 +451,21 @@ class HttpClient:
         with self._login_lock:
             if self._epoch() != epoch:
                 return  # cookies changed since the request went out: try with them
+            failed = self._failed_login
+            if failed is not None and failed[0] == epoch:
+                # another request's login just failed: one incident, one failed login
+                raise AuthLost(failed[1])
             if epoch in self._relogin_epochs and epoch not in self._uncured:
                 self._uncured.add(epoch)
                 self._link.login_not_cured(message)  # may halt the run
             status = response.status_code if response is not None else None
             if status in (401, 403) and self.pull():
                 return  # the browser had fresher cookies
-            self._link.relogin(f"ctx.http: {message}")
+            try:
+                self._link.relogin(f"ctx.http: {message}")
+            except AuthLost as exc:
+                self._failed_login = (epoch, str(exc))
+                raise
             self.pull()
             self._relogins += 1
             self._relogin_epochs.add(self._epoch())

@@ -122,6 +122,9 @@ class SessionManager:
         self._page_key = ""
         self._attempt = 1
         self._checked_at = time.monotonic()  # the idle browser's last health check
+        # ctx.http's threads reach the browser for cookies one at a time (one driver
+        # connection; chromedriver serves one command at a time anyway)
+        self._cookie_calls = threading.RLock()
 
     @property
     def name(self) -> str:
@@ -288,7 +291,7 @@ class SessionManager:
         if not session.running or not session.processes_alive():
             return None
         try:
-            with bounded_calls(session.driver, self.settings.health_timeout):
+            with self._cookie_calls, bounded_calls(session.driver, self.settings.health_timeout):
                 found = session.driver.execute_cdp_cmd("Network.getAllCookies", {})
             return list(found["cookies"])
         except Exception as exc:
@@ -307,7 +310,7 @@ class SessionManager:
         )
         if not session.running or not session.processes_alive():
             return
-        with bounded_calls(session.driver, self.settings.health_timeout):
+        with self._cookie_calls, bounded_calls(session.driver, self.settings.health_timeout):
             if changes.set:
                 session.driver.execute_cdp_cmd(
                     "Network.setCookies", {"cookies": [c.to_cdp(site) for c in changes.set]}
@@ -320,15 +323,16 @@ class SessionManager:
     def relogin(self, reason: str) -> None:
         """Log in again for ``ctx.http``: a dead or hung browser is restarted first."""
         session = self.session
-        if not session.running or not session.processes_alive():
-            self.restart("browser gone before a re-login", category="browser_crash")
-        elif not session.alive(self.settings.health_timeout):
-            self.restart("browser unresponsive before a re-login", category="browser_crash")
-        try:
-            self.login(reason, self._page_key, self._attempt)
-        except HaltRun as exc:
-            self.halting = str(exc)
-            raise
+        with self._cookie_calls:
+            if not session.running or not session.processes_alive():
+                self.restart("browser gone before a re-login", category="browser_crash")
+            elif not session.alive(self.settings.health_timeout):
+                self.restart("browser unresponsive before a re-login", category="browser_crash")
+            try:
+                self.login(reason, self._page_key, self._attempt)
+            except HaltRun as exc:
+                self.halting = str(exc)
+                raise
 
     def login_not_cured(self, message: str) -> None:
         """A fresh login did not bring the session back: count it like a failed login."""

@@ -7,13 +7,17 @@ of each server-side fault, and the site's ground truth. Nothing is assumed.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from enduro._endpoints import endpoint_of
 from enduro.monitor import summarize, summarize_samples
+from enduro.session import merge_stats
 from enduro.store import Store
 from enduro.stress.results import (
     CriterionResult,
@@ -27,11 +31,12 @@ from enduro.stress.results import (
     UnexplainedError,
     Verdict,
 )
+from enduro.stress.injector import HYBRID_SITE_KINDS
 from enduro.stress.scenario import StressTestConfig, SuccessCriteria
 from enduro.stress.site import Fault, RequestLogEntry
 from enduro.stress.tester import ProductionStressTester
 
-__all__ = ["SITE_FAULT_TYPES", "analyse", "judge", "retry_after_violations"]
+__all__ = ["SITE_FAULT_TYPES", "EndpointReaction", "analyse", "judge", "retry_after_violations"]
 
 # The site's fault kinds, as the stress tester's fault types.
 SITE_FAULT_TYPES = {
@@ -45,6 +50,7 @@ SITE_FAULT_TYPES = {
     "truncate": "network_timeout",
     "latency": "network_timeout",
     "session_expiry": "auth_loss",
+    "csrf_rotation": "auth_loss",
 }
 # An error this soon after an injection is put down to it.
 EXPLAINED_WITHIN = 30.0
@@ -61,6 +67,7 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         samples = store.samples()
         samples_of_records = _sample_records(store, job)
         done_at = store.done_at(job)
+        http = merge_stats(store.http_stats(job))
         # the passes before the last too, for a cycling scenario
         done_times = sorted([*info.done_times, *(done_at[k] for k in tester.keys if k in done_at)])
     injections = _injections(tester, done_times)
@@ -103,10 +110,22 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         unexplained_errors=_unexplained(errors, injections),
         integrity=Integrity(**tester.integrity()),
         stopped_early=info.stopped_early,
+        hybrid=config.hybrid,
+        http=http,
+        site_faults=dict(Counter(f.kind for f in tester.site_plan.delivered)),
         retry_after_violations=retry_after_violations(
             tester.request_log,
             config.retry_after,
-            [float(e["ts"]) for e in events if e["kind"] in ("cooldown", "rate_cut")],
+            [
+                float(e["ts"])
+                for e in events
+                if e["kind"] in ("cooldown", "rate_cut") and "endpoint" not in _data(e)
+            ],
+            [
+                EndpointReaction(float(e["ts"]), str(d["endpoint"]), int(d.get("in_flight") or 0))
+                for e in events
+                if e["kind"] == "cooldown" and "endpoint" in (d := _data(e))
+            ],
         ),
         site_served=config.job is None,
         sample_records=samples_of_records,
@@ -134,37 +153,98 @@ def _sample_records(store: Store, job: str, first: int = 3, marked: int = 3) -> 
 
 SUBRESOURCES = ("/api/", "/static/", "/favicon.ico")
 """Requests a loaded page makes on its own (its script, its data): not a page load."""
+HYBRID_API = "/api/v2/"
+"""The JSON API a hybrid job's ctx.http calls: judged per endpoint."""
+
+
+@dataclass(frozen=True)
+class EndpointReaction:
+    """The runner holding one endpoint after a 429/503 (its ``cooldown`` event).
+
+    Attributes:
+        at: when the hold began.
+        endpoint: the endpoint held.
+        in_flight: requests to it that had passed the limiter and were not back yet.
+    """
+
+    at: float
+    endpoint: str
+    in_flight: int = 0
 
 
 def retry_after_violations(
-    log: list[RequestLogEntry], retry_after: float, reactions: Sequence[float] = ()
+    log: list[RequestLogEntry],
+    retry_after: float,
+    reactions: Sequence[float] = (),
+    endpoint_reactions: Sequence[EndpointReaction] = (),
 ) -> list[str]:
-    """Page loads that reached the site while a Retry-After it had sent was running.
+    """Requests that reached the site while a Retry-After it had sent was running.
 
     A window runs from the 429/503 for ``retry_after`` seconds (rounded up, as
-    the header carries it). Inside it no page may be requested once the runner
-    knew of the answer: from its first reaction (``reactions``: times of its
+    the header carries it).
+
+    Page loads: inside a window no page may be requested once the runner knew
+    of the answer: from its first reaction (``reactions``: times of its
     ``cooldown`` / ``rate_cut`` events) after the answer, or from the answer
     itself if it never reacted. A page another worker requested before that,
     and the script and data calls of a page already loading, were on their way
     (the site cannot tell them apart from a Retry-After the runner ignored,
     the runner's own events can).
+
+    The hybrid API (``/api/v2/``): windows are per endpoint. Inside one, no
+    request to that endpoint may arrive once the runner held it
+    (``endpoint_reactions``), but for the ones it counted as already on their
+    way at that moment.
     """
     window = float(math.ceil(retry_after))  # the site sends whole seconds, rounded up
     told = [e for e in log if e.fault_kind in ("rate_limit", "maintenance")]
     found = []
     for slow_down in told:
         end = slow_down.at + window
+        if slow_down.path.startswith(HYBRID_API):
+            found += _endpoint_violations(log, slow_down, end, endpoint_reactions)
+            continue
         knew = min((t for t in reactions if slow_down.at <= t < end), default=slow_down.at)
         for entry in log:
             if entry is slow_down or entry.path.startswith(SUBRESOURCES):
                 continue
             if knew <= entry.at < end and entry.at > slow_down.at:
-                gap = entry.at - slow_down.at
-                found.append(
-                    f"{entry.path} {gap:.2f}s after a {slow_down.status} on {slow_down.path}"
-                )
+                found.append(_violation(entry, slow_down))
     return found
+
+
+def _endpoint_violations(
+    log: list[RequestLogEntry],
+    slow_down: RequestLogEntry,
+    end: float,
+    reactions: Sequence[EndpointReaction],
+) -> list[str]:
+    endpoint = endpoint_of(slow_down.path)
+    held = min(
+        (r for r in reactions if r.endpoint == endpoint and slow_down.at <= r.at < end),
+        key=lambda r: r.at,
+        default=EndpointReaction(slow_down.at, endpoint),
+    )
+    inside = [
+        entry
+        for entry in log
+        if entry is not slow_down
+        and held.at <= entry.at < end
+        and entry.at > slow_down.at
+        and entry.path.startswith(HYBRID_API)
+        and endpoint_of(entry.path) == endpoint
+    ]
+    return [_violation(entry, slow_down) for entry in inside[held.in_flight :]]
+
+
+def _violation(entry: RequestLogEntry, slow_down: RequestLogEntry) -> str:
+    gap = entry.at - slow_down.at
+    return f"{entry.path} {gap:.2f}s after a {slow_down.status} on {slow_down.path}"
+
+
+def _data(event: dict[str, Any]) -> dict[str, Any]:
+    raw = event.get("data")
+    return json.loads(raw) if raw else {}
 
 
 def _injections(tester: ProductionStressTester, done_times: list[float]) -> list[InjectionRecord]:
@@ -376,11 +456,21 @@ def judge(results: StressTestResults, config: StressTestConfig) -> Verdict:
         for k in config.faults
         if results.injected_per_type.get(k) is None or results.injected_per_type[k].delivered == 0
     ]
+    if config.hybrid:  # and every fault of the API that those types stand for
+        missing += [
+            kind
+            for fault_type in config.faults
+            for kind in HYBRID_SITE_KINDS.get(fault_type, ())
+            if not results.site_faults.get(kind)
+        ]
+    named = len(config.faults) + (
+        sum(len(HYBRID_SITE_KINDS.get(f, ())) for f in config.faults) if config.hybrid else 0
+    )
     check(
         "faults delivered",
         not missing,
-        len(config.faults) - len(missing),
-        len(config.faults),
+        named - len(missing),
+        named,
         ("not delivered: " + ", ".join(missing)) if missing else "every named fault happened",
     )
     check(

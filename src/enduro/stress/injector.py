@@ -23,6 +23,13 @@ server_error        site: ``server_error``, ``maintenance``
 auth_loss           site: ``session_expiry``
 ==================  ===========================================================
 
+A hybrid scenario (``config.hybrid``) takes the site's faults on its JSON API
+instead (:data:`HYBRID_SITE_KINDS`: resets, truncated bodies and latency for
+network_timeout, CSRF rotation beside session expiry for auth_loss), every one
+of them pinned at least once, at a random request of its page (a lapse in
+the middle of a page, not only on its list call); the rest of a count is a
+rate per API request (the job makes :func:`calls_per_page` of them a page).
+
 How many of each type: :meth:`StressTestConfig.injection_counts`. A type's
 count is spread over its channels (the rows above) in that order, so a count
 of 1 goes to the first. Browser, machine and runner faults are
@@ -52,10 +59,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from enduro.stress.reference_hybrid import calls_per_page
 from enduro.stress.scenario import FAULT_TYPES, RUNNER_CRASH_SPACING, StressTestConfig
 from enduro.stress.site.faults import FAULT_TARGETS, REQUEST_KINDS, FaultPlan, ScheduledFault
 
 __all__ = [
+    "HYBRID_SITE_KINDS",
     "LATENCY_WINDOW",
     "LAYERS",
     "OFFLINE_SECONDS",
@@ -96,6 +105,16 @@ SITE_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 """The site's ``FaultPlan`` kinds that serve each fault type, in the order a count fills them."""
+
+HYBRID_SITE_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "network_timeout": ("reset", "truncate", "latency"),
+        "rate_limiting": ("rate_limit",),
+        "server_error": ("server_error", "maintenance"),
+        "auth_loss": ("session_expiry", "csrf_rotation"),
+    }
+)
+"""The site's kinds that serve each fault type on the JSON API of a hybrid run."""
 
 _FORMAT = 1  # version of the schedule's JSON
 
@@ -155,6 +174,8 @@ class FaultSchedule:
         expire_session_every: the site expires the session on every N-th page
             request (0: never).
         site_injections: site faults pinned to a page, by page.
+        hybrid: the site's faults hit the JSON API of the hybrid job.
+        requests_per_page: site requests each page makes (what a rate is per).
     """
 
     seed: int
@@ -163,6 +184,8 @@ class FaultSchedule:
     site_rates: Mapping[str, float] = field(default_factory=dict, hash=False)
     expire_session_every: int = 0
     site_injections: tuple[Injection, ...] = ()
+    hybrid: bool = False
+    requests_per_page: int = 1
 
     def planned(self) -> dict[str, int]:
         """Expected faults per type (types with none left out), in FAULT_TYPES order.
@@ -174,9 +197,9 @@ class FaultSchedule:
         counts = dict.fromkeys(FAULT_TYPES, 0)
         for injection in (*self.injections, *self.site_injections):
             counts[injection.type] += 1
-        for fault_type, kinds in SITE_KINDS.items():
+        for fault_type, kinds in (HYBRID_SITE_KINDS if self.hybrid else SITE_KINDS).items():
             rate = sum(self.site_rates.get(kind, 0.0) for kind in kinds)
-            counts[fault_type] += round(rate * self.pages)
+            counts[fault_type] += round(rate * self.pages * self.requests_per_page)
         if self.expire_session_every:
             counts["auth_loss"] += self.pages // self.expire_session_every
         return {fault_type: n for fault_type, n in counts.items() if n}
@@ -193,7 +216,12 @@ class FaultSchedule:
             latency: seconds of the site's ``latency`` fault (not scheduled here).
         """
         pinned = [
-            ScheduledFault(kind=str(i.params["kind"]), page=int(i.params["page"]))
+            ScheduledFault(
+                kind=str(i.params["kind"]),
+                page=int(i.params["page"]),
+                after=int(i.params.get("after", 0)),
+                request="hybrid" if self.hybrid else None,
+            )
             for i in self.site_injections
         ]
         return FaultPlan(
@@ -216,6 +244,8 @@ class FaultSchedule:
             "injections": [i.to_dict() for i in self.injections],
             "site_injections": [i.to_dict() for i in self.site_injections],
         }
+        if self.hybrid:  # a browser run's schedule keeps its old shape, byte for byte
+            data.update(hybrid=True, requests_per_page=self.requests_per_page)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -238,6 +268,8 @@ class FaultSchedule:
                 ),
                 expire_session_every=int(data["expire_session_every"]),
                 site_injections=tuple(Injection.from_dict(i) for i in data["site_injections"]),
+                hybrid=bool(data.get("hybrid", False)),
+                requests_per_page=int(data.get("requests_per_page", 1)),
             )
         except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not a fault schedule: {exc!r}") from exc
@@ -258,18 +290,21 @@ class FailureInjector:
         config = self._config
         rng = random.Random(config.seed)
         low, high = self._window()
+        per_page = self.requests_per_page()
         timed: list[tuple[int, str, str, dict[str, Any]]] = []
         pins: list[tuple[str, str]] = []
         rates: dict[str, float] = {}
         for fault_type, count in config.injection_counts().items():
-            channels = _channels(fault_type, site=config.job is None)
+            channels = _channels(fault_type, site=config.job is None, hybrid=config.hybrid)
             shares = _spread(count, len(channels))
             pinned = _spread(config.minimum(fault_type), len(channels))
             for (layer, kind), n, least in zip(channels, shares, pinned, strict=True):
                 if layer == "site":
+                    if config.hybrid and config.minimum(fault_type):
+                        least = max(1, least)  # every API fault of a named type, once at least
                     pins += [(fault_type, kind)] * least
                     if n > least:
-                        rates[kind] = (n - least) / config.pages
+                        rates[kind] = (n - least) / (config.pages * per_page)
                     continue
                 if fault_type == "runner_crash":
                     spots = _spaced(rng, n, low, high, RUNNER_CRASH_SPACING)
@@ -287,7 +322,15 @@ class FailureInjector:
         pages = _pages(rng, len(pins), config.pages)
         placed = sorted(zip(pages, pins, strict=True), key=lambda item: item[0])
         site_injections = tuple(
-            Injection(f"s{n:04d}", fault_type, "site", page - 1, {"kind": kind, "page": page})
+            Injection(
+                f"s{n:04d}",
+                fault_type,
+                "site",
+                page - 1,
+                {"kind": kind, "page": page}
+                # a hybrid page makes many requests: the fault hits one of them at random
+                | ({"after": rng.randrange(per_page)} if config.hybrid else {}),
+            )
             for n, (page, (fault_type, kind)) in enumerate(placed, start=1)
         )
         return FaultSchedule(
@@ -297,7 +340,16 @@ class FailureInjector:
             site_rates=MappingProxyType(_capped(rates)),
             expire_session_every=config.expire_session_every,
             site_injections=site_injections,
+            hybrid=config.hybrid,
+            requests_per_page=per_page,
         )
+
+    def requests_per_page(self) -> int:
+        """Site requests one page of the scenario's job makes (the hybrid job's API
+        calls; one document for the browser job)."""
+        if not self._config.hybrid:
+            return 1
+        return calls_per_page("full", self._config.rows)
 
     def site_plan(self) -> FaultPlan:
         """A fresh site ``FaultPlan`` serving the schedule's site faults."""
@@ -330,11 +382,12 @@ class FailureInjector:
         return {}
 
 
-def _channels(fault_type: str, *, site: bool = True) -> list[tuple[str, str]]:
+def _channels(fault_type: str, *, site: bool = True, hybrid: bool = False) -> list[tuple[str, str]]:
     """Where a fault type's count goes, in order: its own layer, then its site kinds
-    (``site=False``: a user's job, where the site is not ours to break)."""
+    (``site=False``: a user's job, where the site is not ours to break; ``hybrid``:
+    the kinds that hit the site's JSON API)."""
     channels = [(LAYERS[fault_type], fault_type)] if fault_type in LAYERS else []
-    kinds = SITE_KINDS.get(fault_type, ()) if site else ()
+    kinds = (HYBRID_SITE_KINDS if hybrid else SITE_KINDS).get(fault_type, ()) if site else ()
     return channels + [("site", kind) for kind in kinds]
 
 

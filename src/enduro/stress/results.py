@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -183,7 +183,15 @@ class StressTestResults(_Model):
     job: str = ""
     """The user's job the scenario ran (empty: the reference job on the built-in site)."""
     not_injected: list[str] = Field(default_factory=list)
-    """Fault types the scenario named that were not injected (they need the built-in site)."""
+    """Fault types the scenario named that were not injected (they need the built-in
+    site, or, in a hybrid run, pages loaded in the browser)."""
+    hybrid: bool = False
+    """Whether the run was the hybrid reference job (the browser logs in, ctx.http
+    calls the site's JSON API)."""
+    site_faults: dict[str, int] = Field(default_factory=dict)
+    """The built-in site's faults delivered, by its kind (rate_limit, reset, csrf_rotation...)."""
+    http: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """A hybrid run's requests per endpoint: counts, errors by category, latency (ms)."""
     site_served: bool = True
     """Whether the built-in site was served (its request log then judges Retry-After)."""
     seed: int = 0

@@ -42,6 +42,7 @@ from enduro.errors import UsageError
 
 __all__ = [
     "BASIC_FAULTS",
+    "BROWSER_PAGE_FAULTS",
     "FAULT_TYPES",
     "JOB_FAULTS",
     "LENIENT",
@@ -50,6 +51,7 @@ __all__ = [
     "RUNNER_CRASH_SPACING",
     "StressTestConfig",
     "SuccessCriteria",
+    "for_hybrid",
     "for_job",
     "load_scenario",
     "parse_duration",
@@ -95,6 +97,10 @@ JOB_FAULTS: tuple[str, ...] = (
 """The fault types that need no control of the site: a stress run of the user's
 own job (``--job``) injects only these (network_timeout as offline and latency
 windows in the browser)."""
+
+BROWSER_PAGE_FAULTS: tuple[str, ...] = ("element_not_found", "javascript_error")
+"""Fault types that live in pages loaded in the browser (stale or missing elements, a
+broken script): a hybrid run's browser only logs in, so it cannot get them."""
 
 _JOB_SUBSTITUTES: Mapping[str, str] = MappingProxyType({"auth_loss": "cookie_wipe"})
 """A site fault a user's job gets in another form: a logged-out session comes
@@ -297,8 +303,13 @@ class StressTestConfig(BaseModel):
     """The user's own job (``path/file.py[:name]`` or ``module:name``) instead of the
     reference job on the built-in site: only JOB_FAULTS, integrity by completeness."""
 
+    hybrid: bool = False
+    """Run the hybrid reference job (the browser logs in, ``ctx.http`` calls the site's
+    JSON API) instead of the browser one; the site's faults then hit the API."""
+
     dropped_faults: tuple[str, ...] = ()
-    """Fault types the scenario named that a user's job cannot get (they need the site)."""
+    """Fault types the scenario named that this run cannot get (a user's job: they need
+    the site; a hybrid run: they need pages loaded in the browser)."""
 
     criteria: SuccessCriteria = Field(default_factory=lambda: SuccessCriteria())
     """What the run must achieve, and when it stops early."""
@@ -339,6 +350,17 @@ class StressTestConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_consistent(self) -> StressTestConfig:
+        if self.hybrid:
+            if self.job is not None:
+                raise ValueError(
+                    "hybrid runs the built-in hybrid job and job names yours: pick one"
+                )
+            paged = [fault for fault in self.faults if fault in BROWSER_PAGE_FAULTS]
+            if paged:
+                raise ValueError(
+                    f"{paged[0]!r} needs pages loaded in the browser; a hybrid run's browser "
+                    "only logs in"
+                )
         if self.job is not None:
             sited = [fault for fault in self.faults if fault not in JOB_FAULTS]
             if sited:
@@ -456,6 +478,34 @@ def for_job(config: StressTestConfig, job: str, job_pages: int) -> StressTestCon
         raise UsageError(f"scenario {config.name!r} on job {job!r}: {_one_line(exc)}") from None
 
 
+def for_hybrid(config: StressTestConfig) -> StressTestConfig:
+    """``config`` turned onto the hybrid reference job: the faults of pages loaded in the
+    browser are dropped (listed as not injected), the site's others hit its JSON API.
+
+    Raises:
+        UsageError: if no fault is left, or the result is not a valid scenario.
+    """
+    faults = tuple(f for f in config.faults if f not in BROWSER_PAGE_FAULTS)
+    if not faults and config.faults:
+        raise UsageError(
+            f"scenario {config.name!r} names only faults of pages loaded in the browser",
+            hint="a hybrid run's browser only logs in; name other faults",
+        )
+    data = config.model_dump()
+    data.update(
+        name=f"{config.name} (hybrid)",
+        hybrid=True,
+        faults=faults,
+        dropped_faults=tuple(f for f in config.faults if f in BROWSER_PAGE_FAULTS),
+        weights={k: v for k, v in config.weights.items() if k in faults},
+        min_injections={k: v for k, v in config.min_injections.items() if k in faults},
+    )
+    try:
+        return StressTestConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(f"scenario {config.name!r}, hybrid: {_one_line(exc)}") from None
+
+
 _MERGED_TABLES = ("weights", "min_injections")
 _LOADER_KEYS = ("preset", "profile")
 
@@ -491,12 +541,21 @@ def load_scenario(ref: str | Path, **overrides: Any) -> StressTestConfig:
             hint=f"use a preset ({', '.join(PRESETS)}) or the path of a .toml file",
         )
     data.update({key: value for key, value in overrides.items() if value is not None})
-    job = data.pop("job", None)  # a user's job: the scenario is read as written, then moved onto it
+    # A user's job, or the hybrid job: the scenario is read as written, then moved onto it.
+    job = data.pop("job", None)
+    hybrid = bool(data.pop("hybrid", False))
     data.pop("dropped_faults", None)
     try:
         config = StressTestConfig.model_validate(data)
     except ValidationError as exc:
         raise UsageError(f"{where}: {_one_line(exc)}", hint=_hint(exc)) from None
+    if job is not None and hybrid:
+        raise UsageError(
+            "--hybrid runs the built-in hybrid job and --job names your own",
+            "pick one of them",
+        )
+    if hybrid:
+        return for_hybrid(config)
     if job is None:
         return config
     return _onto_job(config, str(job), overrides.get("pages"))
@@ -505,7 +564,13 @@ def load_scenario(ref: str | Path, **overrides: Any) -> StressTestConfig:
 def _onto_job(config: StressTestConfig, job: str, pages_asked: int | None) -> StressTestConfig:
     from enduro.job import load_job  # the job's module is imported only when a job is named
 
-    job_pages = len(load_job(job).page_keys)
+    loaded = load_job(job)
+    if loaded.discovers_pages:
+        raise UsageError(
+            f"job {job!r} finds its pages as it runs (Job.pages is a function)",
+            "stress --job needs a job with a list of pages",
+        )
+    job_pages = len(loaded.page_keys)
     if pages_asked is not None and pages_asked > job_pages:
         raise UsageError(
             f"--pages {pages_asked} but job {job!r} has {job_pages} pages",

@@ -1,7 +1,8 @@
 """Running a scenario, or the validation suite, to results on disk.
 
 ``run_scenario`` is what ``enduro stress`` does; ``run_suite`` is ``enduro
-suite``: light, then medium, then heavy, stopping at the first NO-GO.
+suite``: light, then medium, then heavy, on the browser reference job and then
+on the hybrid one, stopping at the first NO-GO.
 """
 
 from __future__ import annotations
@@ -34,15 +35,22 @@ def run_scenario(config: StressTestConfig, directory: Path) -> StressTestResults
     return results
 
 
-def run_suite(directory: Path, **overrides: object) -> SuiteResults:
-    """Light, medium, heavy in turn, each in its own sub-directory; stop at the first NO-GO."""
+def run_suite(directory: Path, *, hybrid: bool | None = None, **overrides: object) -> SuiteResults:
+    """Light, medium, heavy in turn, each in its own sub-directory; stop at the first NO-GO.
+
+    Args:
+        hybrid: None runs them on the browser job, then on the hybrid one
+            (``light-hybrid``, ...); True on the hybrid job only; False on the browser's.
+    """
     suite = SuiteResults()
-    for name in SUITE:
-        config = load_scenario(name, **overrides)
-        results = run_scenario(config, directory / name)
+    kinds = {None: (False, True), True: (True,), False: (False,)}[hybrid]
+    runs = [(name, kind) for kind in kinds for name in SUITE]
+    for name, on_hybrid in runs:
+        config = load_scenario(name, hybrid=on_hybrid or None, **overrides)
+        results = run_scenario(config, directory / (f"{name}-hybrid" if on_hybrid else name))
         suite.scenarios.append(results)
         if not results.verdict.go:
-            suite.stopped_at = name
+            suite.stopped_at = config.name
             break
     suite.go = suite.stopped_at is None
     suite.recommendations = [

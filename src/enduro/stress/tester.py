@@ -11,6 +11,10 @@ started again (the resume path). Every delivery is recorded with an id and a
 time. At the end the store's records are checked against the site's ground
 truth and the results are judged against the success criteria.
 
+With ``config.hybrid`` set it runs the hybrid reference job instead (the
+browser logs in, ``ctx.http`` walks the site's JSON API), the site's faults
+hitting the API, and checks its records against the hybrid ground truth.
+
 With ``config.job`` set it runs the user's own job instead, against the
 user's own site (nothing is served): ``enduro run`` on a small generated
 file that takes the job's first ``config.pages`` pages, the browser, machine
@@ -47,6 +51,7 @@ from enduro.stress.site import (
     SiteConfig,
     SiteServer,
     ground_truth,
+    hybrid_truth,
 )
 
 __all__ = ["Delivery", "ProductionStressTester", "RunnerCommand"]
@@ -71,6 +76,17 @@ def default_runner_command(store: Path) -> list[str]:
         str(Path(sys.executable).parent / "enduro"),
         "run",
         "enduro.stress.reference:job",
+        "--store",
+        str(store),
+    ]
+
+
+def hybrid_runner_command(store: Path) -> list[str]:
+    """``enduro run`` with the hybrid reference job."""
+    return [
+        str(Path(sys.executable).parent / "enduro"),
+        "run",
+        "enduro.stress.reference_hybrid:job",
         "--store",
         str(store),
     ]
@@ -142,7 +158,7 @@ class ProductionStressTester:
         if config.job is None:
             self.job_name, self.record_key = JOB_NAME, "match_id"
             self.keys = [str(page) for page in range(1, config.pages + 1)]
-            default = default_runner_command
+            default = hybrid_runner_command if config.hybrid else default_runner_command
         else:
             job = load_job(config.job)
             self.job_name, self.record_key = job.name, job.record_key
@@ -241,6 +257,7 @@ class ProductionStressTester:
                 {
                     "ENDURO_SITE_URL": self.site_url,
                     "ENDURO_SITE_PAGES": str(self.config.pages),
+                    "ENDURO_HYBRID_SHAPE": "full",
                     "ENDURO_SEED": str(self.config.seed),
                     "ENDURO_PAGE_TIMEOUT": "20",
                     "ENDURO_BACKOFF_BASE": "0.5",
@@ -485,9 +502,10 @@ class ProductionStressTester:
         """Records in the store, judged: against ground truth, or for completeness."""
         if self.config.job is not None:
             return self._completeness()
+        records = hybrid_truth if self.config.hybrid else ground_truth
         truth = {
             str(r["match_id"]): dumps_record(r)
-            for r in ground_truth(self.config.seed, self.config.pages, self.config.rows)
+            for r in records(self.config.seed, self.config.pages, self.config.rows)
         }
         found: dict[str, list[str]] = {}
         with Store.open(self.store_path, create=False) as store:

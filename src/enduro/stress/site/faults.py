@@ -131,12 +131,15 @@ class ScheduledFault:
         page: only requests for this page (None: any page).
         times: how many matching requests get it.
         after: let this many matching requests through first.
+        request: only requests of this kind (None: every kind the fault targets),
+            e.g. ``"hybrid"`` for a session expiry the browser's pages never get.
     """
 
     kind: str
     page: int | None = None
     times: int = 1
     after: int = 0
+    request: str | None = None
 
 
 class _Slot:
@@ -151,6 +154,8 @@ class _Slot:
 
     def matches(self, kind_of_request: str, page: int | None) -> bool:
         if kind_of_request not in FAULT_TARGETS[self.spec.kind]:
+            return False
+        if self.spec.request is not None and self.spec.request != kind_of_request:
             return False
         return self.spec.page is None or self.spec.page == page
 
@@ -360,3 +365,8 @@ def _check_schedule(schedule: Sequence[ScheduledFault]) -> None:
             raise ValueError(f"after must be >= 0, got {spec.after!r} for {spec.kind!r}")
         if spec.page is not None and spec.page < 1:
             raise ValueError(f"page must be >= 1 or None, got {spec.page!r} for {spec.kind!r}")
+        if spec.request is not None and spec.request not in FAULT_TARGETS[spec.kind]:
+            raise ValueError(
+                f"{spec.kind!r} does not hit {spec.request!r} requests "
+                f"(it hits {', '.join(FAULT_TARGETS[spec.kind])})"
+            )
