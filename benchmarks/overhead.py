@@ -96,13 +96,18 @@ def enduro_run(url: str, pages: int, **settings_overrides: object) -> float:
     return elapsed
 
 
-def parse_args(doc: str, pages: int, rounds: int) -> argparse.Namespace:
-    """The options every benchmark here takes."""
+def make_parser(doc: str, pages: int, rounds: int) -> argparse.ArgumentParser:
+    """The options every benchmark here takes; a benchmark may add its own."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--pages", type=int, default=pages)
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    return parser.parse_args()
+    return parser
+
+
+def parse_args(doc: str, pages: int, rounds: int) -> argparse.Namespace:
+    """The options every benchmark here takes, parsed."""
+    return make_parser(doc, pages, rounds).parse_args()
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from enduro._endpoints import endpoint_of
 from enduro.monitor import summarize, summarize_samples
 from enduro.session import merge_stats
 from enduro.store import Store
+from enduro.stress.injector import HYBRID_SITE_KINDS
 from enduro.stress.results import (
     CriterionResult,
     InjectionRecord,
@@ -31,7 +32,6 @@ from enduro.stress.results import (
     UnexplainedError,
     Verdict,
 )
-from enduro.stress.injector import HYBRID_SITE_KINDS
 from enduro.stress.scenario import StressTestConfig, SuccessCriteria
 from enduro.stress.site import Fault, RequestLogEntry
 from enduro.stress.tester import ProductionStressTester
