@@ -1,0 +1,91 @@
+"""A job that finds its pages as it runs (Job.pages, ctx.enqueue) survives SIGKILLs.
+
+The runner is SIGKILLed at random moments (start-up, the first login, mid-page,
+mid-commit) and started again; the final export equals the truth, and every
+page found was done exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from enduro.store import Store
+
+from .conftest import ENDURO, export_lines, live_processes_of
+from .hybrid_jobs import DETAILS, found_truth
+
+pytestmark = pytest.mark.integration
+
+LISTS = 800
+ROWS = 10
+KILLS = 6
+JOB = "found"
+
+
+def _state(store_path: Path) -> tuple[int, int, int]:
+    """Pages done, pages known and runs so far."""
+    if not store_path.exists():
+        return 0, 0, 0
+    with Store.open(store_path, create=False) as store:
+        counts = store.page_counts(JOB)
+        return counts["done"], counts["total"], len(store.runs())
+
+
+def test_found_pages_survive_sigkills_and_are_each_done_once(
+    tmp_path: Path, site_factory: Any
+) -> None:
+    site = site_factory(LISTS, rows=ROWS)
+    store_path = tmp_path / "found.db"
+    jobs = Path(__file__).with_name("hybrid_jobs.py")
+    command = [ENDURO, "run", f"{jobs}:job", "--store", str(store_path)]
+    env = {**os.environ, "HYBRID_SITE_URL": site.url, "HYBRID_JOB": JOB}
+    rng = random.Random(20261202)
+    kills = 0
+    while kills < KILLS:
+        before_done, before_known, runs_before = _state(store_path)
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        # from start-up (importing, the browser, the login) to deep into the pages
+        deadline = time.monotonic() + rng.uniform(1.0, 6.0)
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed; raise LISTS"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done, known, runs = _state(store_path)
+        assert done >= before_done and known >= before_known  # nothing is ever undone
+        kills += runs - runs_before
+
+    done, known, _ = _state(store_path)
+    assert LISTS < known < LISTS * (1 + DETAILS), "the kills came before or after the finding"
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+
+    assert export_lines(store_path) == found_truth(LISTS, ROWS)
+    assert live_processes_of(store_path) == []
+    with Store.open(store_path, create=False) as store:
+        assert store.page_counts(JOB) == {
+            "pending": 0,
+            "leased": 0,
+            "done": LISTS * (1 + DETAILS),
+            "failed": 0,
+            "total": LISTS * (1 + DETAILS),
+        }
+        runs = store.runs()
+        assert [r.status for r in runs] == ["dead"] * (len(runs) - 1) + ["finished"]
+        assert len(runs) - 1 >= KILLS
+        keys = store.done_at(JOB)
+        rows = [store.page_status(JOB, key) for key in keys]
+    # done exactly once: a page's attempts count its one completion (a kill charges none)
+    assert all(row is not None and row["attempts"] == 1 for row in rows)
+    details = sorted(key for key in keys if key.startswith("detail:"))
+    assert len(details) == len(set(details)) == LISTS * DETAILS
