@@ -96,6 +96,20 @@ def filled_store(tmp_path: Path) -> Path:
                 store.add_event("error", "boom", job=JOB, category=category, page_key="3")
         store.add_event("error", "boom", job=OTHER, category="network")
         store.add_event("browser_start", "start", job=JOB)  # not a restart
+        for run, (requests, retries) in (("run-a", (90, 2)), ("run-b", (10, 1))):
+            store.save_http_stats(
+                run,
+                JOB,
+                {
+                    "/api/v2/matches": {
+                        "requests": requests,
+                        "ok": requests - retries,
+                        "retries": retries,
+                        "errors": {"rate_limited": retries},
+                        "latency": {"70": requests},  # bucket 70: about 79 ms
+                    }
+                },
+            )
     return path
 
 
@@ -262,6 +276,25 @@ def test_status_text_mentions_the_totals(filled_store: Path) -> None:
     assert "2/6 pages done" in out
     assert "3 browser restarts" in out
     assert "timeout 4" in out
+    assert (
+        "ctx.http /api/v2/matches: 100 requests, 3 retried inside the page; "
+        "failures: rate_limited 3; p50 79 ms, p95 79 ms"
+    ) in out
+
+
+def test_status_json_adds_up_the_http_counts_of_every_run(filled_store: Path) -> None:
+    report = json.loads(_ok("status", str(filled_store), "--json"))
+
+    assert report["jobs"][JOB]["http"] == {
+        "/api/v2/matches": {
+            "requests": 100,
+            "ok": 97,
+            "retries": 3,
+            "errors": {"rate_limited": 3},
+            "latency_ms": {"p50": 79.0, "p95": 79.0, "p99": 79.0},
+        }
+    }
+    assert report["jobs"][OTHER]["http"] == {}
 
 
 # --- export --------------------------------------------------------------------------------

@@ -147,11 +147,17 @@ def run(job_ref: str, verbose: int, **options: Any) -> None:
 @click.option("--pages", type=click.IntRange(1, 100_000), default=300, show_default=True)
 @click.option("--rows", type=click.IntRange(1, 500), default=50, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--hybrid",
+    is_flag=True,
+    help="The hybrid reference job: the browser logs in, ctx.http calls the site's JSON API.",
+)
 @_run_options
 @_usage_errors
-def demo(pages: int, rows: int, seed: int, verbose: int, **options: Any) -> None:
+def demo(pages: int, rows: int, seed: int, hybrid: bool, verbose: int, **options: Any) -> None:
     """Run the reference job over a built-in site started in-process."""
     from enduro.stress.reference import make_job
+    from enduro.stress.reference_hybrid import make_hybrid_job
     from enduro.stress.site import SiteConfig, SiteServer
 
     if options.get("store") is None:
@@ -159,10 +165,9 @@ def demo(pages: int, rows: int, seed: int, verbose: int, **options: Any) -> None
     settings = _settings(**options)
     config = SiteConfig(seed=seed, pages=pages, rows=rows)
     with SiteServer(config) as site:
-        job = make_job(site.url, pages)
-        resume = shlex.join(
-            ["enduro", "demo", "--pages", str(pages), "--store", str(settings.store)]
-        )
+        job = make_hybrid_job(site.url) if hybrid else make_job(site.url, pages)
+        command = ["enduro", "demo", "--pages", str(pages), "--store", str(settings.store)]
+        resume = shlex.join([*command, "--hybrid"] if hybrid else command)
         _execute(job, settings, resume, verbose)
 
 
@@ -339,6 +344,14 @@ def status(store_path: Path, as_json: bool) -> None:
         )
         for key, error in info["failed_pages"][:20]:
             console.print(f"  failed page {key}: {error}")
+        for endpoint, counts in info["http"].items():
+            latency = counts.get("latency_ms", {})
+            failed = ", ".join(f"{c} {n}" for c, n in counts["errors"].items()) or "none"
+            console.print(
+                f"  ctx.http {endpoint}: {counts['requests']} requests, "
+                f"{counts['retries']} retried inside the page; failures: {failed}; "
+                f"p50 {latency.get('p50', 0):g} ms, p95 {latency.get('p95', 0):g} ms"
+            )
     if not report["jobs"]:
         console.print("empty store: no job has run yet")
     sample = report["latest_sample"]
@@ -354,6 +367,8 @@ def status(store_path: Path, as_json: bool) -> None:
 
 
 def _status_report(store: Store) -> dict[str, Any]:
+    from enduro.session import merge_stats
+
     jobs = {}
     for name in store.jobs():
         events = store.event_counts(name)
@@ -363,6 +378,7 @@ def _status_report(store: Store) -> dict[str, Any]:
             "restarts": events.get("browser_restart", 0),
             "errors": store.error_counts(name),
             "failed_pages": [[k, e] for _, k, e in store.failed_pages(name)],
+            "http": merge_stats(store.http_stats(name)),
         }
     return {
         "store": str(store.path),

@@ -166,8 +166,8 @@ class SessionManager:
         self._pages_done += 1
         self._pages_since_auth_check += 1
         self.session.pages_since_start += 1
-        if self.last_good_url and self._pages_done % HOUSEKEEPING_EVERY:
-            return
+        if self.last_good_url and (self.http is not None or self._pages_done % HOUSEKEEPING_EVERY):
+            return  # a hybrid job's pages leave no logs (nothing loads): its URL is enough
         try:
             driver = self.session.driver
             drain_logs(driver, self.settings.health_timeout)
