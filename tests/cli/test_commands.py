@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import http.client
 import io
@@ -157,10 +158,11 @@ def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
     return proc.stdout.readline()
 
 
-@pytest.fixture
-def site_process() -> Iterator[subprocess.Popen[str]]:
+@contextlib.contextmanager
+def _site(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``enduro site --port 0 ARGS`` as a process, stopped at the end."""
     proc = subprocess.Popen(
-        [str(ENDURO), "site", "--port", "0", "--pages", "4", "--rows", "2"],
+        [str(ENDURO), "site", "--port", "0", *args],
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -180,6 +182,12 @@ def site_process() -> Iterator[subprocess.Popen[str]]:
                 stream.close()
 
 
+@pytest.fixture
+def site_process() -> Iterator[subprocess.Popen[str]]:
+    with _site("--pages", "4", "--rows", "2") as proc:
+        yield proc
+
+
 def test_site_on_port_zero_prints_its_url_and_serves(
     site_process: subprocess.Popen[str],
 ) -> None:
@@ -195,14 +203,7 @@ def test_site_on_port_zero_prints_its_url_and_serves(
 
 
 def test_site_with_hybrid_serves_the_json_api() -> None:
-    proc = subprocess.Popen(
-        [str(ENDURO), "site", "--port", "0", "--pages", "2", "--rows", "2", "--hybrid"],
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _site("--pages", "2", "--rows", "2", "--hybrid") as proc:
         match = re.search(r"http://127\.0\.0\.1:(\d+)", _first_line(proc, timeout=60))
         assert match
         conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=10)
@@ -217,16 +218,6 @@ def test_site_with_hybrid_serves_the_json_api() -> None:
             )
         finally:
             conn.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 # --- status --------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +100,37 @@ def live_processes_of(store_path: Path) -> list[str]:
         if proc.info["status"] != "zombie" and any(m in cmdline for m in markers):
             alive.append(f"pid {proc.pid}: {cmdline[:120]}")
     return alive
+
+
+def kill_at_random(
+    command: list[str],
+    env: dict[str, str],
+    *,
+    kills: int,
+    window: tuple[float, float],
+    seed: int,
+    runs: Callable[[], int],
+    progress: Callable[[], tuple[int, ...]],
+) -> None:
+    """Start ``command`` and SIGKILL it at a random moment, ``window`` seconds after its
+    start, again and again until ``kills`` runs that had registered were killed.
+
+    ``runs`` counts the runs in the store; ``progress`` gives counts that must never go
+    back (pages done, pages known...).
+    """
+    rng = random.Random(seed)
+    killed = 0
+    while killed < kills:
+        before, runs_before = progress(), runs()
+        proc = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + rng.uniform(*window)
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed; give it more pages"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        after = progress()
+        assert all(a >= b for a, b in zip(after, before, strict=True)), (before, after)
+        killed += runs() - runs_before

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import random
-import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from enduro.store import Store
 
-from .conftest import ENDURO, export_lines, live_processes_of, reference_env, truth_lines
+from .conftest import (
+    ENDURO,
+    export_lines,
+    kill_at_random,
+    live_processes_of,
+    reference_env,
+    truth_lines,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,23 +39,16 @@ def test_sigkilled_runs_resume_to_exact_truth_and_leave_no_orphans(
     store_path = tmp_path / "crash.db"
     env = reference_env(site.url, PAGES)
     command = [ENDURO, "run", "enduro.stress.reference:job", "--store", str(store_path)]
-    rng = random.Random(20261127)
-    kills = 0  # kills of a run that had registered (and so could have started a browser)
-    while kills < KILLS:
-        before, runs_before = _done_and_runs(store_path)
-        proc = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        # A random moment: anywhere from browser start-up to mid-page or mid-commit.
-        deadline = time.monotonic() + rng.uniform(0.8, 4.0)
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be killed; raise PAGES"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        done, runs = _done_and_runs(store_path)
-        assert done >= before  # progress is never undone
-        kills += runs - runs_before
+    # A random moment: anywhere from browser start-up to mid-page or mid-commit.
+    kill_at_random(
+        command,
+        env,
+        kills=KILLS,
+        window=(0.8, 4.0),
+        seed=20261127,
+        runs=lambda: _done_and_runs(store_path)[1],
+        progress=lambda: _done_and_runs(store_path)[:1],  # progress is never undone
+    )
 
     assert _done_and_runs(store_path)[0] < PAGES, "the kills came too late to test resuming"
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)

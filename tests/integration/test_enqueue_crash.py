@@ -8,10 +8,7 @@ page found was done exactly once.
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ import pytest
 
 from enduro.store import Store
 
-from .conftest import ENDURO, export_lines, live_processes_of
+from .conftest import ENDURO, export_lines, kill_at_random, live_processes_of
 from .hybrid_jobs import DETAILS, found_truth
 
 pytestmark = pytest.mark.integration
@@ -47,25 +44,18 @@ def test_found_pages_survive_sigkills_and_are_each_done_once(
     jobs = Path(__file__).with_name("hybrid_jobs.py")
     command = [ENDURO, "run", f"{jobs}:job", "--store", str(store_path)]
     env = {**os.environ, "HYBRID_SITE_URL": site.url, "HYBRID_JOB": JOB}
-    rng = random.Random(20261202)
-    kills = 0
-    while kills < KILLS:
-        before_done, before_known, runs_before = _state(store_path)
-        proc = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+    kill_at_random(
+        command,
+        env,
+        kills=KILLS,
         # from start-up (importing, the browser, the login) to deep into the pages
-        deadline = time.monotonic() + rng.uniform(1.0, 6.0)
-        while time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be killed; raise LISTS"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        done, known, runs = _state(store_path)
-        assert done >= before_done and known >= before_known  # nothing is ever undone
-        kills += runs - runs_before
+        window=(1.0, 6.0),
+        seed=20261202,
+        runs=lambda: _state(store_path)[2],
+        progress=lambda: _state(store_path)[:2],  # nothing done or found is ever undone
+    )
 
-    done, known, _ = _state(store_path)
+    known = _state(store_path)[1]
     assert LISTS < known < LISTS * (1 + DETAILS), "the kills came before or after the finding"
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-2000:]

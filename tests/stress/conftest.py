@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -117,3 +119,28 @@ class Client:
 def client_for() -> type[Client]:
     """``client_for(url)``: a fresh client, with its own cookie jar, for the site at url."""
     return Client
+
+
+def raw_get(port: int, path: str, headers: dict[str, str]) -> tuple[bytes, BaseException | None]:
+    """Send one GET on a fresh socket; return what arrived and the error that ended it
+    (a fault that cuts a response short is seen as the bytes, not as a client's error)."""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{lines}\r\n".encode()
+        )
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except OSError as exc:
+            return data, exc
+    return data, None
+
+
+def content_length(raw: bytes) -> tuple[int, bytes]:
+    """The Content-Length a raw answer promised, and the body that came."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    assert match, head
+    return int(match.group(1)), body

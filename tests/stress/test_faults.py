@@ -12,7 +12,6 @@ import json
 import math
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ from enduro.stress.site import (
 )
 from enduro.stress.site.app import SESSION_COOKIE
 
-from .conftest import run_node
+from .conftest import content_length, raw_get, run_node
 
 PAGES = 8
 ROWS = 5
@@ -328,42 +327,23 @@ def test_error_statuses(
     assert (faulted.status, faulted.fault_kind, faulted.path) == (status, kind, "/matches?page=2")
 
 
-def _raw_get(port: int, path: str, token: str) -> tuple[bytes, BaseException | None]:
-    """Send one GET on a fresh socket; return what arrived and the error that ended it."""
-    data = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            f"Cookie: {SESSION_COOKIE}={token}\r\n\r\n".encode()
-        )
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except OSError as exc:
-            return data, exc
-    return data, None
-
-
-def _content_length(raw: bytes) -> tuple[int, bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-    assert match, head
-    return int(match.group(1)), body
-
-
 def test_reset_cuts_the_document_with_a_tcp_reset(start: Start) -> None:
     server, client = start(FaultPlan(schedule=[ScheduledFault("reset", page=2, times=2)]))
-    raw, error = _raw_get(server.port, "/matches?page=2", client.token())
+    raw, error = raw_get(
+        server.port, "/matches?page=2", {"Cookie": f"{SESSION_COOKIE}={client.token()}"}
+    )
     assert isinstance(error, ConnectionResetError)
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n")
-    length, body = _content_length(raw)
+    length, body = content_length(raw)
     assert 0 < len(body) < length
     assert body.startswith(b"<!DOCTYPE html>") and b"<body" not in body
     # urllib sees the connection error too.
     with pytest.raises((ConnectionResetError, http.client.IncompleteRead)):
         client.request("/matches?page=2")
     # Served twice: the page is whole afterwards.
-    raw, error = _raw_get(server.port, "/matches?page=2", client.token())
+    raw, error = raw_get(
+        server.port, "/matches?page=2", {"Cookie": f"{SESSION_COOKIE}={client.token()}"}
+    )
     assert error is None and b'<table id="matches">' in raw
     entries = [e for e in _log(server) if e.fault_kind == "reset"]
     assert [(e.status, e.fault_id) for e in entries] == [(0, "f000001"), (0, "f000002")]

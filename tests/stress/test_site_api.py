@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -39,6 +38,8 @@ from enduro.stress.site import (
 )
 from enduro.stress.site.api import CSRF_COOKIE, CSRF_HEADER, CSRF_TOKENS
 from enduro.stress.site.app import SESSION_COOKIE, SESSIONS
+
+from .conftest import content_length, raw_get
 
 SEED, PAGES, ROWS = 4, 6, 10
 TOTAL = PAGES * ROWS
@@ -601,30 +602,16 @@ def test_latency_delays_a_hybrid_request(start: Start) -> None:
 
 
 def _raw(server: SiteServer, client: httpx.Client, path: str) -> tuple[bytes, BaseException | None]:
-    """One GET with the client's cookies and token on a fresh socket: what arrived, and
-    the error that ended it."""
-    data = b""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            f"Cookie: {SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}\r\n"
-            f"{CSRF_HEADER}: {_token(client)}\r\n\r\n".encode()
-        )
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except OSError as exc:
-            return data, exc
-    return data, None
+    """One GET with the client's cookies and token on a fresh socket."""
+    cookie = f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"
+    return raw_get(server.port, path, {"Cookie": cookie, CSRF_HEADER: _token(client)})
 
 
 def _cut_body(raw: bytes) -> tuple[int, bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
+    head = raw.partition(b"\r\n\r\n")[0]
     assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
     assert b"application/json" in head
-    match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
-    assert match, head
-    return int(match.group(1)), body
+    return content_length(raw)
 
 
 @pytest.mark.parametrize("kind", ["reset", "truncate"])

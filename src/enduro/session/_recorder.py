@@ -141,12 +141,9 @@ class FlightRecorder:
             was seen before, the recorder is closed, the browser does not
             answer or nothing could be written. Never raises.
         """
-        with self._lock:
-            if self._closed or group in self._seen:
-                return None
-            self._seen.add(group)
-            self._count += 1
-            number = self._count
+        number = self._claim(group)
+        if number is None:
+            return None
         try:
             return self._capture(driver, group, label, signals, number)
         except Exception:
@@ -163,12 +160,9 @@ class FlightRecorder:
             ``{"record": path}``, or None when the group was seen before, the
             recorder is closed or the file could not be written. Never raises.
         """
-        with self._lock:
-            if self._closed or group in self._seen:
-                return None
-            self._seen.add(group)
-            self._count += 1
-            number = self._count
+        number = self._claim(group)
+        if number is None:
+            return None
         redact = redactor or self._redact
         try:
             stem = self._free_stem(f"{number:03d}-{_slug(redact(group))}")
@@ -182,6 +176,16 @@ class FlightRecorder:
         except Exception:
             log.warning("flight recorder: record of %s failed", redact(group), exc_info=True)
             return None
+
+    def _claim(self, group: str) -> int | None:
+        """The number of ``group``'s capture, or None if it was captured (or the recorder
+        closed): a group is tried once."""
+        with self._lock:
+            if self._closed or group in self._seen:
+                return None
+            self._seen.add(group)
+            self._count += 1
+            return self._count
 
     def close(self) -> None:
         """Capture nothing more; safe to call twice."""

@@ -461,21 +461,16 @@ def for_job(config: StressTestConfig, job: str, job_pages: int) -> StressTestCon
             f"scenario {config.name!r} names only faults that need the built-in site",
             hint=f"name some of {', '.join(JOB_FAULTS)} to stress your own job",
         )
-    data = config.model_dump()
-    data.update(
+    return _narrowed(
+        config,
+        tuple(faults),
+        dropped,
+        f"scenario {config.name!r} on job {job!r}",
         name=f"{config.name} ({job})",
         job=job,
         pages=min(config.pages, job_pages),
-        faults=tuple(faults),
-        dropped_faults=dropped,
         expire_session_every=0,
-        weights={k: v for k, v in config.weights.items() if k in faults},
-        min_injections={k: v for k, v in config.min_injections.items() if k in faults},
     )
-    try:
-        return StressTestConfig.model_validate(data)
-    except ValidationError as exc:
-        raise UsageError(f"scenario {config.name!r} on job {job!r}: {_one_line(exc)}") from None
 
 
 def for_hybrid(config: StressTestConfig) -> StressTestConfig:
@@ -491,19 +486,41 @@ def for_hybrid(config: StressTestConfig) -> StressTestConfig:
             f"scenario {config.name!r} names only faults of pages loaded in the browser",
             hint="a hybrid run's browser only logs in; name other faults",
         )
-    data = config.model_dump()
-    data.update(
+    return _narrowed(
+        config,
+        faults,
+        tuple(f for f in config.faults if f in BROWSER_PAGE_FAULTS),
+        f"scenario {config.name!r}, hybrid",
         name=f"{config.name} (hybrid)",
         hybrid=True,
+    )
+
+
+def _narrowed(
+    config: StressTestConfig,
+    faults: tuple[str, ...],
+    dropped: tuple[str, ...],
+    where: str,
+    **changes: Any,
+) -> StressTestConfig:
+    """``config`` with only ``faults`` (their weights and minimums kept), ``dropped``
+    listed as not injected, and ``changes``.
+
+    Raises:
+        UsageError: the result is not a valid scenario (``where`` names it).
+    """
+    data = config.model_dump()
+    data.update(
         faults=faults,
-        dropped_faults=tuple(f for f in config.faults if f in BROWSER_PAGE_FAULTS),
+        dropped_faults=dropped,
         weights={k: v for k, v in config.weights.items() if k in faults},
         min_injections={k: v for k, v in config.min_injections.items() if k in faults},
+        **changes,
     )
     try:
         return StressTestConfig.model_validate(data)
     except ValidationError as exc:
-        raise UsageError(f"scenario {config.name!r}, hybrid: {_one_line(exc)}") from None
+        raise UsageError(f"{where}: {_one_line(exc)}") from None
 
 
 _MERGED_TABLES = ("weights", "min_injections")

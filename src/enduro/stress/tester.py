@@ -70,37 +70,24 @@ RunnerCommand = Callable[[Path], list[str]]
 """Builds the command that runs the job against a store (tests swap in broken runners)."""
 
 
+def enduro_run(job: str, store: Path) -> list[str]:
+    """``enduro run JOB --store STORE``, with this Python's enduro."""
+    return [str(Path(sys.executable).parent / "enduro"), "run", job, "--store", str(store)]
+
+
 def default_runner_command(store: Path) -> list[str]:
     """``enduro run`` with the reference job: the code path users run."""
-    return [
-        str(Path(sys.executable).parent / "enduro"),
-        "run",
-        "enduro.stress.reference:job",
-        "--store",
-        str(store),
-    ]
+    return enduro_run("enduro.stress.reference:job", store)
 
 
 def hybrid_runner_command(store: Path) -> list[str]:
     """``enduro run`` with the hybrid reference job."""
-    return [
-        str(Path(sys.executable).parent / "enduro"),
-        "run",
-        "enduro.stress.reference_hybrid:job",
-        "--store",
-        str(store),
-    ]
+    return enduro_run("enduro.stress.reference_hybrid:job", store)
 
 
 def job_runner_command(store: Path) -> list[str]:
     """``enduro run`` with the user's job, through the file the tester writes beside the store."""
-    return [
-        str(Path(sys.executable).parent / "enduro"),
-        "run",
-        f"{store.parent / JOB_FILE}:job",
-        "--store",
-        str(store),
-    ]
+    return enduro_run(f"{store.parent / JOB_FILE}:job", store)
 
 
 @dataclass
