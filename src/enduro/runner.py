@@ -171,6 +171,7 @@ class Runner:
         )
         self.http_stats = HttpStats()
         self._stats_saved = -1  # the HttpStats version last saved
+        self._pages_found = False  # Job.pages (a function) gave its keys this run
         self.progress = Progress()
         self._watchdog = DeadlineWatch()
         self._memory_ok = threading.Event()
@@ -260,9 +261,10 @@ class Runner:
     def _finish(self) -> RunResult:
         self._save_http_stats()
         counts = self.store.page_counts(self.job.name)
+        unfound = self.job.discovers_pages and not self._pages_found
         if self._halt_reason:
             status, code, reason = "halted", 1, self._halt_reason
-        elif self._stop.is_set() and counts["pending"] + counts["leased"]:
+        elif self._stop.is_set() and (counts["pending"] + counts["leased"] or unfound):
             status, code, reason = "interrupted", 130, "stopped by signal"
         elif counts["failed"]:
             status, code, reason = "failed", 1, f"{counts['failed']} pages failed"
@@ -542,6 +544,7 @@ class Runner:
             )
             log.info("Job.pages gave %d pages, %d new", len(keys), added)
             self._on_progress(self.progress)
+            self._pages_found = True
             return True
         return False
 

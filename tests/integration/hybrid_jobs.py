@@ -9,6 +9,7 @@ They read the built-in site at ``HYBRID_SITE_URL``; ``HYBRID_JOB`` picks one:
 - ``no_cookies``: a login hook that logs nobody in (the site sets no cookie).
 - ``html``: every fifth page asks the browser page ``/matches`` for JSON.
 - ``elsewhere``: every fifth page sends a request to ``HYBRID_OTHER_URL``.
+- ``broken_pages``: ``Job.pages`` reads a field the API does not have.
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ def _make() -> Job:
     }
     if KIND == "found":
         return Job(name="found", pages=found_pages, handler=found_handler, login=login, **common)
+    if KIND == "broken_pages":
+
+        def broken(ctx: PageContext) -> range:
+            return range(ctx.http.get_json(LIST, params={"currentPage": 1})["pageCount"])
+
+        return Job(name=KIND, pages=broken, handler=found_handler, login=login, **common)
     pages = range(1, int(os.environ.get("HYBRID_SITE_PAGES", "10")) + 1)
     hook = _no_login if KIND == "no_cookies" else login
     return Job(name=KIND, pages=pages, handler=_plain_handler, login=hook, **common)

@@ -202,3 +202,20 @@ def test_the_sites_cookies_are_never_sent_to_another_host(
         failed = store.failed_pages("elsewhere")
         assert [key for _, key, _ in failed] == ["5", "10"]
         assert all("sends them nowhere else" in error for _, _, error in failed)
+
+
+def test_a_pages_function_that_fails_halts_naming_its_error(
+    tmp_path: Path, site_factory: Any
+) -> None:
+    site = site_factory(3)
+    store_path = tmp_path / "h.db"
+
+    out = run(store_path, site.url, f"{JOBS}:job", HYBRID_JOB="broken_pages")
+
+    assert out.returncode == 1, out.stdout[-3000:]
+    said = " ".join((out.stdout + out.stderr).split())
+    assert "halted: Job.pages failed: KeyError: 'pageCount'" in said
+    errors = events_of(store_path, "error")
+    assert [e["category"] for e in errors] == ["handler_bug", "handler_bug"]  # its 2 attempts
+    with Store.open(store_path, create=False) as store:
+        assert store.page_counts("broken_pages")["total"] == 0

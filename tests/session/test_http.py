@@ -398,3 +398,25 @@ def test_an_auth_error_after_the_retries_reaches_the_handler() -> None:
 
     with pytest.raises(AuthLost, match="HTTP 401"):
         http.get("/x")
+
+
+def test_a_login_hook_whose_own_request_finds_no_session_fails_instead_of_recursing() -> None:
+    lapsed = httpx.Response(303, headers={"Location": "/login"})
+    site = Site(default=lambda r: lapsed)
+    browser = FakeBrowser()
+    http = client(site, browser)
+    inner: list[BaseException] = []
+
+    def login_through_the_api(reason: str) -> None:  # a login hook that uses ctx.http
+        browser.logins += 1
+        try:
+            http.get("/api/login-check")
+        except AuthLost as exc:
+            inner.append(exc)
+            raise
+
+    browser.relogin = login_through_the_api  # type: ignore[method-assign]
+
+    with pytest.raises(AuthLost):
+        http.get("/api/v2/matches")
+    assert browser.logins == 1 and len(inner) == 1  # one login, no login inside it

@@ -227,6 +227,7 @@ class HttpClient:
         self._relogin_epochs: set[int] = set()
         self._uncured: set[int] = set()
         self._failed_login: tuple[int, str] | None = None  # (epoch, why) of a failed re-login
+        self._logging_in: int | None = None  # the thread inside a re-login, if any
         self._expired = threading.Event()
         self._deadline = float("inf")
         self._page = ""
@@ -448,6 +449,10 @@ class HttpClient:
 
     def _reauth(self, epoch: int, message: str, response: httpx.Response | None) -> None:
         """Bring a lost login back: new cookies if there are any, else a re-login."""
+        if self._logging_in == threading.get_ident():
+            # the login hook's own request (it may use ctx.http) found no session:
+            # that is the login failing, not a reason to log in again inside it
+            raise AuthLost(message)
         with self._login_lock:
             if self._epoch() != epoch:
                 return  # cookies changed since the request went out: try with them
@@ -461,11 +466,14 @@ class HttpClient:
             status = response.status_code if response is not None else None
             if status in (401, 403) and self.pull():
                 return  # the browser had fresher cookies
+            self._logging_in = threading.get_ident()
             try:
                 self._link.relogin(f"ctx.http: {message}")
             except AuthLost as exc:
                 self._failed_login = (epoch, str(exc))
                 raise
+            finally:
+                self._logging_in = None
             self.pull()
             self._relogins += 1
             self._relogin_epochs.add(self._epoch())

@@ -304,17 +304,13 @@ class SessionManager:
         assert self.http is not None
         site = self.http.site
         session = self.session
-        session.merge_cookies(
-            [c.to_cdp(site) for c in changes.set],
-            [(c.name, c.domain, c.path) for c in changes.deleted],
-        )
+        cookies = [c.to_cdp(site) for c in changes.set]
+        session.merge_cookies(cookies, [(c.name, c.domain, c.path) for c in changes.deleted])
         if not session.running or not session.processes_alive():
             return
         with self._cookie_calls, bounded_calls(session.driver, self.settings.health_timeout):
-            if changes.set:
-                session.driver.execute_cdp_cmd(
-                    "Network.setCookies", {"cookies": [c.to_cdp(site) for c in changes.set]}
-                )
+            if cookies:
+                session.driver.execute_cdp_cmd("Network.setCookies", {"cookies": cookies})
             for c in changes.deleted:
                 session.driver.execute_cdp_cmd(
                     "Network.deleteCookies", {"name": c.name, "domain": c.domain, "path": c.path}
