@@ -316,11 +316,9 @@ async def _list(request: web.Request) -> web.Response:
 
 
 async def _relationship(request: web.Request) -> web.Response:
-    if (refused := _gate(request)) is not None:
-        return refused
-    found = _details(request.app[_CONFIG], request.match_info["match_id"])
-    if found is None:
-        return _unknown_match(request.match_info["match_id"])
+    found = _one_match(request)
+    if isinstance(found, web.Response):
+        return found
     record, details = found
     keys = ("match_id", "relationship", "shared_cm", "segments")
     return web.json_response(
@@ -329,12 +327,20 @@ async def _relationship(request: web.Request) -> web.Response:
 
 
 async def _badge(request: web.Request) -> web.Response:
+    found = _one_match(request)
+    if isinstance(found, web.Response):
+        return found
+    return web.json_response(_badge_of(*found))
+
+
+def _one_match(
+    request: web.Request,
+) -> tuple[dict[str, object], dict[str, object]] | web.Response:
+    """The match a detail call names (its list record and details), or the refusal."""
     if (refused := _gate(request)) is not None:
         return refused
     found = _details(request.app[_CONFIG], request.match_info["match_id"])
-    if found is None:
-        return _unknown_match(request.match_info["match_id"])
-    return web.json_response(_badge_of(*found))
+    return _unknown_match(request.match_info["match_id"]) if found is None else found
 
 
 async def _badges(request: web.Request) -> web.Response:
