@@ -162,7 +162,6 @@ class HttpClient:
         emit: records events (cool-downs, the first error of each kind).
         recorder: the flight recorder (None: off).
         abort: set when the run abandons the pages in hand.
-        login_pattern: a redirect to a URL matching it means the login lapsed.
         name: the worker's name, for logs and threads.
         rng: jitter of the retry delays.
         transport: an httpx transport (tests).
@@ -181,7 +180,6 @@ class HttpClient:
         emit: Emit | None = None,
         recorder: FlightRecorder | None = None,
         abort: threading.Event | None = None,
-        login_pattern: str | None = None,
         name: str = "w0",
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -198,7 +196,7 @@ class HttpClient:
         self._emit = emit or (lambda *args, **kwargs: None)
         self._recorder = recorder
         self._abort = abort or threading.Event()
-        self._login_pattern = login_pattern or settings.login_url_pattern
+        self._login_pattern = settings.login_url_pattern  # a redirect there: login lapsed
         self.name = name
         self._clock = clock
         self._backoff = Backoff(

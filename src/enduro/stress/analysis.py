@@ -114,18 +114,7 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         http=http,
         site_faults=dict(Counter(f.kind for f in tester.site_plan.delivered)),
         retry_after_violations=retry_after_violations(
-            tester.request_log,
-            config.retry_after,
-            [
-                float(e["ts"])
-                for e in events
-                if e["kind"] in ("cooldown", "rate_cut") and "endpoint" not in _data(e)
-            ],
-            [
-                EndpointReaction(float(e["ts"]), str(d["endpoint"]), int(d.get("in_flight") or 0))
-                for e in events
-                if e["kind"] == "cooldown" and "endpoint" in (d := _data(e))
-            ],
+            tester.request_log, config.retry_after, *_reactions(events)
         ),
         site_served=config.job is None,
         sample_records=samples_of_records,
@@ -242,9 +231,21 @@ def _violation(entry: RequestLogEntry, slow_down: RequestLogEntry) -> str:
     return f"{entry.path} {gap:.2f}s after a {slow_down.status} on {slow_down.path}"
 
 
-def _data(event: dict[str, Any]) -> dict[str, Any]:
-    raw = event.get("data")
-    return json.loads(raw) if raw else {}
+def _reactions(events: list[dict[str, Any]]) -> tuple[list[float], list[EndpointReaction]]:
+    """The runner's reactions to a 429/503: times of its page-level ``cooldown`` /
+    ``rate_cut`` events, and its holds of one ctx.http endpoint."""
+    pages: list[float] = []
+    endpoints: list[EndpointReaction] = []
+    for event in events:
+        if event["kind"] not in ("cooldown", "rate_cut"):
+            continue
+        data = json.loads(event["data"]) if event.get("data") else {}
+        if "endpoint" not in data:
+            pages.append(float(event["ts"]))
+        elif event["kind"] == "cooldown":
+            in_flight = int(data.get("in_flight") or 0)
+            endpoints.append(EndpointReaction(float(event["ts"]), str(data["endpoint"]), in_flight))
+    return pages, endpoints
 
 
 def _injections(tester: ProductionStressTester, done_times: list[float]) -> list[InjectionRecord]:
