@@ -28,13 +28,26 @@ first; the order of the runs alternates by round. Prints the median pages/s
 and calls/s of each and the ratios, the last line a one-line summary
 (``--json``: the figures as one JSON object).
 
+Two more figures say what bounds the ratios. *Added per page*: the median
+milliseconds a page takes in enduro minus in the bare loop — enduro's cost
+per page, whatever the site's speed (the ratio at another site speed follows
+from it). *Storing floor*: what keeping a page durably costs with no enduro
+at all — the records encoded as enduro stores them and written with their
+done mark in one raw ``sqlite3`` transaction on enduro's schema — as a share
+of a bare page; the bare loop keeps nothing, so no durable runner can come
+closer to it than ``bare / (bare + floor)``. ``--latency MS`` has the site
+hold every answer back that long (its latency fault at rate 1), to measure
+the ratios at a site speed nearer a real API's.
+
     .venv/bin/python benchmarks/hybrid.py --pages 200 --rounds 3
+    .venv/bin/python benchmarks/hybrid.py --pages 200 --rounds 3 --latency 20
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -172,6 +185,52 @@ def enduro_browser(url: str, pages: int, truth: list[str]) -> Timed:
     return enduro_run(make_job(url, pages), pages, truth)
 
 
+# ---- the storing floor -----------------------------------------------------------
+
+_FLOOR_JOB = "floor"
+
+
+def store_floor(records: list[dict[str, Any]], pages: int) -> tuple[float, float]:
+    """Seconds a page takes to keep durably with no enduro (see the module's
+    docstring), and the part of them spent encoding its records."""
+    per_page = len(records) // pages
+    with tempfile.TemporaryDirectory(prefix="bench-floor-", ignore_cleanup_errors=True) as tmp:
+        path = Path(tmp) / "floor.db"
+        with Store.open(path) as store:  # enduro's schema and indexes
+            store.seed_pages(_FLOOR_JOB, [str(n) for n in range(1, pages + 1)])
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        began = time.perf_counter()
+        encoding = 0.0
+        for page in range(1, pages + 1):
+            encode_began = time.perf_counter()
+            rows = [
+                (_FLOOR_JOB, str(r["match_id"]), str(page), page, i, dumps_record(r))
+                for i, r in enumerate(records[(page - 1) * per_page : page * per_page])
+            ]
+            encoding += time.perf_counter() - encode_began
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "UPDATE pages SET status = 'done', updated_at = ? WHERE job = ? AND key = ?",
+                (time.time(), _FLOOR_JOB, str(page)),
+            )
+            db.execute(
+                "DELETE FROM records WHERE job = ? AND page_key = ?", (_FLOOR_JOB, str(page))
+            )
+            db.executemany(
+                "INSERT INTO records (job, record_key, page_key, page_seq, position, data) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job, record_key) DO UPDATE SET "
+                "page_key = excluded.page_key, page_seq = excluded.page_seq, "
+                "position = excluded.position, data = excluded.data",
+                rows,
+            )
+            db.execute("COMMIT")
+        elapsed = time.perf_counter() - began
+        db.close()
+    return elapsed / pages, encoding / pages
+
+
 # ---- figures ----------------------------------------------------------------------
 
 
@@ -184,17 +243,27 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, default=1, help="detail calls in flight (both sides)"
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="the site holds every answer back MS milliseconds (default: none)",
+    )
     args = parser.parse_args()
     pages, k = args.pages, args.concurrency
+    list_records = list(ground_truth(SEED, pages, ROWS))
     truths = {
         "full": [dumps_record(r) for r in hybrid_truth(SEED, pages, ROWS)],
-        "list": [dumps_record(r) for r in ground_truth(SEED, pages, ROWS)],
+        "list": [dumps_record(r) for r in list_records],
     }
+    floors: list[tuple[float, float]] = []
+    site_options = ["--fault", "latency=1", "--latency", str(args.latency / 1000)]
     runs: dict[str, dict[str, list[Timed]]] = {
         "full": {"bare": [], "enduro": []},
         "list": {"bare": [], "enduro": [], "browser": []},
     }
-    with site_process(pages) as url:
+    with site_process(pages, *(site_options if args.latency else [])) as url:
         # Unmeasured: the site builds a list page's rows on its first visit and
         # caches them (256 pages at most), so whichever run came first would pay.
         bare_loop(url, pages, "list", 1, truths["list"])
@@ -210,11 +279,13 @@ def main() -> None:
                 order = list(todo) if round_ % 2 == 0 else list(reversed(todo))
                 for name in order:
                     runs[shape][name].append(todo[name]())
+            floors.append(store_floor(list_records, pages))
 
     figures: dict[str, Any] = {
         "pages": pages,
         "rounds": args.rounds,
         "concurrency": k,
+        "latency_ms": args.latency,
         "cpus": os.cpu_count(),
     }
     for shape, by_name in runs.items():
@@ -232,20 +303,34 @@ def main() -> None:
         figures[f"{shape}_enduro_over_bare"] = round(
             figures[f"{shape}_enduro_pages_per_s"] / figures[f"{shape}_bare_pages_per_s"], 3
         )
+        page_ms = {
+            name: statistics.median(t.seconds for t in by_name[name]) / pages * 1000
+            for name in ("bare", "enduro")
+        }
+        figures[f"{shape}_bare_ms_per_page"] = round(page_ms["bare"], 3)
+        figures[f"{shape}_enduro_added_ms_per_page"] = round(page_ms["enduro"] - page_ms["bare"], 3)
+    floor_ms = statistics.median(total for total, _ in floors) * 1000
+    encode_ms = statistics.median(encode for _, encode in floors) * 1000
+    figures["store_floor_ms_per_page"] = round(floor_ms, 3)
+    figures["store_encode_ms_per_page"] = round(encode_ms, 3)
+    bare_list_ms = figures["list_bare_ms_per_page"]
+    figures["list_ceiling"] = round(bare_list_ms / (bare_list_ms + floor_ms), 3)
     figures["list_hybrid_over_browser"] = round(
         figures["list_enduro_pages_per_s"] / figures["list_browser_pages_per_s"], 2
     )
+    latency = f", site latency {args.latency:g} ms" if args.latency else ""
     summary = (
-        f"hybrid.py {pages} pages{f', concurrency {k}' if k > 1 else ''}: "
+        f"hybrid.py {pages} pages{f', concurrency {k}' if k > 1 else ''}{latency}: "
         f"full enduro/bare {figures['full_enduro_over_bare']:.2f}, "
         f"list enduro/bare {figures['list_enduro_over_bare']:.2f}, "
-        f"list hybrid/browser-only {figures['list_hybrid_over_browser']:.1f}x"
+        f"list hybrid/browser-only {figures['list_hybrid_over_browser']:.1f}x, "
+        f"list ceiling {figures['list_ceiling']:.2f}"
     )
     if args.json:
         print(json.dumps(figures))
         return
     print(
-        f"{pages} pages, {args.rounds} rounds, concurrency {k} "
+        f"{pages} pages, {args.rounds} rounds, concurrency {k}{latency} "
         "(medians; timed from the login on, start-up shown apart)"
     )
     labels = {
@@ -266,7 +351,20 @@ def main() -> None:
                 f"  {figures[f'{prefix}_each']}"
             )
         print(f"    ratio enduro/bare   : {figures[f'{shape}_enduro_over_bare']:.3f}")
+        added = figures[f"{shape}_enduro_added_ms_per_page"]
+        print(
+            f"    added per page      : {added:.2f} ms"
+            f" ({added / per:.3f} ms a call; a bare page takes"
+            f" {figures[f'{shape}_bare_ms_per_page']:.2f} ms)"
+        )
     print(f"    ratio hybrid/browser-only: {figures['list_hybrid_over_browser']:.2f}x")
+    print(
+        f"  storing floor: {floor_ms:.2f} ms a page (records encoded + one raw sqlite3"
+        f" transaction, no enduro) = {floor_ms / bare_list_ms:.0%} of a bare list page:"
+        f" no runner committing each page passes {figures['list_ceiling']:.2f} of the"
+        f" list-only bare loop; encoding alone is {encode_ms:.2f} ms"
+        f" ({encode_ms / bare_list_ms:.0%})"
+    )
     print(summary)
 
 

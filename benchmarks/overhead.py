@@ -39,11 +39,12 @@ from enduro.stress.reference import extract_page, make_job
 
 
 @contextmanager
-def site_process(pages: int) -> Iterator[str]:
-    """Serve the built-in site from a separate process; yields its URL."""
+def site_process(pages: int, *options: str) -> Iterator[str]:
+    """Serve the built-in site from a separate process (``options``: more of
+    ``enduro site``'s); yields its URL."""
     enduro = Path(sys.executable).parent / "enduro"
     proc = subprocess.Popen(
-        [str(enduro), "site", "--port", "0", "--pages", str(pages)],
+        [str(enduro), "site", "--port", "0", "--pages", str(pages), *options],
         stdout=subprocess.PIPE,
         text=True,
     )

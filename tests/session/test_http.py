@@ -131,6 +131,23 @@ def test_another_host_is_refused_and_nothing_is_sent() -> None:
     assert site.requests == []
     http.get(f"{SITE}/fine")  # the site itself, written out in full
     assert len(site.requests) == 1
+    with pytest.raises(ForeignHost):  # a scheme-relative URL names another host
+        http.get("//evil.example/steal")
+    assert len(site.requests) == 1
+
+
+def test_paths_resolve_on_the_site_as_a_url_join_would() -> None:
+    site = Site()
+    http = client(site)
+
+    for path in ("/api/v2/matches?currentPage=2", "/a/../b/./c", "relative/x", "/x#part"):
+        http.get(path)
+    sent = [str(request.url) for request in site.requests]
+    assert sent == [
+        str(httpx.URL(SITE).join(path))
+        for path in ("/api/v2/matches?currentPage=2", "/a/../b/./c", "relative/x", "/x#part")
+    ]
+    assert all(url.startswith(f"{SITE}/") for url in sent), sent
 
 
 def test_cookies_the_site_sets_replace_ours_and_go_back_to_the_browser() -> None:
