@@ -23,7 +23,8 @@ The tree::
     │   │   └── DriverDead          chromedriver is gone
     │   ├── TabCrashed              the renderer died; the driver must restart
     │   └── MemoryPressure          the machine or the browser is short of memory
-    └── Fatal                       a configuration problem found mid-run; the run halts
+    ├── Fatal                       a configuration problem found mid-run; the run halts
+    └── HaltRun                     going on would be wrong: the run stops, saying why
 
 Foreign exceptions (Selenium, urllib3, httpx, OSError) are mapped onto the error
 categories in :data:`CATEGORIES` in one place, :func:`enduro.recovery.classify`,
@@ -43,6 +44,7 @@ __all__ = [
     "EnduroError",
     "Fatal",
     "ForeignHost",
+    "HaltRun",
     "HttpError",
     "JobLoadError",
     "MemoryPressure",
@@ -204,3 +206,10 @@ class MemoryPressure(SessionError):
 
 class Fatal(EnduroError):
     """A configuration problem found mid-run (going on can't help); the run halts."""
+
+
+class HaltRun(EnduroError):
+    """Going on would be wrong (the browser won't start, logins keep failing,
+    the site stays down); the run stops with this reason and a resume hint.
+
+    Not a page's error: nothing classifies it, every worker stops on it."""

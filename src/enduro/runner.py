@@ -30,20 +30,20 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
 import psutil
 
 from enduro._secrets import Redactor, redacting_logs
-from enduro.errors import PageTimeout
+from enduro.errors import HaltRun, PageTimeout
 from enduro.job import Job, PageContext, unique_keys
 from enduro.monitor import Alert, Monitor, ResourceSample, default_rules
 from enduro.recovery import (
     Backoff,
     BurstDetector,
     CircuitBreaker,
+    DeadlineWatch,
     Decision,
     EndpointLimiters,
     RateLimiter,
@@ -51,11 +51,15 @@ from enduro.recovery import (
     StallWatch,
     classify,
 )
-from enduro.recovery._deadline import DeadlineWatch
-from enduro.recovery._halt import HaltRun
-from enduro.session import BrowserSession, HttpClient, HttpStats, find_browser, reap_dead_runs
-from enduro.session._manager import SessionManager
-from enduro.session._recorder import FlightRecorder
+from enduro.session import (
+    BrowserSession,
+    FlightRecorder,
+    HttpClient,
+    HttpStats,
+    SessionManager,
+    find_browser,
+    reap_dead_runs,
+)
 from enduro.settings import Settings
 from enduro.store import ClaimedPage, Store, prepare_records
 
@@ -163,7 +167,7 @@ class Runner:
         self._redact = Redactor(job.secrets)
         self._recorder: FlightRecorder | None = None
         if settings.flight_recorder:
-            self._recorder = FlightRecorder(flight_dir(store.path), self._redact)
+            self._recorder = FlightRecorder(store.flight_dir, self._redact)
         self._saved_endpoint_rates = self._learned_endpoint_rates()
         self._endpoints = EndpointLimiters(
             min_rate=settings.http_rate_min,
@@ -186,7 +190,7 @@ class Runner:
                 spare_groups=lambda: self._browser_groups(spare=True),
                 pages=lambda: self.progress.done_this_run,
                 browser_starts=lambda: sum(m.session.starts for m in self._managers),
-                disk_path=store.path.parent,
+                disk_path=store.disk_dir,
                 rules=default_rules(settings),
                 sink=self._store_sample,
             )
@@ -753,8 +757,3 @@ class Runner:
         if expired.is_set():
             raise PageTimeout(f"page {key} overran {self.settings.page_timeout}s")
         return result, ctx
-
-
-def flight_dir(store_path: Path) -> Path:
-    """Where the flight recorder writes for a store: ``<store>.flight/`` beside it."""
-    return store_path.with_name(store_path.name + ".flight")

@@ -16,8 +16,7 @@ from enduro.cli import main
 from enduro.recovery import Policy, RateLimiter, Skip
 from enduro.recovery._policies import RecoveryPolicies
 from enduro.session._manager import SessionManager
-from enduro.store import _store
-from enduro.store._store import ClaimedPage, Store
+from enduro.store import ClaimedPage, SQLiteStore
 
 CRASHES = ("browser_crash", "driver_dead", "page_crash")
 
@@ -45,29 +44,31 @@ def no_crash_recovery() -> None:
 
 def split_commit() -> None:
     """The done mark commits at once; records are written behind, every 5 pages."""
-    buffer: list[tuple[Store, ClaimedPage, list[dict[str, Any]]]] = []
+    buffer: list[tuple[SQLiteStore, ClaimedPage, list[dict[str, Any]]]] = []
 
     def flush() -> None:
         for store, page, rows in buffer:
             where = {"b_job": page.job, "b_key": page.key}
             with store._begin() as conn:
-                conn.execute(_store._DELETE_PAGE_RECORDS, where)
+                conn.execute(store._sql.delete_page_records, where)
                 if rows:
-                    conn.execute(_store._UPSERT_RECORDS, rows)
+                    conn.execute(store._sql.upsert_records, rows)
         buffer.clear()
 
-    def complete_rows(self: Store, page: ClaimedPage, owner: str, rows: list[Any]) -> bool:
+    def complete_rows(
+        self: SQLiteStore, page: ClaimedPage, owner: str, rows: list[Any], new_pages: Any = ()
+    ) -> bool:
         where = {"b_job": page.job, "b_key": page.key}
         with self._begin() as conn:
             done = conn.execute(
-                _store._MARK_DONE, {**where, "b_owner": owner, "b_now": self._clock()}
+                self._sql.mark_done, {**where, "b_owner": owner, "b_now": self._clock()}
             )
         buffer.append((self, page, rows))
         if len(buffer) >= 5:
             flush()
         return bool(done.rowcount == 1)
 
-    Store.complete_rows = complete_rows  # type: ignore[method-assign]
+    SQLiteStore.complete_rows = complete_rows  # type: ignore[method-assign]
     atexit.register(flush)  # a clean exit flushes; a SIGKILL does not
 
 

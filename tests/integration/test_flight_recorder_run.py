@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from enduro import Job, PageContext, Runner, Settings, Store
-from enduro.runner import flight_dir
+from enduro.store import flight_dir
 from enduro.stress.reference import make_job
 from enduro.stress.site import FaultPlan, ScheduledFault
 

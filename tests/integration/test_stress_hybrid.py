@@ -19,7 +19,7 @@ import pytest
 
 from enduro import Runner, Settings, Store
 from enduro.report import render_html
-from enduro.runner import flight_dir
+from enduro.store import flight_dir
 from enduro.stress.analysis import analyse
 from enduro.stress.injector import HYBRID_SITE_KINDS
 from enduro.stress.reference_hybrid import make_hybrid_job

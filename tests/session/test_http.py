@@ -16,9 +16,8 @@ import httpx
 import pytest
 
 from enduro._secrets import Redactor
-from enduro.errors import AuthLost, BadResponse, ForeignHost, PageTimeout, ServerError
+from enduro.errors import AuthLost, BadResponse, ForeignHost, HaltRun, PageTimeout, ServerError
 from enduro.recovery import CircuitBreaker, EndpointLimiters
-from enduro.recovery._halt import HaltRun
 from enduro.session import CookieChanges, FlightRecorder, HttpClient, HttpStats, csrf_header
 from enduro.settings import Settings
 

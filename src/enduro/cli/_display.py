@@ -83,6 +83,6 @@ def print_summary(console: Console, result: RunResult, store: Store, job: str) -
         "errors",
         ", ".join(f"{cat} {n}" for cat, n in sorted(errors.items())) if errors else "none",
     )
-    table.add_row("store", str(store.path))
+    table.add_row("store", store.location)
     table.add_row("outcome", result.reason)
     console.print(table)

@@ -7,6 +7,7 @@ from enduro.recovery._classify import (
     classify,
     is_login_url,
 )
+from enduro.recovery._deadline import DeadlineWatch
 from enduro.recovery._guards import BurstDetector, CircuitBreaker, StallWatch
 from enduro.recovery._policies import (
     DEFAULT_POLICIES,
@@ -34,6 +35,7 @@ __all__ = [
     "CircuitBreaker",
     "Classification",
     "CoolDown",
+    "DeadlineWatch",
     "Decision",
     "EndpointLimiters",
     "Halt",

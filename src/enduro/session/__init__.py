@@ -4,6 +4,7 @@
 from enduro.session._cookies import Cookie, CookieChanges, SiteCookies
 from enduro.session._http import BrowserLink, HttpClient, csrf_header
 from enduro.session._http_stats import HttpStats, LatencyHistogram, merge_stats
+from enduro.session._manager import SessionManager
 from enduro.session._processes import kill_group, process_alive, reap_dead_runs
 from enduro.session._recorder import FlightRecorder
 from enduro.session._selenium import CHROMIUM_FLAGS, BrowserSession, ProcessRegistry, find_browser
@@ -20,6 +21,7 @@ __all__ = [
     "HttpStats",
     "LatencyHistogram",
     "ProcessRegistry",
+    "SessionManager",
     "SiteCookies",
     "collect_signals",
     "csrf_header",

@@ -45,6 +45,7 @@ from enduro.errors import (
     AuthLost,
     BadResponse,
     ForeignHost,
+    HaltRun,
     HttpError,
     NetworkError,
     PageTimeout,
@@ -60,7 +61,6 @@ from enduro.recovery import (
     classify,
     is_login_url,
 )
-from enduro.recovery._halt import HaltRun
 from enduro.session._cookies import CookieChanges, SiteCookies
 from enduro.session._http_stats import HttpStats
 from enduro.session._recorder import FlightRecorder

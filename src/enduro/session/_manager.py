@@ -25,10 +25,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from enduro.errors import AuthLost
+from enduro.errors import AuthLost, HaltRun
 from enduro.job import Job, PageContext
 from enduro.recovery import Backoff, CircuitBreaker, PageSignals, RateLimiter, classify
-from enduro.recovery._halt import HaltRun
 from enduro.session._cookies import CookieChanges
 from enduro.session._http import HttpClient
 from enduro.session._recorder import FlightRecorder

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from enduro._secrets import Redactor, redact
-from enduro.recovery._signals import PageSignals
+from enduro.recovery import PageSignals
 from enduro.session._signals import bounded_calls
 
 __all__ = ["FlightRecorder", "Redactor", "redact", "strip_png_text"]

@@ -27,7 +27,7 @@ from typing import Any
 from selenium.common.exceptions import InvalidArgumentException
 from selenium.webdriver.chrome.options import Options
 
-from enduro.recovery._signals import PageSignals
+from enduro.recovery import PageSignals
 
 __all__ = [
     "MAX_CONSOLE_ERRORS",

@@ -1,12 +1,42 @@
-"""Durable state of enduro runs: pages, records, events, runs, processes."""
+"""Durable state of enduro runs: pages, records, events, runs, processes.
 
-from enduro.store._store import (
-    ClaimedPage,
-    ProcessRow,
-    RunRow,
+:class:`Store` is every role of a store (``_base``); :meth:`Store.open` picks
+the backend from its argument — a file path or ``sqlite:///path`` is the
+SQLite backend, :class:`SQLiteStore`. See ARCHITECTURE.md, "The store".
+"""
+
+from enduro.store._base import (
+    EventLog,
+    JobState,
+    PageQueue,
+    RecordStore,
+    RunRegistry,
+    SampleLog,
     Store,
-    dumps_record,
-    prepare_records,
+    StoreOpener,
+    register_backend,
 )
+from enduro.store._rows import ClaimedPage, ProcessRow, RunRow, dumps_record, prepare_records
+from enduro.store._sqlite import SQLiteStore, flight_dir, open_sqlite
 
-__all__ = ["ClaimedPage", "ProcessRow", "RunRow", "Store", "dumps_record", "prepare_records"]
+register_backend("sqlite", open_sqlite)
+del open_sqlite  # reached through Store.open
+
+__all__ = [
+    "ClaimedPage",
+    "EventLog",
+    "JobState",
+    "PageQueue",
+    "ProcessRow",
+    "RecordStore",
+    "RunRegistry",
+    "RunRow",
+    "SQLiteStore",
+    "SampleLog",
+    "Store",
+    "StoreOpener",
+    "dumps_record",
+    "flight_dir",
+    "prepare_records",
+    "register_backend",
+]

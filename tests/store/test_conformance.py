@@ -1,92 +1,35 @@
-"""Tests for the SQLite store, on real files: leases, atomic completion, refusals."""
+"""What every store backend must do (parametrised over ``conftest.BACKENDS``):
+leases, atomic completion, retries, runs, events, state — and, with several
+processes claiming from one store at once, no page leased twice."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import sqlite3
+import multiprocessing
+import random
 import threading
-from collections.abc import Iterator
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from enduro.errors import BadRecords, StoreError
-from enduro.store import ClaimedPage, Store, dumps_record
-from enduro.store import _schema as s
-from enduro.store._schema import SCHEMA_VERSION
-
-JOB = "matches"
-LEASE = 60.0
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "store.db"
-
-
-@pytest.fixture
-def store(store_path: Path, clock: FakeClock) -> Iterator[Store]:
-    with Store.open(store_path, clock=clock) as opened:
-        yield opened
-
-
-def _claim(store: Store, owner: str = "run-a") -> ClaimedPage:
-    page = store.claim(JOB, owner, LEASE)
-    assert page is not None
-    return page
-
-
-def _records(store: Store, job: str | None = JOB) -> list[dict[str, object]]:
-    return [json.loads(text) for text in store.iter_record_texts(job)]
-
-
-def _status(store: Store, key: str, job: str = JOB) -> dict[str, object]:
-    row = store.page_status(job, key)
-    assert row is not None
-    return row
-
+from enduro.errors import BadRecords
+from enduro.store import Store, dumps_record
+from tests.store import _workers
+from tests.store._helpers import JOB, LEASE, FakeClock, claim, pages, records, status
 
 # --- opening ----------------------------------------------------------------------------
 
 
-def test_store_runs_in_wal_mode(store_path: Path) -> None:
-    with Store.open(store_path) as store:
-        store.seed_pages(JOB, ["1"])
-
-    conn = sqlite3.connect(store_path)
-    try:
-        (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
-    finally:
-        conn.close()
-    assert mode == "wal"
-
-
-def test_reopening_keeps_the_data(store_path: Path) -> None:
-    with Store.open(store_path) as store:
+def test_reopening_keeps_the_data(store_target: str) -> None:
+    with Store.open(store_target) as store:
         store.seed_pages(JOB, ["1", "2"])
-        page = _claim(store)
+        page = claim(store)
         assert store.complete(page, "run-a", [{"id": "r1"}], "id")
 
-    with Store.open(store_path, create=False) as store:
+    with Store.open(store_target, create=False) as store:
         assert store.page_counts(JOB) == {
             "pending": 1,
             "leased": 0,
@@ -94,79 +37,11 @@ def test_reopening_keeps_the_data(store_path: Path) -> None:
             "failed": 0,
             "total": 2,
         }
-        assert _records(store) == [{"id": "r1"}]
+        assert records(store) == [{"id": "r1"}]
 
 
-def _snapshot(path: Path) -> tuple[str, int, list[str]]:
-    """Bytes, mtime and the directory listing: everything a refusal must leave alone."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
-    return digest, path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
-
-
-def _make_directory(path: Path) -> None:
-    path.mkdir()
-
-
-def _make_text_file(path: Path) -> None:
-    path.write_text("name,score\nJosé,1\n", encoding="utf-8")
-
-
-def _make_foreign_sqlite(path: Path) -> None:
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE contacts (id INTEGER PRIMARY KEY, name TEXT)")
-    conn.execute("INSERT INTO contacts (name) VALUES ('Zoë')")
-    conn.commit()
-    conn.close()
-
-
-def _make_newer_store(path: Path) -> None:
-    with Store.open(path) as store:
-        store.seed_pages(JOB, ["1", "2"])
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE enduro_meta SET value = '999' WHERE key = 'schema_version'")
-    conn.commit()
-    conn.close()
-    # Closing the last connection checkpoints the WAL and removes -wal/-shm.
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
-
-
-@pytest.mark.parametrize(
-    ("make", "words"),
-    [
-        pytest.param(_make_directory, "directory", id="directory"),
-        pytest.param(_make_text_file, "not an enduro store", id="text-file"),
-        pytest.param(_make_foreign_sqlite, "not an enduro store", id="foreign-sqlite"),
-        pytest.param(_make_newer_store, "newer", id="newer-schema"),
-    ],
-)
-def test_open_refuses_without_writing(tmp_path: Path, make: object, words: str) -> None:
-    folder = tmp_path / "here"
-    folder.mkdir()
-    path = folder / "target.db"
-    make(path)  # type: ignore[operator]
-    before = _snapshot(path)
-
-    with pytest.raises(StoreError, match=words) as info:
-        Store.open(path)
-
-    assert str(path) in info.value.message
-    after = _snapshot(path)
-    assert after[0] == before[0], "the file's bytes changed"
-    assert after[1] == before[1], "the file's mtime changed"
-    assert after[2] == before[2], "files appeared next to it (-wal/-shm?)"
-
-
-def test_open_without_create_refuses_a_missing_path(tmp_path: Path) -> None:
-    path = tmp_path / "missing.db"
-
-    with pytest.raises(StoreError, match="no store"):
-        Store.open(path, create=False)
-
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_close_twice_is_safe_and_use_after_close_raises(store_path: Path) -> None:
-    store = Store.open(store_path)
+def test_close_twice_is_safe_and_use_after_close_raises(store_target: str) -> None:
+    store = Store.open(store_target)
     store.seed_pages(JOB, ["1"])
     store.close()
     store.close()
@@ -177,8 +52,8 @@ def test_close_twice_is_safe_and_use_after_close_raises(store_path: Path) -> Non
         store.seed_pages(JOB, ["2"])
 
 
-def test_context_manager_closes(store_path: Path) -> None:
-    with Store.open(store_path) as store:
+def test_context_manager_closes(store_target: str) -> None:
+    with Store.open(store_target) as store:
         store.seed_pages(JOB, ["1"])
 
     with pytest.raises(RuntimeError, match="closed"):
@@ -194,7 +69,7 @@ def test_seed_pages_is_idempotent_and_keeps_order(store: Store) -> None:
     assert store.seed_pages(JOB, ["1", "4", "3"]) == 1
 
     assert store.page_counts(JOB)["total"] == 4
-    claimed = [_claim(store).key for _ in range(4)]
+    claimed = [claim(store).key for _ in range(4)]
     assert claimed == ["3", "1", "2", "4"]
     assert store.claim(JOB, "run-a", LEASE) is None
 
@@ -210,22 +85,22 @@ def test_jobs_are_seeded_separately(store: Store) -> None:
 def test_claim_leases_pages_in_seq_order(store: Store, clock: FakeClock) -> None:
     store.seed_pages(JOB, ["b", "a", "c"])
 
-    first = _claim(store, "run-a")
-    second = _claim(store, "run-b")
+    first = claim(store, "run-a")
+    second = claim(store, "run-b")
 
     assert (first.key, first.seq, first.attempts) == ("b", 0, 0)
     assert (second.key, second.seq) == ("a", 1)
-    row = _status(store, "b")
+    row = status(store, "b")
     assert row["status"] == "leased"
     assert row["lease_owner"] == "run-a"
     assert row["lease_expires"] == clock.now + LEASE
-    assert _status(store, "a")["lease_owner"] == "run-b"
-    assert _status(store, "c")["status"] == "pending"
+    assert status(store, "a")["lease_owner"] == "run-b"
+    assert status(store, "c")["status"] == "pending"
 
 
-def test_claim_never_hands_a_page_to_two_owners(store_path: Path) -> None:
+def test_claim_never_hands_a_page_to_two_owners(store_target: str) -> None:
     keys = [str(n) for n in range(120)]
-    with Store.open(store_path) as store:
+    with Store.open(store_target) as store:
         store.seed_pages(JOB, keys)
 
     claimed: dict[str, list[str]] = {}
@@ -234,7 +109,7 @@ def test_claim_never_hands_a_page_to_two_owners(store_path: Path) -> None:
     def worker(owner: str) -> None:
         mine: list[str] = []
         try:
-            with Store.open(store_path) as own_store:  # its own connection
+            with Store.open(store_target) as own_store:  # its own connection
                 while (page := own_store.claim(JOB, owner, LEASE)) is not None:
                     mine.append(page.key)
         except BaseException as exc:
@@ -250,12 +125,12 @@ def test_claim_never_hands_a_page_to_two_owners(store_path: Path) -> None:
     assert errors == []
     every_claim = [key for mine in claimed.values() for key in mine]
     assert sorted(every_claim, key=int) == keys  # each page exactly once
-    with Store.open(store_path) as store:
+    with Store.open(store_target) as store:
         for owner, mine in claimed.items():
             # Each owner got its pages in seq order, and the store agrees who holds them.
             assert mine == sorted(mine, key=int)
             for key in mine:
-                assert _status(store, key)["lease_owner"] == owner
+                assert status(store, key)["lease_owner"] == owner
 
 
 # --- completing ---------------------------------------------------------------------
@@ -263,12 +138,12 @@ def test_claim_never_hands_a_page_to_two_owners(store_path: Path) -> None:
 
 def test_complete_writes_records_and_done(store: Store) -> None:
     store.seed_pages(JOB, ["1", "2"])
-    page = _claim(store)
+    page = claim(store)
     records = [{"id": "x", "name": "Zoë"}, {"id": "y", "n": 2}]
 
     assert store.complete(page, "run-a", records, "id") is True
 
-    row = _status(store, "1")
+    row = status(store, "1")
     assert row["status"] == "done"
     assert row["attempts"] == 1
     assert row["lease_owner"] is None
@@ -290,103 +165,79 @@ def test_complete_writes_records_and_done(store: Store) -> None:
 )
 def test_complete_with_bad_records_writes_nothing(store: Store, records: object) -> None:
     store.seed_pages(JOB, ["1"])
-    page = _claim(store)
+    page = claim(store)
 
     with pytest.raises(BadRecords):
         store.complete(page, "run-a", records, "id")  # type: ignore[arg-type]
 
-    row = _status(store, "1")
+    row = status(store, "1")
     assert row["status"] == "leased"
     assert row["lease_owner"] == "run-a"
     assert row["attempts"] == 0
     assert store.record_count() == 0
 
 
-def test_complete_is_one_transaction(store: Store, store_path: Path) -> None:
-    """A failure while inserting records rolls back the done mark and the deletion."""
-    store.seed_pages(JOB, ["1"])
-    page = _claim(store)
-    assert store.complete(page, "run-a", [{"id": "old"}], "id")
-    store.requeue(JOB, keys=["1"])
-    page = _claim(store)
-    conn = sqlite3.connect(store_path)
-    conn.execute(
-        "CREATE TRIGGER refuse_boom BEFORE INSERT ON records WHEN NEW.record_key = 'boom' "
-        "BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
-    )
-    conn.commit()
-    conn.close()
-
-    with pytest.raises(DBAPIError, match="boom refused"):
-        store.complete(page, "run-a", [{"id": "new"}, {"id": "boom"}], "id")
-
-    row = _status(store, "1")
-    assert row["status"] == "leased"
-    assert row["lease_owner"] == "run-a"
-    assert _records(store) == [{"id": "old"}]
-
-
 def test_completing_a_page_again_replaces_its_records(store: Store) -> None:
     store.seed_pages(JOB, ["1", "2"])
-    page = _claim(store)
+    page = claim(store)
     assert store.complete(page, "run-a", [{"id": "a"}, {"id": "b"}, {"id": "c", "v": 1}], "id")
-    other = _claim(store)
+    other = claim(store)
     assert store.complete(other, "run-a", [{"id": "z"}], "id")
 
     assert store.requeue(JOB, keys=["1"]) == 1
-    again = _claim(store)
+    again = claim(store)
     assert again.key == "1"
     assert store.complete(again, "run-a", [{"id": "c", "v": 2}], "id")
 
-    assert _records(store) == [{"id": "c", "v": 2}, {"id": "z"}]
+    assert records(store) == [{"id": "c", "v": 2}, {"id": "z"}]
     assert store.record_count(JOB) == 2
 
 
 def test_a_record_key_moves_between_pages(store: Store) -> None:
     store.seed_pages(JOB, ["1", "2"])
-    first = _claim(store)
+    first = claim(store)
     assert store.complete(first, "run-a", [{"id": "a"}, {"id": "m", "on": 1}], "id")
-    second = _claim(store)
+    second = claim(store)
     assert store.complete(second, "run-a", [{"id": "m", "on": 2}, {"id": "b"}], "id")
 
     # Keys are unique within the job: "m" now belongs to page 2, at page 2's place.
-    assert _records(store) == [{"id": "a"}, {"id": "m", "on": 2}, {"id": "b"}]
+    assert records(store) == [{"id": "a"}, {"id": "m", "on": 2}, {"id": "b"}]
 
     # Page 1 done again without "m" must not take page 2's record with it.
     store.requeue(JOB, keys=["1"])
-    again = _claim(store)
+    again = claim(store)
     assert store.complete(again, "run-a", [{"id": "a"}], "id")
-    assert _records(store) == [{"id": "a"}, {"id": "m", "on": 2}, {"id": "b"}]
+    assert records(store) == [{"id": "a"}, {"id": "m", "on": 2}, {"id": "b"}]
 
 
 def test_complete_with_the_wrong_owner_writes_nothing(store: Store) -> None:
     store.seed_pages(JOB, ["1"])
-    page = _claim(store, "run-a")
+    page = claim(store, "run-a")
 
     assert store.complete(page, "run-b", [{"id": "x"}], "id") is False
 
-    row = _status(store, "1")
+    row = status(store, "1")
     assert row["status"] == "leased"
     assert row["lease_owner"] == "run-a"
     assert row["attempts"] == 0
     assert store.record_count() == 0
     # The store is still usable, and the real owner can finish the page.
     assert store.complete(page, "run-a", [{"id": "x"}], "id") is True
-    assert _records(store) == [{"id": "x"}]
+    assert records(store) == [{"id": "x"}]
 
 
 def test_records_are_kept_per_job(store: Store) -> None:
     store.seed_pages(JOB, ["1"])
     store.seed_pages("other", ["1"])
-    page = _claim(store)
+    page = claim(store)
     other = store.claim("other", "run-a", LEASE)
     assert other is not None
 
     assert store.complete(page, "run-a", [{"id": "same", "job": 1}], "id")
     assert store.complete(other, "run-a", [{"id": "same", "job": 2}], "id")
 
-    assert _records(store, JOB) == [{"id": "same", "job": 1}]
-    assert _records(store, "other") == [{"id": "same", "job": 2}]
+    assert records(store, JOB) == [{"id": "same", "job": 1}]
+    assert records(store, "other") == [{"id": "same", "job": 2}]
 
 
 # --- failing, requeueing, leases -----------------------------------------------------
@@ -396,19 +247,19 @@ def test_fail_attempt_with_retry_at_hides_the_page_until_then(
     store: Store, clock: FakeClock
 ) -> None:
     store.seed_pages(JOB, ["1", "2"])
-    page = _claim(store)
+    page = claim(store)
     assert page.key == "1"
 
     assert store.fail_attempt(page, "run-a", "TimeoutException: slow", clock.now + 30) is True
 
-    row = _status(store, "1")
+    row = status(store, "1")
     assert (row["status"], row["attempts"], row["last_error"]) == (
         "pending",
         1,
         "TimeoutException: slow",
     )
     assert store.next_retry_at(JOB) == 0.0  # page 2 is ready now
-    assert _claim(store).key == "2"
+    assert claim(store).key == "2"
     assert store.claim(JOB, "run-a", LEASE) is None
     assert store.next_retry_at(JOB) == clock.now + 30
 
@@ -416,90 +267,90 @@ def test_fail_attempt_with_retry_at_hides_the_page_until_then(
     assert store.claim(JOB, "run-a", LEASE) is None
 
     clock.now += 0.1
-    retried = _claim(store)
+    retried = claim(store)
     assert (retried.key, retried.attempts) == ("1", 1)
 
 
 def test_fail_attempt_none_marks_failed_and_requeue_brings_it_back(store: Store) -> None:
     store.seed_pages(JOB, ["1", "2"])
-    page = _claim(store)
-    done = _claim(store)
+    page = claim(store)
+    done = claim(store)
     assert store.complete(done, "run-a", [{"id": "d"}], "id")
 
     assert store.fail_attempt(page, "run-a", "handler bug", None) is True
 
-    assert _status(store, "1")["status"] == "failed"
+    assert status(store, "1")["status"] == "failed"
     assert store.failed_pages(JOB) == [(JOB, "1", "handler bug")]
     assert store.claim(JOB, "run-a", LEASE) is None
 
     assert store.requeue(JOB, failed=True) == 1
 
-    row = _status(store, "1")
+    row = status(store, "1")
     assert (row["status"], row["attempts"]) == ("pending", 0)
-    assert _status(store, "2")["status"] == "done"  # done pages stay done
-    assert _claim(store).key == "1"
+    assert status(store, "2")["status"] == "done"  # done pages stay done
+    assert claim(store).key == "1"
 
 
 def test_fail_attempt_with_the_wrong_owner_changes_nothing(store: Store) -> None:
     store.seed_pages(JOB, ["1"])
-    page = _claim(store, "run-a")
+    page = claim(store, "run-a")
 
     assert store.fail_attempt(page, "run-b", "nope", None) is False
 
-    row = _status(store, "1")
+    row = status(store, "1")
     assert (row["status"], row["lease_owner"], row["attempts"]) == ("leased", "run-a", 0)
 
 
 def test_requeue_named_pages_and_leave_leased_ones(store: Store) -> None:
     store.seed_pages(JOB, ["1", "2", "3"])
     for _ in range(2):
-        page = _claim(store)
+        page = claim(store)
         assert store.complete(page, "run-a", [{"id": page.key}], "id")
-    leased = _claim(store)
+    leased = claim(store)
 
     assert store.requeue(JOB, keys=["2", "3"]) == 1
     assert store.requeue(JOB) == 0  # neither failed nor keys: nothing moves
 
-    assert _status(store, "1")["status"] == "done"
-    assert (_status(store, "2")["status"], _status(store, "2")["attempts"]) == ("pending", 0)
-    assert _status(store, leased.key)["status"] == "leased"
+    assert status(store, "1")["status"] == "done"
+    assert (status(store, "2")["status"], status(store, "2")["attempts"]) == ("pending", 0)
+    assert status(store, leased.key)["status"] == "leased"
 
 
 def test_mark_run_dead_releases_its_leases_without_charging(store: Store) -> None:
     store.begin_run("run-a", JOB, "host", 101, 1.0)
     store.begin_run("run-b", JOB, "host", 102, 1.0)
     store.seed_pages(JOB, ["1", "2", "3"])
-    first = _claim(store, "run-a")
+    first = claim(store, "run-a")
     assert store.fail_attempt(first, "run-a", "flaky", retry_at=0.0)
-    first = _claim(store, "run-a")  # page 1 again, one attempt charged
-    _claim(store, "run-a")
-    _claim(store, "run-b")
+    first = claim(store, "run-a")  # page 1 again, one attempt charged
+    claim(store, "run-a")
+    claim(store, "run-b")
 
     assert store.mark_run_dead("run-a") == 2
 
     assert [(r.run_id, r.status) for r in store.running_runs()] == [("run-b", "running")]
     for key, attempts in (("1", 1), ("2", 0)):
-        row = _status(store, key)
+        row = status(store, key)
         assert (row["status"], row["lease_owner"], row["attempts"]) == ("pending", None, attempts)
-    assert _status(store, "3")["lease_owner"] == "run-b"
+    assert status(store, "3")["lease_owner"] == "run-b"
 
 
 def test_reclaim_expired_leases(store: Store, clock: FakeClock) -> None:
     store.seed_pages(JOB, ["1", "2"])
     store.seed_pages("other", ["1"])
-    page = _claim(store, "run-a")
+    page = claim(store, "run-a")
     assert store.claim("other", "run-a", LEASE) is not None
 
     clock.now += LEASE - 1
     assert store.reclaim_expired_leases(JOB) == 0
-    assert _status(store, "1")["status"] == "leased"
+    assert status(store, "1")["status"] == "leased"
 
     clock.now += 2
     assert store.reclaim_expired_leases(JOB) == 1
 
-    row = _status(store, "1")
+    row = status(store, "1")
     assert (row["status"], row["lease_owner"], row["attempts"]) == ("pending", None, 0)
-    assert _status(store, "1", job="other")["status"] == "leased"  # other job untouched
+    assert status(store, "1", job="other")["status"] == "leased"  # other job untouched
     # The old owner lost the page: its late completion is refused.
     assert store.complete(page, "run-a", [{"id": "late"}], "id") is False
     assert store.record_count() == 0
@@ -508,18 +359,18 @@ def test_reclaim_expired_leases(store: Store, clock: FakeClock) -> None:
 def test_heartbeat_extends_leases(store: Store, clock: FakeClock) -> None:
     store.begin_run("run-a", JOB, "host", 101, 1.0)
     store.seed_pages(JOB, ["1", "2"])
-    _claim(store, "run-a")
-    _claim(store, "run-b")
+    claim(store, "run-a")
+    claim(store, "run-b")
 
     clock.now += 50
     store.heartbeat("run-a", LEASE)
     clock.now += 20  # past the first lease, inside the renewed one
 
     assert store.reclaim_expired_leases(JOB) == 1  # only run-b's page
-    row = _status(store, "1")
+    row = status(store, "1")
     assert (row["status"], row["lease_owner"]) == ("leased", "run-a")
     assert row["lease_expires"] == 1000.0 + 50 + LEASE
-    assert _status(store, "2")["status"] == "pending"
+    assert status(store, "2")["status"] == "pending"
     assert store.running_runs()[0].heartbeat_at == 1050.0
 
 
@@ -528,14 +379,14 @@ def test_heartbeat_extends_leases(store: Store, clock: FakeClock) -> None:
 
 def test_iter_record_texts_is_in_page_then_position_order(store: Store) -> None:
     store.seed_pages(JOB, ["p1", "p2", "p3"])
-    pages = {page.key: page for page in (_claim(store) for _ in range(3))}
+    pages = {page.key: page for page in (claim(store) for _ in range(3))}
     # Completed out of order, with record keys that do not sort like positions.
     assert store.complete(pages["p3"], "run-a", [{"id": "c"}, {"id": "a"}], "id")
     assert store.complete(pages["p1"], "run-a", [{"id": "z"}, {"id": "y"}, {"id": "x"}], "id")
     assert store.complete(pages["p2"], "run-a", [{"id": "m"}], "id")
 
-    assert [r["id"] for r in _records(store)] == ["z", "y", "x", "m", "c", "a"]
-    assert [r["id"] for r in _records(store, None)] == ["z", "y", "x", "m", "c", "a"]
+    assert [r["id"] for r in records(store)] == ["z", "y", "x", "m", "c", "a"]
+    assert [r["id"] for r in records(store, None)] == ["z", "y", "x", "m", "c", "a"]
 
 
 def test_dumps_record_is_canonical() -> None:
@@ -551,7 +402,7 @@ def test_dumps_record_is_canonical() -> None:
 
 def test_stored_text_is_canonical(store: Store) -> None:
     store.seed_pages(JOB, ["1"])
-    page = _claim(store)
+    page = claim(store)
     assert store.complete(page, "run-a", [{"name": "Łukasz", "id": "1"}], "id")
 
     assert list(store.iter_record_texts(JOB)) == ['{"id": "1", "name": "Łukasz"}']
@@ -562,65 +413,38 @@ def test_stored_text_is_canonical(store: Store) -> None:
 
 def test_infra_failures_charge_recoveries_not_attempts(store: Store) -> None:
     store.seed_pages(JOB, ["1"])
-    page = _claim(store)
+    page = claim(store)
     assert store.fail_attempt(page, "run-a", "browser gone", 0.0, charge="infra")
-    again = _claim(store)
+    again = claim(store)
     assert (again.attempts, again.recoveries) == (0, 1)
     assert store.fail_attempt(again, "run-a", "KeyError", 0.0, charge="page")
-    third = _claim(store)
+    third = claim(store)
     assert (third.attempts, third.recoveries) == (1, 1)
     assert store.fail_attempt(third, "run-a", "gave up", None)
     assert store.requeue(JOB, failed=True) == 1
-    row = _status(store, "1")
+    row = status(store, "1")
     assert (row["attempts"], row["recoveries"]) == (0, 0)
 
 
-def test_job_state_is_kept_per_job_and_replaced(store_path: Path) -> None:
-    with Store.open(store_path) as store:
+def test_job_state_is_kept_per_job_and_replaced(store_target: str) -> None:
+    with Store.open(store_target) as store:
         assert store.get_state(JOB, "rate") is None
         store.set_state(JOB, "rate", "1.5")
         store.set_state(JOB, "rate", "0.75")
         store.set_state("other", "rate", "9")
-    with Store.open(store_path, create=False) as store:
+    with Store.open(store_target, create=False) as store:
         assert store.get_state(JOB, "rate") == "0.75"
         assert store.get_state("other", "rate") == "9"
 
 
-def test_a_version_2_store_gains_recoveries_and_keeps_its_pages(store_path: Path) -> None:
-    with Store.open(store_path) as store:
-        store.seed_pages(JOB, ["1", "2"])
-        assert store.complete(_claim(store), "run-a", [{"id": "a"}], "id")
-    conn = sqlite3.connect(store_path)
-    with conn:  # make it look like a store written by the previous enduro
-        conn.execute("DROP TABLE job_state")
-        conn.execute("DROP TABLE http_stats")
-        conn.execute("ALTER TABLE pages DROP COLUMN recoveries")
-        conn.execute("UPDATE enduro_meta SET value = '2' WHERE key = 'schema_version'")
-    conn.close()
-    with Store.open(store_path, create=False) as store:
-        assert _status(store, "1")["status"] == "done"
-        page = _claim(store)
-        assert (page.key, page.recoveries) == ("2", 0)
-        assert store.fail_attempt(page, "run-a", "tab crashed", 0.0, charge="infra")
-        assert _status(store, "2")["recoveries"] == 1
-        store.set_state(JOB, "rate", "2")
-    conn = sqlite3.connect(store_path)
-    version = conn.execute("SELECT value FROM enduro_meta WHERE key = 'schema_version'").fetchone()
-    conn.close()
-    assert version == (str(SCHEMA_VERSION),)
-    with Store.open(store_path, create=False) as store:  # the tables of later versions too
-        store.save_http_stats("run-a", JOB, {"/x": {"requests": 1}})
-        assert store.http_stats(JOB) == [{"/x": {"requests": 1}}]
-
-
 def test_done_at_and_records_per_page(store: Store, clock: FakeClock) -> None:
     store.seed_pages(JOB, ["1", "2", "3"])
-    first = _claim(store)
+    first = claim(store)
     store.complete(first, "run-a", [{"id": "a"}, {"id": "b"}], "id")
     clock.now += 5
-    second = _claim(store)
+    second = claim(store)
     store.complete(second, "run-a", [], "id")
-    _claim(store)  # page 3 leased, not done
+    claim(store)  # page 3 leased, not done
     assert store.done_at(JOB) == {"1": 1000.0, "2": 1005.0}
     assert store.records_per_page(JOB) == {"1": 2}  # a page without records is left out
     assert store.done_at("other-job") == {} and store.records_per_page("other-job") == {}
@@ -630,9 +454,9 @@ def test_enqueued_pages_commit_with_the_page_and_are_never_added_twice(
     store: Store,
 ) -> None:
     store.seed_pages(JOB, ["1", "2"])
-    first = _claim(store)
+    first = claim(store)
     assert store.complete_rows(first, "run-a", [], new_pages=["d1", "d2", "d1", "2"])
-    keys = [(r["key"], r["seq"], r["status"]) for r in _pages(store)]
+    keys = [(r["key"], r["seq"], r["status"]) for r in pages(store)]
     assert keys == [
         ("1", 0, "done"),
         ("2", 1, "pending"),
@@ -640,27 +464,27 @@ def test_enqueued_pages_commit_with_the_page_and_are_never_added_twice(
         ("d2", 3, "pending"),
     ]
     # the same keys found again (another page, or this one processed again) change nothing
-    second = _claim(store)
+    second = claim(store)
     assert store.complete_rows(second, "run-a", [], new_pages=["d2", "1"])
-    assert [r["key"] for r in _pages(store)] == ["1", "2", "d1", "d2"]
-    assert _status(store, "1")["status"] == "done"
+    assert [r["key"] for r in pages(store)] == ["1", "2", "d1", "d2"]
+    assert status(store, "1")["status"] == "done"
 
 
 def test_enqueued_pages_are_not_added_when_the_lease_was_lost(store: Store) -> None:
     store.seed_pages(JOB, ["1"])
-    page = _claim(store)
+    page = claim(store)
     assert not store.complete_rows(page, "run-b", [], new_pages=["d1"])
-    assert [r["key"] for r in _pages(store)] == ["1"]
+    assert [r["key"] for r in pages(store)] == ["1"]
 
 
 def test_enqueued_pages_roll_back_with_a_failed_commit(store: Store) -> None:
     store.seed_pages(JOB, ["1"])
-    page = _claim(store)
+    page = claim(store)
     bad = [{"job": JOB, "record_key": None, "page_key": "1", "page_seq": 0, "position": 0}]
     with pytest.raises(DBAPIError):
         store.complete_rows(page, "run-a", bad, new_pages=["d1"])
-    assert [r["key"] for r in _pages(store)] == ["1"]
-    assert _status(store, "1")["status"] == "leased"
+    assert [r["key"] for r in pages(store)] == ["1"]
+    assert status(store, "1")["status"] == "leased"
 
 
 def test_states_and_http_stats_round_trip(store: Store) -> None:
@@ -682,11 +506,86 @@ def test_states_and_http_stats_round_trip(store: Store) -> None:
     ]
 
 
-def _pages(store: Store) -> list[dict[str, Any]]:
-    with store._begin() as conn:
-        return [
-            dict(r._mapping)
-            for r in conn.execute(
-                select(s.pages).where(s.pages.c.job == JOB).order_by(s.pages.c.seq)
-            )
-        ]
+# --- many processes, one store ----------------------------------------------------
+
+
+def _spawn() -> Any:
+    return multiprocessing.get_context("spawn")
+
+
+def test_four_processes_claiming_for_ten_seconds_never_lease_a_page_twice(
+    store: Store, store_target: str, tmp_path: Path
+) -> None:
+    """Four processes claim and complete while pages keep arriving for 10 s; every
+    page is claimed by one of them once and ends done once, with its records."""
+    mp = _spawn()
+    go = mp.Event()
+    stop_at = time.time() + 10.0 + 5.0  # ~5 s to spawn the four, then 10 s of claiming
+    logs = [tmp_path / f"claims-{n}.txt" for n in range(4)]
+    workers = [
+        mp.Process(
+            target=_workers.claim_until,
+            args=(store_target, f"run-{n}", go, stop_at, str(log)),
+        )
+        for n, log in enumerate(logs)
+    ]
+    for worker in workers:
+        worker.start()
+    while not all(log.exists() for log in logs) and time.time() < stop_at - 10.0:
+        time.sleep(0.05)  # each worker creates its log once its store is open
+    go.set()
+    seeded: list[str] = []
+    began = time.time()
+    while time.time() < stop_at:  # keep a few hundred pages waiting, no more
+        if store.page_counts(JOB)["pending"] < 300:
+            batch = [str(n) for n in range(len(seeded), len(seeded) + 300)]
+            store.seed_pages(JOB, batch)
+            seeded += batch
+        time.sleep(0.02)
+    claiming = time.time() - began
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0, f"a claimer failed (exit {worker.exitcode})"
+
+    claims = {log.stem: log.read_text().split() for log in logs}
+    every = [key for keys in claims.values() for key in keys]
+    assert claiming >= 9.0, claiming
+    assert all(len(keys) > 50 for keys in claims.values()), {k: len(v) for k, v in claims.items()}
+    assert len(every) == len(set(every)), "a page was leased twice"
+    assert sorted(every, key=int) == seeded  # every page claimed, once
+    rows = pages(store)
+    assert {r["status"] for r in rows} == {"done"} and len(rows) == len(seeded)
+    assert {r["attempts"] for r in rows} == {1}  # each done exactly once
+    owner_of = {
+        key: name.replace("claims-", "run-") for name, keys in claims.items() for key in keys
+    }
+    stored = records(store)
+    assert len(stored) == len(seeded)
+    assert all(r["by"] == owner_of[str(r["id"])] for r in stored)
+
+
+def test_processes_seeding_the_same_pages_at_once_add_each_once(
+    store: Store, store_target: str, tmp_path: Path
+) -> None:
+    mp = _spawn()
+    go = mp.Event()
+    shared = [str(n) for n in range(1000)]
+    jobs = []
+    for n in range(4):
+        keys = shared[:]
+        random.Random(n).shuffle(keys)
+        keys += [f"own-{n}-{i}" for i in range(100)]
+        result = tmp_path / f"added-{n}.txt"
+        jobs.append(
+            (mp.Process(target=_workers.seed, args=(store_target, keys, go, str(result))), result)
+        )
+    for process, _ in jobs:
+        process.start()
+    go.set()
+    for process, _ in jobs:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    added = sum(int(result.read_text()) for _, result in jobs)
+    assert store.page_counts(JOB)["total"] == 1400
+    assert added == 1400  # each page counted by the one seeder that added it
+    assert len({r["key"] for r in pages(store)}) == 1400

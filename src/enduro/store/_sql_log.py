@@ -1,0 +1,265 @@
+"""Runs, processes, events, samples and job state, in SQLAlchemy Core (see
+``_base`` for what each method promises)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from enduro.store import _schema as s
+from enduro.store._base import EventLog, JobState, RunRegistry, SampleLog
+from enduro.store._rows import ProcessRow, RunRow
+from enduro.store._sql import SqlBase, dataclass_row, release_where
+
+__all__ = ["SqlLog"]
+
+
+class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
+    """:class:`RunRegistry`, :class:`EventLog`, :class:`SampleLog` and
+    :class:`JobState` on a SQL database."""
+
+    def begin_run(self, run_id: str, job: str, host: str, pid: int, pid_create_time: float) -> None:
+        now = self._clock()
+        with self._begin() as conn:
+            conn.execute(
+                insert(s.runs).values(
+                    run_id=run_id,
+                    job=job,
+                    host=host,
+                    pid=pid,
+                    pid_create_time=pid_create_time,
+                    started_at=now,
+                    heartbeat_at=now,
+                    status="running",
+                )
+            )
+
+    def heartbeat(self, run_id: str, lease_seconds: float) -> None:
+        now = self._clock()
+        with self._begin() as conn:
+            conn.execute(update(s.runs).where(s.runs.c.run_id == run_id).values(heartbeat_at=now))
+            conn.execute(
+                update(s.pages)
+                .where(s.pages.c.lease_owner == run_id, s.pages.c.status == "leased")
+                .values(lease_expires=now + lease_seconds)
+            )
+
+    def end_run(self, run_id: str, status: str, exit_code: int | None) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                update(s.runs)
+                .where(s.runs.c.run_id == run_id)
+                .values(ended_at=self._clock(), status=status, exit_code=exit_code)
+            )
+
+    def runs(self, status: str | None = None) -> list[RunRow]:
+        query = select(s.runs).order_by(s.runs.c.started_at)
+        if status is not None:
+            query = query.where(s.runs.c.status == status)
+        with self._begin() as conn:
+            return [dataclass_row(RunRow, r) for r in conn.execute(query)]
+
+    def mark_run_dead(self, run_id: str) -> int:
+        with self._begin() as conn:
+            conn.execute(
+                update(s.runs)
+                .where(s.runs.c.run_id == run_id)
+                .values(status="dead", ended_at=self._clock())
+            )
+            return release_where(conn, s.pages.c.lease_owner == run_id, self._clock())
+
+    def register_process(
+        self,
+        run_id: str,
+        kind: str,
+        pid: int,
+        create_time: float,
+        pgid: int | None,
+        workdir: str | None,
+    ) -> int:
+        with self._begin() as conn:
+            result = conn.execute(
+                insert(s.processes).values(
+                    run_id=run_id,
+                    kind=kind,
+                    pid=pid,
+                    create_time=create_time,
+                    pgid=pgid,
+                    workdir=workdir,
+                    started_at=self._clock(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def end_processes(self, ids: Iterable[int]) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+        with self._begin() as conn:
+            conn.execute(
+                update(s.processes)
+                .where(s.processes.c.id.in_(ids), s.processes.c.ended_at.is_(None))
+                .values(ended_at=self._clock())
+            )
+
+    def open_processes(self, run_id: str | None = None) -> list[ProcessRow]:
+        c = s.processes.c
+        query = select(s.processes).where(c.ended_at.is_(None)).order_by(c.id)
+        if run_id is not None:
+            query = query.where(c.run_id == run_id)
+        with self._begin() as conn:
+            return [dataclass_row(ProcessRow, r) for r in conn.execute(query)]
+
+    def all_processes(self) -> list[ProcessRow]:
+        query = select(s.processes).order_by(s.processes.c.id)
+        with self._begin() as conn:
+            return [dataclass_row(ProcessRow, r) for r in conn.execute(query)]
+
+    def add_event(
+        self,
+        kind: str,
+        message: str = "",
+        *,
+        run_id: str | None = None,
+        job: str | None = None,
+        category: str | None = None,
+        page_key: str | None = None,
+        data: dict[str, Any] | None = None,
+        ts: float | None = None,
+    ) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                insert(s.events).values(
+                    ts=self._clock() if ts is None else ts,
+                    run_id=run_id,
+                    job=job,
+                    kind=kind,
+                    category=category,
+                    page_key=page_key,
+                    message=message[:4000],
+                    data=None if data is None else json.dumps(data),
+                )
+            )
+
+    def events(self, job: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        e = s.events.c
+        query = select(s.events).order_by(e.id)
+        if job is not None:
+            query = query.where(e.job == job)
+        if kind is not None:
+            query = query.where(e.kind == kind)
+        with self._begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def event_counts(self, job: str | None = None) -> dict[str, int]:
+        e = s.events.c
+        query = select(e.kind, func.count()).group_by(e.kind)
+        if job is not None:
+            query = query.where(e.job == job)
+        with self._begin() as conn:
+            return {kind: int(n) for kind, n in conn.execute(query)}
+
+    def error_counts(self, job: str | None = None) -> dict[str, int]:
+        e = s.events.c
+        query = select(e.category, func.count()).where(e.kind == "error").group_by(e.category)
+        if job is not None:
+            query = query.where(e.job == job)
+        with self._begin() as conn:
+            return {str(cat): int(n) for cat, n in conn.execute(query)}
+
+    def open_alerts(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        run_ids = {run_id} if run_id is not None else {r.run_id for r in self.running_runs()}
+        state: dict[str, dict[str, Any]] = {}
+        for alert in self.events(kind="alert"):
+            if alert["run_id"] in run_ids:
+                state[f"{alert['run_id']}/{alert['category']}"] = alert
+        return [
+            {
+                "run_id": e["run_id"],
+                "metric": e["category"],
+                "message": e["message"],
+                "ts": e["ts"],
+                **json.loads(e["data"]),
+            }
+            for e in state.values()
+            if json.loads(e["data"]).get("state") == "open"
+        ]
+
+    def add_sample(self, run_id: str, ts: float, pages: int, data: dict[str, Any]) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                insert(s.samples).values(run_id=run_id, ts=ts, pages=pages, data=json.dumps(data))
+            )
+
+    def samples(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(s.samples.c.run_id, s.samples.c.data).order_by(s.samples.c.id)
+        if run_id is not None:
+            query = query.where(s.samples.c.run_id == run_id)
+        with self._begin() as conn:
+            return [{"run_id": r, **json.loads(d)} for r, d in conn.execute(query)]
+
+    def latest_sample(self) -> dict[str, Any] | None:
+        query = select(s.samples.c.run_id, s.samples.c.data).order_by(s.samples.c.id.desc())
+        with self._begin() as conn:
+            row = conn.execute(query.limit(1)).first()
+        return None if row is None else {"run_id": row[0], **json.loads(row[1])}
+
+    def get_state(self, job: str, key: str) -> str | None:
+        j = s.job_state.c
+        with self._begin() as conn:
+            value = conn.execute(
+                select(j.value).where(j.job == job, j.key == key)
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def set_state(self, job: str, key: str, value: str) -> None:
+        row = {"job": job, "key": key, "value": value, "updated_at": self._clock()}
+        with self._begin() as conn:
+            conn.execute(
+                self._insert(s.job_state)
+                .values(row)
+                .on_conflict_do_update(
+                    index_elements=["job", "key"],
+                    set_={"value": row["value"], "updated_at": row["updated_at"]},
+                )
+            )
+
+    def states(self, job: str, prefix: str = "") -> dict[str, str]:
+        j = s.job_state.c
+        query = select(j.key, j.value).where(j.job == job)
+        if prefix:
+            query = query.where(j.key.startswith(prefix, autoescape=True))
+        with self._begin() as conn:
+            return {str(k): str(v) for k, v in conn.execute(query)}
+
+    def save_http_stats(self, run_id: str, job: str, snapshot: dict[str, dict[str, Any]]) -> None:
+        if not snapshot:
+            return
+        now = self._clock()
+        rows = [
+            {"run_id": run_id, "endpoint": name, "job": job, "data": json.dumps(data)}
+            for name, data in snapshot.items()
+        ]
+        statement = self._insert(s.http_stats)
+        with self._begin() as conn:
+            conn.execute(
+                statement.values(updated_at=now).on_conflict_do_update(
+                    index_elements=["run_id", "endpoint"],
+                    set_={"data": statement.excluded.data, "updated_at": now},
+                ),
+                rows,
+            )
+
+    def http_stats(self, job: str | None = None) -> list[dict[str, dict[str, Any]]]:
+        h = s.http_stats.c
+        query = select(h.run_id, h.endpoint, h.data).order_by(h.updated_at)
+        if job is not None:
+            query = query.where(h.job == job)
+        runs: dict[str, dict[str, dict[str, Any]]] = {}
+        with self._begin() as conn:
+            for run_id, endpoint, data in conn.execute(query):
+                runs.setdefault(str(run_id), {})[str(endpoint)] = json.loads(data)
+        return list(runs.values())

@@ -1,0 +1,230 @@
+"""The page queue and the records, in SQLAlchemy Core (see ``_base`` for what
+each method promises and ``_sql`` for what the SQL backends share)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, update
+
+from enduro.store import _schema as s
+from enduro.store._base import PageQueue, RecordStore
+from enduro.store._rows import ClaimedPage
+from enduro.store._sql import SqlBase, add_pages, release_where
+
+__all__ = ["SqlPages"]
+
+
+class SqlPages(SqlBase, PageQueue, RecordStore):
+    """:class:`PageQueue` and :class:`RecordStore` on a SQL database."""
+
+    def seed_pages(self, job: str, keys: Sequence[str]) -> int:
+        with self._begin() as conn:
+            return add_pages(conn, self._sql, job, keys, self._clock())
+
+    def claim_many(
+        self, job: str, owner: str, lease_seconds: float, limit: int
+    ) -> list[ClaimedPage]:
+        now = self._clock()
+        p = s.pages.c
+        ready = self._lock_ready(
+            select(p.key)
+            .where(p.job == job, p.status == "pending", p.available_at <= now)
+            .order_by(p.seq)
+            .limit(limit)
+        )
+        # One statement, re-checking ``pending``: under a database that lets two
+        # claimers read the same rows (PostgreSQL's READ COMMITTED), the second
+        # UPDATE finds them leased and takes none of them.
+        claim = (
+            update(s.pages)
+            .where(p.job == job, p.status == "pending", p.key.in_(ready))
+            .values(
+                status="leased",
+                lease_owner=owner,
+                lease_expires=now + lease_seconds,
+                updated_at=now,
+            )
+            .returning(p.key, p.seq, p.attempts, p.recoveries)
+        )
+        with self._begin() as conn:
+            rows = sorted(conn.execute(claim).all(), key=lambda r: r.seq)
+        return [
+            ClaimedPage(job=job, key=r.key, seq=r.seq, attempts=r.attempts, recoveries=r.recoveries)
+            for r in rows
+        ]
+
+    def _lock_ready(self, ready: Select[Any]) -> Select[Any]:
+        """The claim's choice of pages, as the backend must lock it (SQLite: as is;
+        its writers are serialised by BEGIN IMMEDIATE)."""
+        return ready
+
+    def next_retry_at(self, job: str) -> float | None:
+        p = s.pages.c
+        with self._begin() as conn:
+            value = conn.execute(
+                select(func.min(p.available_at)).where(p.job == job, p.status == "pending")
+            ).scalar_one()
+        return None if value is None else float(value)
+
+    def complete_rows(
+        self,
+        page: ClaimedPage,
+        owner: str,
+        rows: list[dict[str, Any]],
+        new_pages: Sequence[str] = (),
+    ) -> bool:
+        where = {"b_job": page.job, "b_key": page.key}
+        now = self._clock()
+        with self._begin() as conn:
+            done = conn.execute(self._sql.mark_done, {**where, "b_owner": owner, "b_now": now})
+            if done.rowcount != 1:
+                conn.rollback()
+                return False
+            conn.execute(self._sql.delete_page_records, where)
+            if rows:
+                conn.execute(self._sql.upsert_records, rows)
+            if new_pages:
+                add_pages(conn, self._sql, page.job, new_pages, now)
+        return True
+
+    def fail_attempt(
+        self,
+        page: ClaimedPage,
+        owner: str,
+        error: str,
+        retry_at: float | None,
+        *,
+        charge: str = "page",
+    ) -> bool:
+        p = s.pages.c
+        counter = {"page": "attempts", "infra": "recoveries"}[charge]
+        values: dict[str, Any] = {
+            counter: getattr(p, counter) + 1,
+            "last_error": error[:2000],
+            "lease_owner": None,
+            "lease_expires": None,
+            "updated_at": self._clock(),
+        }
+        if retry_at is None:
+            values["status"] = "failed"
+        else:
+            values["status"] = "pending"
+            values["available_at"] = retry_at
+        with self._begin() as conn:
+            result = conn.execute(
+                update(s.pages)
+                .where(p.job == page.job, p.key == page.key, p.lease_owner == owner)
+                .values(**values)
+            )
+        return bool(result.rowcount == 1)
+
+    def release(self, page: ClaimedPage, owner: str) -> None:
+        with self._begin() as conn:
+            release_where(
+                conn,
+                and_(
+                    s.pages.c.job == page.job,
+                    s.pages.c.key == page.key,
+                    s.pages.c.lease_owner == owner,
+                ),
+                self._clock(),
+            )
+
+    def requeue(self, job: str | None, *, failed: bool = False, keys: Sequence[str] = ()) -> int:
+        p = s.pages.c
+        cond = []
+        if failed:
+            cond.append(p.status == "failed")
+        if keys:
+            cond.append(p.key.in_(list(keys)))
+        if not cond:
+            return 0
+        where = or_(*cond)
+        if job is not None:
+            where = and_(p.job == job, where)
+        with self._begin() as conn:
+            result = conn.execute(
+                update(s.pages)
+                .where(where, p.status != "leased")
+                .values(
+                    status="pending",
+                    attempts=0,
+                    recoveries=0,
+                    available_at=0.0,
+                    updated_at=self._clock(),
+                )
+            )
+        return int(result.rowcount)
+
+    def reclaim_expired_leases(self, job: str) -> int:
+        now = self._clock()
+        with self._begin() as conn:
+            return release_where(
+                conn,
+                and_(
+                    s.pages.c.job == job,
+                    s.pages.c.status == "leased",
+                    s.pages.c.lease_expires < now,
+                ),
+                now,
+            )
+
+    def jobs(self) -> list[str]:
+        with self._begin() as conn:
+            return list(
+                conn.execute(select(s.pages.c.job).distinct().order_by(s.pages.c.job)).scalars()
+            )
+
+    def page_counts(self, job: str | None = None) -> dict[str, int]:
+        p = s.pages.c
+        query = select(p.status, func.count()).group_by(p.status)
+        if job is not None:
+            query = query.where(p.job == job)
+        with self._begin() as conn:
+            counts = {status: int(n) for status, n in conn.execute(query)}
+        out = {k: counts.get(k, 0) for k in ("pending", "leased", "done", "failed")}
+        out["total"] = sum(counts.values())
+        return out
+
+    def failed_pages(self, job: str | None = None) -> list[tuple[str, str, str]]:
+        p = s.pages.c
+        query = select(p.job, p.key, p.last_error).where(p.status == "failed")
+        if job is not None:
+            query = query.where(p.job == job)
+        with self._begin() as conn:
+            return [(j, k, e or "") for j, k, e in conn.execute(query.order_by(p.job, p.seq))]
+
+    def page_status(self, job: str, key: str) -> dict[str, Any] | None:
+        p = s.pages.c
+        with self._begin() as conn:
+            row = conn.execute(select(s.pages).where(p.job == job, p.key == key)).first()
+        return None if row is None else dict(row._mapping)
+
+    def done_at(self, job: str) -> dict[str, float]:
+        p = s.pages.c
+        query = select(p.key, p.updated_at).where(p.job == job, p.status == "done")
+        with self._begin() as conn:
+            return {str(key): float(at) for key, at in conn.execute(query)}
+
+    def record_count(self, job: str | None = None) -> int:
+        query = select(func.count()).select_from(s.records)
+        if job is not None:
+            query = query.where(s.records.c.job == job)
+        with self._begin() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def records_per_page(self, job: str) -> dict[str, int]:
+        r = s.records.c
+        query = select(r.page_key, func.count()).where(r.job == job).group_by(r.page_key)
+        with self._begin() as conn:
+            return {str(key): int(n) for key, n in conn.execute(query)}
+
+    def iter_record_texts(self, job: str | None = None) -> Iterator[str]:
+        r = s.records.c
+        query = select(r.data).order_by(r.job, r.page_seq, r.position)
+        if job is not None:
+            query = query.where(r.job == job)
+        with self._engine.connect() as conn:
+            yield from conn.execute(query).scalars()
