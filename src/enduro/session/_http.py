@@ -26,7 +26,6 @@ stored one by one; the first error of each kind goes to the flight recorder.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -40,18 +39,12 @@ from urllib.parse import unquote
 import httpx
 
 from enduro._endpoints import endpoint_of
-from enduro._secrets import REDACTED, Redactor
+from enduro._secrets import Redactor
 from enduro.errors import (
     AuthLost,
-    BadResponse,
     ForeignHost,
     HaltRun,
-    HttpError,
-    NetworkError,
     PageTimeout,
-    RateLimited,
-    RequestTimeout,
-    ServerError,
 )
 from enduro.recovery import (
     Backoff,
@@ -59,12 +52,11 @@ from enduro.recovery import (
     EndpointLimiters,
     RateLimiter,
     classify,
-    is_login_url,
 )
+from enduro.session._answers import flight_record, shown, transport_error, verdict
 from enduro.session._cookies import CookieChanges, SiteCookies
 from enduro.session._http_stats import HttpStats
 from enduro.session._recorder import FlightRecorder
-from enduro.session._signals import parse_retry_after
 from enduro.settings import Settings
 
 __all__ = ["BrowserLink", "HttpClient", "csrf_header"]
@@ -81,7 +73,6 @@ RETRIED = frozenset(
 BAD_RESPONSE_RETRIES = 1
 """An answer that is not what was promised is asked for once more, not more: it is
 usually a wrong URL, and the page's own budget decides the rest."""
-EXCERPT_CHARS = 2000
 # Header names whose values the prepare hook sets are secrets (a CSRF token).
 _SECRET_HEADER = ("token", "csrf", "xsrf", "auth", "key", "secret", "session", "cookie")
 # httpx must neither keep nor send cookies itself: SiteCookies does both.
@@ -362,7 +353,7 @@ class HttpClient:
         target = self._target(method, url)
         name = endpoint or endpoint_of(target.path)
         limiter = self._limiters.get(name)
-        where = f"{method} {_shown(target)}"
+        where = f"{method} {shown(target)}"
         tries = 0
         while True:
             self._check_time(where)
@@ -377,13 +368,9 @@ class HttpClient:
             try:
                 request = self._build(method, target, options)
                 response = self._client.send(request)
-                parsed, error = self._verdict(where, response, want_json)
-            except httpx.TimeoutException as exc:
-                error = RequestTimeout(f"{where}: no answer in time ({type(exc).__name__})")
-                error.__cause__ = exc
-            except httpx.HTTPError as exc:  # refused, reset, a body cut short, ...
-                error = NetworkError(f"{where}: {type(exc).__name__}: {_first_line(exc)}")
-                error.__cause__ = exc
+                parsed, error = verdict(where, response, want_json, self._login_pattern)
+            except httpx.HTTPError as exc:  # no answer in time, refused, reset, cut short, ...
+                error = transport_error(where, exc)
             finally:
                 limiter.finished()
             found = classify(error) if error is not None else None
@@ -517,44 +504,6 @@ class HttpClient:
             )
         return request
 
-    def _verdict(
-        self, where: str, response: httpx.Response, want_json: bool
-    ) -> tuple[Any, Exception | None]:
-        """The parsed body, or the error this answer is."""
-        status = response.status_code
-        if 300 <= status < 400:
-            location = response.headers.get("location", "")
-            if is_login_url(location, self._login_pattern):
-                return None, AuthLost(f"{where}: HTTP {status} to the login page")
-            if want_json:
-                return None, BadResponse(f"{where}: HTTP {status} where JSON was expected")
-            return None, None
-        if status in (401, 403):
-            return None, AuthLost(f"{where}: HTTP {status}{_said(response)}")
-        if status >= 400:
-            header = response.headers.get("retry-after")
-            retry_after = parse_retry_after(header, time.time()) if header else None
-            text = f"{where}: HTTP {status}{_said(response)}"
-            if status == 429:
-                return None, RateLimited(text, retry_after=retry_after)
-            if status >= 500:
-                return None, ServerError(text, status=status, retry_after=retry_after)
-            return None, HttpError(text, status=status)
-        if not want_json:
-            return None, None
-        try:
-            return json.loads(response.content), None
-        except ValueError:
-            kind = response.headers.get("content-type", "")
-            if "json" in kind:
-                size = len(response.content)
-                return None, NetworkError(f"{where}: the JSON body is cut short ({size} bytes)")
-            excerpt = " ".join(response.text[:60].split())
-            return None, BadResponse(
-                f"{where}: answered {kind or 'no content type'} where JSON was expected "
-                f"({excerpt!r})"
-            )
-
     def _take_cookies(self, response: httpx.Response, path: str) -> None:
         headers = response.headers.get_list("set-cookie")
         if not headers:
@@ -616,21 +565,7 @@ class HttpClient:
         group = f"http:{found.category}:{endpoint}"
         if self._recorder is None or group in self._recorder.groups_seen:
             return
-        record: dict[str, Any] = {
-            "category": found.category,
-            "endpoint": endpoint,
-            "page": self._page,
-            "try": tries,
-            "error": found.message,
-            "request": None if request is None else _describe(request.headers, where),
-            "response": None,
-        }
-        if response is not None:
-            record["response"] = {
-                "status": response.status_code,
-                **_describe(response.headers),
-                "body": response.text[:EXCERPT_CHARS],
-            }
+        record = flight_record(found, endpoint, self._page, where, request, response, tries)
         files = self._recorder.capture_record(group, record, self._redact)
         if files:
             self._emit(
@@ -640,32 +575,3 @@ class HttpClient:
                 page_key=self._page or None,
                 data={"endpoint": endpoint, "flight": files},
             )
-
-
-def _describe(headers: httpx.Headers, where: str | None = None) -> dict[str, Any]:
-    shown = {
-        key: REDACTED if key.lower() in ("cookie", "set-cookie", "authorization") else value
-        for key, value in headers.multi_items()
-    }
-    return {"line": where, "headers": shown} if where is not None else {"headers": shown}
-
-
-def _shown(url: httpx.URL) -> str:
-    path = url.raw_path.decode("ascii", "replace")
-    return path if len(path) <= 200 else path[:199] + "…"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0][:200]
-
-
-def _said(response: httpx.Response) -> str:
-    """`` (the site's "error" text)`` of a JSON error answer, else ""."""
-    if "json" not in response.headers.get("content-type", ""):
-        return ""
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return ""
-    said = body.get("error") if isinstance(body, dict) else None
-    return f" ({str(said)[:100]})" if said else ""
