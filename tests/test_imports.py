@@ -9,6 +9,7 @@ behind a lazy import is found too.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +171,51 @@ def test_no_module_cycles_inside_a_part(part: str) -> None:
 
 def test_the_cycle_check_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _part_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for module in MODULES:
+        for target in _imports(module):
+            if _part(target) != _part(module):
+                graph.setdefault(_part(module), set()).add(_part(target))
+    return graph
+
+
+def _short(part: str) -> str:
+    return "enduro" if part == ROOT else part.removeprefix(ROOT + ".")
+
+
+def test_architecture_md_draws_the_imports_as_they_are() -> None:
+    """ARCHITECTURE.md's "who imports whom" block: one line per part, every
+    arrow an import and every import an arrow."""
+    text = (SRC.parent.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    block = text.split("Who imports whom", 1)[1].split("```", 2)[1]
+    drawn = {}
+    for line in block.strip().splitlines():
+        part, _, targets = line.partition(" ──→ ")
+        drawn[part.strip()] = {t.strip() for t in targets.split(",") if t.strip()}
+    actual = {_short(part): {_short(t) for t in targets} for part, targets in _part_graph().items()}
+    assert drawn == actual
+
+
+def test_architecture_md_names_modules_that_exist() -> None:
+    text = (SRC.parent.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:[a-z_]+/)+[a-z_]+\.py|[a-z_]+\.py)`", text))
+    repo = SRC.parent.parent
+    missing = [
+        path
+        for path in sorted(named)
+        if not (repo / path if path.startswith("tests/") else SRC / path).exists()
+    ]
+    assert named and missing == []
+
+
+def test_no_module_is_over_600_lines() -> None:
+    """Past ~600 lines a module is split along a real seam (STYLE.md)."""
+    long = {
+        name: n
+        for name, path in MODULES.items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 600
+    }
+    assert long == {}

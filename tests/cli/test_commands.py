@@ -256,6 +256,7 @@ def test_status_of_an_empty_store(tmp_path: Path) -> None:
         "store": str(path),
         "jobs": {},
         "latest_sample": None,
+        "last_run_resources": None,
         "open_alerts": [],
     }
     assert "no job" in _ok("status", str(path))

@@ -18,15 +18,14 @@ from typing import Any
 import pytest
 
 from enduro import Runner, Settings, Store
-from enduro.report import render_html
+from enduro.report import render_html, write_results
 from enduro.store import flight_dir
 from enduro.stress.analysis import analyse
-from enduro.stress.injector import HYBRID_SITE_KINDS
 from enduro.stress.reference_hybrid import make_hybrid_job
-from enduro.stress.results import write
 from enduro.stress.scenario import load_scenario
 from enduro.stress.site import FaultPlan, ScheduledFault, hybrid_truth
 from enduro.stress.tester import ProductionStressTester, hybrid_runner_command
+from enduro.stress.vocabulary import HYBRID_SITE_KINDS
 
 from .conftest import ENDURO
 
@@ -72,7 +71,7 @@ def test_light_hybrid_is_go_and_writes_no_cookie_or_token_anywhere(
     tester.run()
     tester.record_injections()
     results = analyse(tester)
-    write(results, tmp_path)
+    write_results(results, tmp_path)
     render_html(results, tmp_path / "report.html")
 
     assert results.verdict.go, [c.model_dump() for c in results.verdict.failed]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,7 @@ def test_light_scenario_is_go_with_real_injections_and_perfect_integrity(tmp_pat
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     results = json.loads((tmp_path / "a" / "results.json").read_text())
     assert results["verdict"]["go"] is True
+    _criteria_not_judged_say_so(out, results)
     assert results["pages_done"] == results["pages_total"] == PRESETS["light"].pages
     integrity = results["integrity"]
     assert (integrity["lost"], integrity["duplicated"], integrity["corrupted"]) == (0, 0, 0)
@@ -74,6 +76,30 @@ def test_light_scenario_is_go_with_real_injections_and_perfect_integrity(tmp_pat
     )
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (tmp_path / "again.html").read_text().count('class="chart"') == 4
+
+    # judged again from what the run left (run.json and the store): the same results
+    (tmp_path / "a" / "results.json").unlink()
+    (tmp_path / "a" / "report.html").unlink()
+    rejudged = subprocess.run(
+        [ENDURO, "report", str(tmp_path / "a")], capture_output=True, text=True
+    )
+    assert rejudged.returncode == 0, rejudged.stderr
+    assert json.loads((tmp_path / "a" / "results.json").read_text()) == results
+    assert (tmp_path / "a" / "report.html").read_text().count('class="chart"') == 4
+
+
+def _criteria_not_judged_say_so(
+    out: subprocess.CompletedProcess[str], results: dict[str, Any]
+) -> None:
+    """Too few attempts for the error rate: "not judged" in results.json and the terminal,
+    and the verdict line counts the criteria judged."""
+    criteria = results["verdict"]["criteria"]
+    rate = next(c for c in criteria if c["id"] == "error_rate")
+    assert results["attempts"] < PRESETS["light"].criteria.min_sample
+    assert (rate["judged"], rate["result"]) == (False, "not judged")
+    judged = sum(1 for c in criteria if c["judged"])
+    assert f"GO — {judged} of {len(criteria)} criteria judged" in out.stderr
+    assert "error rate: not judged: " in out.stderr
 
 
 class _NoRegistry:

@@ -12,10 +12,9 @@ import pytest
 from rich.console import Console
 
 import enduro.report
-import enduro.stress.results
+import enduro.report._results
 from enduro.errors import UsageError
-from enduro.report import rebuild, render_html, terminal_summary
-from enduro.stress.results import (
+from enduro.report import (
     CriterionResult,
     InjectionRecord,
     InjectionStats,
@@ -27,9 +26,12 @@ from enduro.stress.results import (
     Timeline,
     UnexplainedError,
     Verdict,
-    read,
+    read_results,
     read_suite,
-    write,
+    rebuild,
+    render_html,
+    terminal_summary,
+    write_results,
     write_suite,
 )
 
@@ -81,6 +83,14 @@ def sample_results(scenario: str = "medium", go: bool = False) -> StressTestResu
         failed,
         CriterionResult(name="integrity", passed=True, measured=0, limit=0, detail="0/0/0"),
         CriterionResult(name="error_rate", passed=True, measured=0.04, limit=0.1),
+        CriterionResult(
+            id="runner_memory_growth",
+            name="runner memory growth",
+            passed=True,
+            judged=False,
+            limit=100,
+            detail="too few samples past the warm-up",
+        ),
     ]
     return StressTestResults(
         scenario=scenario,
@@ -174,14 +184,18 @@ def sample_results(scenario: str = "medium", go: bool = False) -> StressTestResu
 
 def test_results_round_trip_through_json(tmp_path: Path) -> None:
     results = sample_results()
-    path = write(results, tmp_path / "new" / "dir")
+    path = write_results(results, tmp_path / "new" / "dir")
 
     assert path == tmp_path / "new" / "dir" / "results.json"
-    assert read(path.parent) == results
-    assert read(path) == results
+    assert read_results(path.parent) == results
+    assert read_results(path) == results
     data = json.loads(path.read_text())
     assert data["timeline"]["recoveries"][0] == [T0 + 105.0, "browser_crash", 5.0]
     assert data["injected_per_type"]["browser_crash"]["unrecovered"] == 1
+    unjudged = data["verdict"]["criteria"][-1]  # shown as such, with its id
+    assert unjudged["id"] == "runner_memory_growth"
+    assert (unjudged["judged"], unjudged["result"]) == (False, "not judged")
+    assert [c["result"] for c in data["verdict"]["criteria"][:2]] == ["failed", "passed"]
     assert not list(path.parent.glob(".results.json.*")), "temporary file left behind"
 
 
@@ -215,7 +229,7 @@ def test_reading_a_bad_file_is_one_clear_usage_error(
         (tmp_path / "results.json").write_text(content)
 
     with pytest.raises(UsageError) as caught:
-        read(tmp_path)
+        read_results(tmp_path)
 
     line = caught.value.format_line()
     assert expected in line
@@ -249,8 +263,9 @@ def test_terminal_summary_shows_the_key_figures() -> None:
         "re-logins",
         "critical failures",
         "browser_crash inj-011 never recovered",
-        "NO-GO",
+        "NO-GO — 3 of 4 criteria judged",
         "failed: all_pages_done: 48 (limit 50): 2 pages failed after 5 attempts",
+        "runner memory growth: not judged: too few samples past the warm-up",
         "1 lost, 0 duplicated, 1 corrupted of 2,400 records expected",
         "+61.5 MB per 1,000 pages",
         "359.5",  # browser PSS mean
@@ -272,7 +287,7 @@ def test_terminal_summary_prints_go_and_leaves_markup_alone() -> None:
     text = _terminal_text(results)
 
     assert "NO-GO" not in text
-    assert re.search(r"^GO$", text, re.MULTILINE)
+    assert re.search(r"^GO — 3 of 4 criteria judged$", text, re.MULTILINE)
     assert "[bold]keep[/bold] restart_every_pages" in text
 
 
@@ -391,9 +406,12 @@ def test_html_report_shows_the_verdict_and_tables(tmp_path: Path) -> None:
     text = " ".join(" ".join(page.text).split())
 
     assert 'class="banner nogo verdict"' in html
-    assert "NO-GO failed: all_pages_done" in text
+    assert "NO-GO — 3 of 4 criteria judged failed: all_pages_done" in text
     assert "all_pages_done FAILED 48 50 2 pages failed after 5 attempts" in text
     assert "integrity passed 0 0 0/0/0" in text
+    # a criterion with too little to judge by says so, not "passed"
+    assert "runner memory growth not judged - 100 too few samples past the warm-up" in text
+    assert 'class="unjudged"' in html
     assert "browser_crash 5.0% 5 4 6.6% 1 12.0s 13.7s 14.0s" in text
     assert "Every injection (13)" in text
     assert "network 5" in text  # errors by category
@@ -477,7 +495,7 @@ def test_suite_report_has_one_section_per_scenario(tmp_path: Path) -> None:
 
 
 def test_rebuild_writes_report_html_from_results_json(tmp_path: Path) -> None:
-    write(sample_results(scenario="rebuilt"), tmp_path)
+    write_results(sample_results(scenario="rebuilt"), tmp_path)
 
     path = rebuild(tmp_path)
 
@@ -486,7 +504,7 @@ def test_rebuild_writes_report_html_from_results_json(tmp_path: Path) -> None:
 
 
 def test_rebuild_prefers_suite_json_and_takes_another_target(tmp_path: Path) -> None:
-    write(sample_results(scenario="last"), tmp_path)
+    write_results(sample_results(scenario="last"), tmp_path)
     write_suite(SuiteResults(scenarios=[sample_results("light")], go=False), tmp_path)
 
     path = rebuild(tmp_path, tmp_path / "out" / "suite.html")
@@ -504,7 +522,7 @@ def test_rebuild_of_a_directory_without_results_is_a_usage_error(tmp_path: Path)
 
 
 def test_rebuild_takes_the_results_file_itself(tmp_path: Path) -> None:
-    path = write(sample_results(scenario="from-file"), tmp_path)
+    path = write_results(sample_results(scenario="from-file"), tmp_path)
 
     assert rebuild(path) == tmp_path / "report.html"
     assert "Scenario from-file" in (tmp_path / "report.html").read_text()
@@ -513,7 +531,7 @@ def test_rebuild_takes_the_results_file_itself(tmp_path: Path) -> None:
 # --- exports --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", [enduro.report, enduro.stress.results])
+@pytest.mark.parametrize("module", [enduro.report, enduro.report._results])
 def test_all_lists_the_names_the_module_defines(module: ModuleType) -> None:
     """Like tests/test_exported_members.py, for the report and the results modules."""
     own = {

@@ -6,8 +6,14 @@ import math
 
 import pytest
 
-from enduro.report import confidence_statement, confidence_statements, fault_plural, upper_bound
-from enduro.stress.results import InjectionStats, StressTestResults
+from enduro.report import (
+    InjectionStats,
+    StressTestResults,
+    confidence_statement,
+    confidence_statements,
+    fault_plural,
+    upper_bound,
+)
 
 
 def test_no_failures_in_40_is_the_exact_bound_not_the_rule_of_three() -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from enduro.stress.analysis import judge, retry_after_violations
-from enduro.stress.results import InjectionStats, Integrity, Leak, StressTestResults
+from enduro.report import CriterionId, InjectionStats, Integrity, Leak, StressTestResults
+from enduro.stress.analysis import retry_after_violations
 from enduro.stress.scenario import LENIENT, PRESETS
 from enduro.stress.site import RequestLogEntry
+from enduro.stress.verdict import judge, recommendations
 
 LIGHT = PRESETS["light"]
 
@@ -72,12 +73,19 @@ def test_a_leak_too_sparse_to_fit_is_shown_as_not_judged() -> None:
     verdict = judge(_good(), LIGHT)  # no leak estimate at all
     growth = {c.name: c for c in verdict.criteria if c.name.endswith("memory growth")}
     assert set(growth) == {"browser memory growth", "runner memory growth"}
-    assert all(c.passed and c.detail.startswith("not judged") for c in growth.values())
+    for c in growth.values():  # neither passed nor failed: not judged, saying why
+        assert (c.judged, c.passed, c.result) == (False, True, "not judged")
+        assert "too few samples" in c.detail
+    assert verdict.judged == len(verdict.criteria) - 3  # and the error rate, of 14 attempts
 
 
 def test_error_rate_is_judged_only_past_the_minimum_sample() -> None:
     few = _good().model_copy(update={"attempts": 20, "errors": 15, "error_rate": 0.75})
-    assert judge(few, LIGHT).go  # 20 attempts: too few to judge
+    verdict = judge(few, LIGHT)
+    assert verdict.go  # 20 attempts: too few to judge
+    rate = next(c for c in verdict.criteria if c.id == "error_rate")
+    assert (rate.judged, rate.result) == (False, "not judged")
+    assert rate.detail == "20 attempts, fewer than 50"
     many = few.model_copy(update={"attempts": 200, "errors": 150})
     assert "error rate" in [c.name for c in judge(many, LIGHT).failed]
 
@@ -111,3 +119,29 @@ def test_requests_inside_a_retry_after_window_are_found() -> None:
         "/matches?page=5 1.00s after a 429 on /matches?page=3",
     ]
     assert retry_after_violations(log[:3] + log[4:], 2.0, reactions=[10.2]) == []
+
+
+def test_every_criterion_has_a_stable_id() -> None:
+    results = _good().model_copy(update={"attempts": 200})
+    criteria = judge(results, LIGHT).criteria
+    assert all(c.id in set(CriterionId) for c in criteria)
+    keys = [(c.id, c.fault) for c in criteria]
+    assert len(keys) == len(set(keys))
+    assert {c.id for c in criteria} == set(CriterionId)  # each kind of criterion, once judged
+    recovery = [c for c in criteria if c.id == CriterionId.RECOVERY_P95]
+    assert {c.fault for c in recovery} == set(LIGHT.faults)
+    assert all(c.name == f"recovery p95: {c.fault}" for c in recovery)
+
+
+def test_advice_is_matched_on_ids_not_on_display_names() -> None:
+    slow = _good()
+    slow.injected_per_type["tab_crash"] = InjectionStats(planned=1, delivered=1, recovery_p95=99.0)
+    verdict = judge(slow, LIGHT)
+    (failed,) = verdict.failed
+    assert (failed.id, failed.fault) == (CriterionId.RECOVERY_P95, "tab_crash")
+    renamed = failed.model_copy(update={"name": "Erholung (p95)"})
+    advice = recommendations(slow, [renamed], LIGHT)
+    assert advice == [
+        "recovery from tab_crash takes 99.0s at p95 (limit 60.0s): look at the events of that "
+        "fault type"
+    ]

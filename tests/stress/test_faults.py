@@ -384,9 +384,9 @@ def test_broken_script_is_served_to_the_page_it_was_scheduled_for(start: Start) 
     assert broken != good
     assert "var rows = [;" in broken  # an array literal cut short: a SyntaxError
     node = shutil.which("node")
-    if node is not None:
-        check = subprocess.run([node, "--check", "-"], input=broken, capture_output=True, text=True)
-        assert check.returncode != 0 and "SyntaxError" in check.stderr
+    assert node is not None, "node is missing: make setup installs Debian's nodejs"
+    check = subprocess.run([node, "--check", "-"], input=broken, capture_output=True, text=True)
+    assert check.returncode != 0 and "SyntaxError" in check.stderr
     assert client.request("/static/matches.js", headers=referer)[2] == good
 
 

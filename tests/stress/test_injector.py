@@ -7,14 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from enduro.stress.injector import (
-    LAYERS,
-    OFFLINE_SECONDS,
-    SITE_KINDS,
-    FailureInjector,
-    FaultSchedule,
-    Injection,
-)
+from enduro.stress.injector import OFFLINE_SECONDS, FailureInjector, FaultSchedule, Injection
 from enduro.stress.scenario import (
     FAULT_TYPES,
     JOB_FAULTS,
@@ -24,6 +17,7 @@ from enduro.stress.scenario import (
     for_job,
 )
 from enduro.stress.site.faults import FAULT_KINDS, FAULT_TARGETS, REQUEST_KINDS, FaultPlan
+from enduro.stress.vocabulary import LAYERS, SITE_KINDS
 
 
 def _schedule(name: str, **changes: object) -> FaultSchedule:

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import shlex
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 from rich.console import Console
-from rich.logging import RichHandler
 
 from enduro.cli import _stress
+from enduro.cli._common import console as _console
+from enduro.cli._common import setup_logging as _setup_logging
+from enduro.cli._common import usage_errors as _usage_errors
 from enduro.errors import UsageError
 from enduro.settings import Settings
 from enduro.store import Store, dumps_record
@@ -30,37 +29,6 @@ from enduro.store import Store, dumps_record
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _usage_errors(func: F) -> F:
-    """Turn a UsageError into one line on stderr and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UsageError as exc:
-            click.echo(exc.format_line(), err=True)
-            sys.exit(exc.exit_code)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            click.echo(f"error: invalid setting {where}: {first['msg']}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _console() -> Console:
-    return Console(stderr=True)
-
-
-def _setup_logging(console: Console, verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
-    for noisy in ("urllib3", "selenium", "aiohttp", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @click.group()
@@ -323,7 +291,8 @@ def _open_existing(path: Path) -> Store:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_usage_errors
 def status(store_path: Path, as_json: bool) -> None:
-    """Totals of a store: pages, records, restarts, errors by category."""
+    """Totals of a store: pages, records, restarts, errors by category, the last
+    run's resources."""
     with _open_existing(store_path) as store:
         report = _status_report(store)
     if as_json:
@@ -362,11 +331,25 @@ def status(store_path: Path, as_json: bool) -> None:
             f"PSS {sample['browser_pss'] / 2**20:.0f} MB, runner RSS "
             f"{sample['runner_rss'] / 2**20:.0f} MB, disk free {sample['disk_free'] / 2**30:.1f} GB"
         )
+    resources = report["last_run_resources"]
+    if resources:
+        line = f"last run {resources['run_id']} ({resources['status']}): "
+        if resources["samples"] and resources["peak_browser_pss_mb"] is not None:
+            line += (
+                f"{resources['samples']} resource samples, "
+                f"peak browser PSS {resources['peak_browser_pss_mb']:.0f} MB, "
+                f"peak runner RSS {resources['peak_runner_rss_mb'] or 0:.0f} MB; "
+                f"leak {resources['leak_text']}"
+            )
+        else:
+            line += f"{resources['samples']} resource samples, no memory figures"
+        console.print(line)
     for alert in report["open_alerts"]:
         console.print(f"[red]open alert[/]: {alert['message']}")
 
 
 def _status_report(store: Store) -> dict[str, Any]:
+    from enduro.monitor import run_resources
     from enduro.session import merge_stats
 
     jobs = {}
@@ -380,10 +363,21 @@ def _status_report(store: Store) -> dict[str, Any]:
             "failed_pages": [[k, e] for _, k, e in store.failed_pages(name)],
             "http": merge_stats(store.http_stats(name)),
         }
+    runs = store.runs()
+    last_run = None
+    if runs:  # peak memory and growth of the run that started last (it may still run)
+        run = runs[-1]
+        last_run = {
+            "run_id": run.run_id,
+            "job": run.job,
+            "status": run.status,
+            **run_resources(store.samples(run.run_id)),
+        }
     return {
-        "store": str(store.path),
+        "store": store.location,
         "jobs": jobs,
         "latest_sample": store.latest_sample(),
+        "last_run_resources": last_run,
         "open_alerts": store.open_alerts(),
     }
 
@@ -443,4 +437,6 @@ def requeue(store_path: Path, failed: bool, keys: str | None, job_name: str | No
     click.echo(f"{moved} pages back to pending")
 
 
-_stress.register(main, _usage_errors, _console, _setup_logging)
+main.add_command(_stress.stress)
+main.add_command(_stress.suite)
+main.add_command(_stress.report)

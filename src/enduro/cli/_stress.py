@@ -1,20 +1,22 @@
-"""``enduro stress``, ``enduro suite`` and ``enduro report``: thin commands over enduro.stress."""
+"""``enduro stress``, ``enduro suite`` and ``enduro report``: thin commands over enduro.stress.
+
+They are plain click commands; ``enduro.cli`` adds them to its group.
+"""
 
 from __future__ import annotations
 
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 
+from enduro.cli._common import console, setup_logging, usage_errors
 from enduro.errors import UsageError
 
-__all__ = ["register"]
+__all__ = ["report", "stress", "suite"]
 
 
 def _report_dir(given: Path | None, prefix: str) -> Path:
@@ -30,110 +32,123 @@ def _report_dir(given: Path | None, prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"enduro-{prefix}-{stamp}-"))
 
 
-Command = Callable[..., None]
-
-
-def register(
-    main: click.Group,
-    usage_errors: Callable[[Command], Command],
-    console: Callable[[], Console],
-    setup_logging: Callable[[Console, int], None],
+@click.command()
+@click.option(
+    "--scenario",
+    default="light",
+    show_default=True,
+    help="A preset (light, medium, heavy, production, endurance) or a .toml file.",
+)
+@click.option(
+    "--job",
+    "job_ref",
+    default=None,
+    help="Your own job (path/file.py[:name] or module:name) against your own site: "
+    "browser, memory and runner faults only, integrity by completeness.",
+)
+@click.option(
+    "--hybrid",
+    is_flag=True,
+    default=None,
+    help="The hybrid reference job: the browser logs in, ctx.http calls the site's "
+    "JSON API (the site's faults hit the API).",
+)
+@click.option("--pages", type=click.IntRange(1, 1_000_000), default=None)
+@click.option("--duration", default=None, help="Time budget, e.g. 10m or 2h.")
+@click.option("--seed", type=int, default=None)
+@click.option(
+    "--pace",
+    type=click.FloatRange(0, 60),
+    default=None,
+    help="Seconds the site takes per page, as a real site would.",
+)
+@click.option("--report-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
+@click.option("-v", "--verbose", count=True)
+@usage_errors
+def stress(
+    scenario: str,
+    job_ref: str | None,
+    report_dir: Path | None,
+    as_json: bool,
+    verbose: int,
+    **overrides: Any,
 ) -> None:
-    """Add the stress commands to the ``enduro`` group."""
+    """Run a stress scenario on the built-in site (or your job); exit 0 GO, 1 NO-GO."""
+    from enduro.report import terminal_summary
+    from enduro.stress.scenario import load_scenario
+    from enduro.stress.suite import run_scenario
 
-    @main.command()
-    @click.option(
-        "--scenario",
-        default="light",
-        show_default=True,
-        help="A preset (light, medium, heavy, production, endurance) or a .toml file.",
-    )
-    @click.option(
-        "--job",
-        "job_ref",
-        default=None,
-        help="Your own job (path/file.py[:name] or module:name) against your own site: "
-        "browser, memory and runner faults only, integrity by completeness.",
-    )
-    @click.option(
-        "--hybrid",
-        is_flag=True,
-        default=None,
-        help="The hybrid reference job: the browser logs in, ctx.http calls the site's "
-        "JSON API (the site's faults hit the API).",
-    )
-    @click.option("--pages", type=click.IntRange(1, 1_000_000), default=None)
-    @click.option("--duration", default=None, help="Time budget, e.g. 10m or 2h.")
-    @click.option("--seed", type=int, default=None)
-    @click.option(
-        "--pace",
-        type=click.FloatRange(0, 60),
-        default=None,
-        help="Seconds the site takes per page, as a real site would.",
-    )
-    @click.option("--report-dir", type=click.Path(path_type=Path), default=None)
-    @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
-    @click.option("-v", "--verbose", count=True)
-    @usage_errors
-    def stress(
-        scenario: str,
-        job_ref: str | None,
-        report_dir: Path | None,
-        as_json: bool,
-        verbose: int,
-        **overrides: Any,
-    ) -> None:
-        """Run a stress scenario on the built-in site (or your job); exit 0 GO, 1 NO-GO."""
-        from enduro.report import terminal_summary
-        from enduro.stress.scenario import load_scenario
-        from enduro.stress.suite import run_scenario
+    config = load_scenario(scenario, job=job_ref, **overrides)
+    directory = _report_dir(report_dir, "stress")
+    out = console()
+    setup_logging(out, verbose)
+    results = run_scenario(config, directory)
+    if as_json:
+        click.echo(results.model_dump_json(indent=1))
+    terminal_summary(results, out)
+    out.print(f"results: {directory / 'results.json'}  report: {directory / 'report.html'}")
+    sys.exit(0 if results.verdict.go else 1)
 
-        config = load_scenario(scenario, job=job_ref, **overrides)
-        directory = _report_dir(report_dir, "stress")
-        out = console()
-        setup_logging(out, verbose)
-        results = run_scenario(config, directory)
-        if as_json:
-            click.echo(results.model_dump_json(indent=1))
-        terminal_summary(results, out)
-        out.print(f"results: {directory / 'results.json'}  report: {directory / 'report.html'}")
-        sys.exit(0 if results.verdict.go else 1)
 
-    @main.command()
-    @click.option("--report-dir", type=click.Path(path_type=Path), default=None)
-    @click.option("--seed", type=int, default=None)
-    @click.option(
-        "--hybrid",
-        is_flag=True,
-        help="Only the hybrid reference job (by default the suite runs both jobs).",
-    )
-    @click.option("--json", "as_json", is_flag=True, help="Print suite.json to stdout.")
-    @click.option("-v", "--verbose", count=True)
-    @usage_errors
-    def suite(
-        report_dir: Path | None, seed: int | None, hybrid: bool, as_json: bool, verbose: int
-    ) -> None:
-        """Light, medium, heavy on the browser job, then on the hybrid job; stop at the first
-        failure; GO (exit 0) or NO-GO (exit 1)."""
-        from enduro.report import terminal_summary
-        from enduro.stress.suite import run_suite
+@click.command()
+@click.option("--report-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--seed", type=int, default=None)
+@click.option(
+    "--hybrid",
+    is_flag=True,
+    help="Only the hybrid reference job (by default the suite runs both jobs).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print suite.json to stdout.")
+@click.option("-v", "--verbose", count=True)
+@usage_errors
+def suite(
+    report_dir: Path | None, seed: int | None, hybrid: bool, as_json: bool, verbose: int
+) -> None:
+    """Light, medium, heavy on the browser job, then on the hybrid job; stop at the first
+    failure; GO (exit 0) or NO-GO (exit 1)."""
+    from enduro.report import terminal_summary
+    from enduro.stress.suite import run_suite
 
-        directory = _report_dir(report_dir, "suite")
-        out = console()
-        setup_logging(out, verbose)
-        results = run_suite(directory, hybrid=True if hybrid else None, seed=seed)
-        if as_json:
-            click.echo(results.model_dump_json(indent=1))
-        terminal_summary(results, out)
-        out.print(f"report: {directory / 'report.html'}")
-        sys.exit(0 if results.go else 1)
+    directory = _report_dir(report_dir, "suite")
+    out = console()
+    setup_logging(out, verbose)
+    results = run_suite(directory, hybrid=True if hybrid else None, seed=seed)
+    if as_json:
+        click.echo(results.model_dump_json(indent=1))
+    terminal_summary(results, out)
+    out.print(f"report: {directory / 'report.html'}")
+    sys.exit(0 if results.go else 1)
 
-    @main.command()
-    @click.argument("directory", type=click.Path(path_type=Path))
-    @click.option("--html", "html_path", type=click.Path(path_type=Path), default=None)
-    @usage_errors
-    def report(directory: Path, html_path: Path | None) -> None:
-        """Rebuild report.html from a results directory (results.json or suite.json)."""
-        from enduro.report import rebuild
 
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the results.json of a run judged again to stdout.",
+)
+@usage_errors
+def report(directory: Path, html_path: Path | None, as_json: bool) -> None:
+    """Judge a finished stress run again from DIRECTORY (its run.json and store),
+    writing results.json and report.html; exit 0 GO, 1 NO-GO. A suite's directory,
+    or one without a run record, gets report.html rebuilt from its results."""
+    from enduro.report import REPORT_FILE, rebuild, terminal_summary
+    from enduro.stress.record import RUN_FILE
+
+    run_file = directory / RUN_FILE if directory.is_dir() else directory
+    if run_file.name != RUN_FILE or not run_file.exists():
         click.echo(str(rebuild(directory, html_path)))
+        return
+    from enduro.stress.suite import judge_again
+
+    folder = run_file.parent
+    results = judge_again(folder, html_path)
+    terminal_summary(results, console())
+    if as_json:
+        click.echo(results.model_dump_json(indent=1))
+    else:
+        click.echo(str(html_path or folder / REPORT_FILE))
+    sys.exit(0 if results.verdict.go else 1)

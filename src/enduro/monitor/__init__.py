@@ -10,7 +10,7 @@ from enduro.monitor._stats import (
     estimate_leak_between_restarts,
     summarize,
 )
-from enduro.monitor._summary import summarize_samples
+from enduro.monitor._summary import run_resources, summarize_samples
 
 __all__ = [
     "Alert",
@@ -24,6 +24,7 @@ __all__ = [
     "estimate_leak_between_restarts",
     "group_members",
     "group_memory",
+    "run_resources",
     "summarize",
     "summarize_samples",
 ]

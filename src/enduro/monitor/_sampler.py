@@ -1,6 +1,11 @@
 """The resource sampler: a background thread that watches the machine, the
 runner and the browser process tree, records samples and raises alerts.
 
+Every run that starts a browser gets at least two samples, however short it
+is: one as soon as the first browser is up, and one when the monitor is
+closed — which the runner does before it closes any browser, so the last
+sample still sees them. Between the two, one every ``interval`` seconds.
+
 It only publishes. The session manager and the runner subscribe to alerts
 and decide what to do (restart the browser, pause new pages).
 
@@ -25,12 +30,16 @@ import psutil
 
 from enduro.monitor._alerts import Alert, AlertRule
 from enduro.monitor._cgroup import MemoryLimit, available_under_limit, memory_limit
+from enduro.monitor._cpu import CpuWindow
 
 __all__ = ["Monitor", "ResourceSample", "group_memory"]
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+
+BROWSER_POLL_SECONDS = 0.2
+"""How often the monitor looks whether the first browser is up, until it is."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,9 @@ class ResourceSample:
     memory_limit: str
     """Where ``mem_total`` comes from: ``host`` or the cgroup."""
     cpu_percent: float
+    """The whole machine's CPU use, in percent of all CPUs, since the previous
+    sample (the one before it, if that was under 0.5 s ago; since the monitor
+    started, for the first)."""
     runner_rss: int
     browser_count: int
     """Processes of the browsers in use (chromedriver included)."""
@@ -66,10 +78,6 @@ class ResourceSample:
         """None while no browser is in use (between a stop and a start): such a
         sample says nothing about the browser, and must not clear its alert."""
         return self.browser_pss / MB if self.browser_count else None
-
-    @property
-    def runner_rss_mb(self) -> float:
-        return self.runner_rss / MB
 
     @property
     def disk_free_mb(self) -> float:
@@ -128,12 +136,17 @@ def _rollup(pid: int) -> tuple[int, int]:
 class Monitor:
     """Samples every ``interval`` seconds on a thread of its own.
 
+    Once started it also samples as soon as ``browser_starts`` first says a
+    browser is up, and once more when it is closed (that last sample raises
+    no alert: nothing is left to act on one).
+
     Args:
         interval: seconds between samples.
         browser_groups: returns the process groups of the browsers in use.
         spare_groups: returns the process groups of spare browsers.
         pages: returns the pages completed so far.
-        browser_starts: returns how many browsers were started so far.
+        browser_starts: returns how many browsers were started so far (None:
+            no browser is watched for, so no sample when the first comes up).
         disk_path: where free disk space is measured (the store's directory).
         rules: alert rules, each on a field of :class:`ResourceSample`.
         sink: called with every sample (the runner stores it).
@@ -146,7 +159,7 @@ class Monitor:
         browser_groups: Callable[[], Iterable[int]],
         spare_groups: Callable[[], Iterable[int]] = lambda: (),
         pages: Callable[[], int] = lambda: 0,
-        browser_starts: Callable[[], int] = lambda: 0,
+        browser_starts: Callable[[], int] | None = None,
         disk_path: Path = Path("."),
         rules: Iterable[AlertRule] = (),
         sink: Callable[[ResourceSample], None] | None = None,
@@ -160,35 +173,49 @@ class Monitor:
         self.rules = list(rules)
         self._sink = sink
         self._subscribers: list[Callable[[Alert], None]] = []
-        self._latest: ResourceSample | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="enduro-monitor", daemon=True)
+        self._closing = threading.Lock()  # one closer takes the last sample; others wait
+        self._closed = False
+        self._ticking = threading.Lock()  # the rules' state is fed one sample at a time
         self._me = psutil.Process()
         self._limit_checked = False
         self._limit: MemoryLimit | None = None
-        psutil.cpu_percent(interval=None)  # start the CPU measuring window
+        self._cpu = CpuWindow()
 
     def subscribe(self, callback: Callable[[Alert], None]) -> None:
         """Call ``callback`` (on the monitor's thread) for every alert change."""
         self._subscribers.append(callback)
 
-    def latest(self) -> ResourceSample | None:
-        """The most recent sample, if any."""
-        return self._latest
-
-    def open_alerts(self) -> list[str]:
-        """The metrics whose alert is open now."""
-        return [rule.metric for rule in self.rules if rule.active]
-
     def start(self) -> None:
-        """Start sampling."""
+        """Open the CPU window and start sampling.
+
+        Raises:
+            RuntimeError: the monitor was started or closed before.
+        """
+        if self._closed or self._thread.ident is not None:
+            raise RuntimeError("a monitor starts once")
+        self._cpu = CpuWindow()  # primed: the first sample measures since now
         self._thread.start()
 
     def close(self) -> None:
-        """Stop sampling; safe twice."""
-        self._stop.set()
-        if self._thread.is_alive():
+        """Stop sampling and, if it was started, take the last sample; safe twice.
+
+        Thread-safe: a second caller waits until the last sample is taken, so
+        a caller that closes a browser after this sees it counted.
+        """
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._stop.set()
+            if self._thread.ident is None:
+                return  # never started: no run to close
             self._thread.join()
+            try:
+                self._record(self.sample(), alerts=False)
+            except Exception:
+                log.exception("the last resource sample failed")
 
     def __enter__(self) -> Monitor:
         self.start()
@@ -198,26 +225,47 @@ class Monitor:
         self.close()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        """A sample when the first browser is up, then one every ``interval``."""
+        awaiting_browser = self._browser_starts is not None
+        due = time.monotonic() + self.interval
+        while True:
+            wait = due - time.monotonic()
+            if awaiting_browser:
+                wait = min(wait, BROWSER_POLL_SECONDS)
+            if self._stop.wait(max(wait, 0.0)):
+                return
             try:
+                if awaiting_browser and self._browser_up():
+                    awaiting_browser = False
+                elif time.monotonic() < due:
+                    continue
+                due = time.monotonic() + self.interval
                 self.tick()
             except Exception:
                 log.exception("resource sample failed")
 
+    def _browser_up(self) -> bool:
+        return self._browser_starts is not None and self._browser_starts() > 0
+
     def tick(self) -> ResourceSample:
         """Take a sample, hand it to the sink and check the alert rules."""
         sample = self.sample()
-        self._latest = sample
-        if self._sink is not None:
-            self._sink(sample)
-        for rule in self.rules:
-            value = getattr(sample, rule.metric)
-            alert = None if value is None else rule.check(float(value))
-            if alert is not None:
-                log.warning("alert %s: %s", alert.state, alert.describe())
-                for callback in self._subscribers:
-                    callback(alert)
+        self._record(sample, alerts=True)
         return sample
+
+    def _record(self, sample: ResourceSample, *, alerts: bool) -> None:
+        with self._ticking:
+            if self._sink is not None:
+                self._sink(sample)
+            if not alerts:
+                return
+            for rule in self.rules:
+                value = getattr(sample, rule.metric)
+                alert = None if value is None else rule.check(float(value))
+                if alert is not None:
+                    log.warning("alert %s: %s", alert.state, alert.describe())
+                    for callback in self._subscribers:
+                        callback(alert)
 
     def sample(self) -> ResourceSample:
         """Measure everything once."""
@@ -236,12 +284,12 @@ class Monitor:
         return ResourceSample(
             ts=time.time(),
             pages=self._pages(),
-            browser_starts=self._browser_starts(),
+            browser_starts=0 if self._browser_starts is None else self._browser_starts(),
             mem_total=total,
             mem_available=available,
             mem_percent=round(100.0 * (total - available) / total, 2) if total else 0.0,
             memory_limit=limit_source,
-            cpu_percent=psutil.cpu_percent(interval=None),
+            cpu_percent=self._cpu.percent(),
             runner_rss=runner_rss,
             browser_count=count,
             browser_rss=rss,

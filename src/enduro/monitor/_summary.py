@@ -9,7 +9,7 @@ from typing import Any
 
 from enduro.monitor._stats import estimate_leak, estimate_leak_between_restarts, summarize
 
-__all__ = ["SERIES", "summarize_samples"]
+__all__ = ["SERIES", "run_resources", "summarize_samples"]
 
 MB = 1024 * 1024
 
@@ -42,12 +42,13 @@ def summarize_samples(
         if found is not None:
             series[name] = {"unit": unit, **asdict(found)}
     stretches = [
-        [(float(s["pages"]), s["browser_pss"] / MB) for s in group]
+        [(float(s["pages"]), s["browser_pss"] / MB) for s in group if _has(s, "browser_pss")]
         for _, group in groupby(samples, key=lambda s: s.get("browser_starts"))
     ]
     browser = estimate_leak_between_restarts(stretches, warmup_pages=warmup_pages)
     runner = estimate_leak(
-        [(float(s["pages"]), s["runner_rss"] / MB) for s in samples], warmup_pages=warmup_pages
+        [(float(s["pages"]), s["runner_rss"] / MB) for s in samples if _has(s, "runner_rss")],
+        warmup_pages=warmup_pages,
     )
     return {
         "series": series,
@@ -60,3 +61,45 @@ def summarize_samples(
             else {**asdict(runner), "text": runner.describe("runner")},
         },
     }
+
+
+def _has(sample: dict[str, Any], name: str) -> bool:
+    """Whether a stored sample holds ``pages`` and ``name`` (one from an older
+    enduro, or written by hand, may lack a field)."""
+    return "pages" in sample and name in sample
+
+
+def run_resources(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What one run's samples say in a line: peak memory, and growth when it can be fitted.
+
+    Built on :func:`summarize_samples`, so the leak estimate is the one the
+    stress tester judges. ``leak_text`` says "not fitted (N samples)" for a
+    series with too few samples past the warm-up (a short run).
+
+    Returns:
+        ``samples`` (count), ``peak_browser_pss_mb`` and ``peak_runner_rss_mb``
+        (None without samples), ``leak`` (as in :func:`summarize_samples`) and
+        ``leak_text``.
+    """
+    summary = summarize_samples(samples)
+    series, leak = summary["series"], summary["leak"]
+    unfitted = f"not fitted ({len(samples)} samples)"
+    if leak["browser_pss"] is None and leak["runner_rss"] is None:
+        leak_text = unfitted
+    else:
+        leak_text = "; ".join(
+            f"{what} {unfitted}" if leak[name] is None else leak[name]["text"]
+            for what, name in (("browser", "browser_pss"), ("runner", "runner_rss"))
+        )
+    return {
+        "samples": len(samples),
+        "peak_browser_pss_mb": _peak(series, "browser_pss"),
+        "peak_runner_rss_mb": _peak(series, "runner_rss"),
+        "leak": leak,
+        "leak_text": leak_text,
+    }
+
+
+def _peak(series: dict[str, Any], name: str) -> float | None:
+    found = series.get(name)
+    return None if found is None else round(float(found["max"]), 1)

@@ -20,7 +20,7 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from enduro.stress.results import StressTestResults
+from enduro.report._results import StressTestResults
 
 __all__ = ["Chart", "render_charts"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from enduro.stress.results import StressTestResults
+from enduro.report._results import StressTestResults
 
 __all__ = ["confidence_statement", "confidence_statements", "fault_plural", "upper_bound"]
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from enduro.stress.results import CriterionResult, Integrity, StressTestResults
+from enduro.report._results import (
+    NOT_JUDGED,
+    CriterionResult,
+    Integrity,
+    StressTestResults,
+    Verdict,
+)
 
 __all__ = [
     "criterion_line",
     "duration",
     "figures",
     "integrity_line",
+    "judged_count",
     "number",
     "percent",
     "seconds",
+    "verdict_line",
 ]
 
 
@@ -51,9 +59,27 @@ def number(value: float | str | None) -> str:
 
 
 def criterion_line(criterion: CriterionResult) -> str:
-    """``"error rate: 0.12 (limit 0.05): 60 errors in 500 attempts"``."""
-    line = f"{criterion.name}: {number(criterion.measured)} (limit {number(criterion.limit)})"
+    """``"error rate: 0.12 (limit 0.05): 60 errors in 500 attempts"``, or for a
+    criterion not judged ``"error rate: not judged: 9 attempts, fewer than 50"``."""
+    if not criterion.judged:
+        line = f"{criterion.name}: {NOT_JUDGED}"
+    else:
+        line = f"{criterion.name}: {number(criterion.measured)} (limit {number(criterion.limit)})"
     return f"{line}: {criterion.detail}" if criterion.detail else line
+
+
+def judged_count(verdict: Verdict) -> str:
+    """``"9 of 11 criteria judged"`` (empty when the verdict lists no criteria)."""
+    if not verdict.criteria:
+        return ""
+    return f"{verdict.judged} of {len(verdict.criteria)} criteria judged"
+
+
+def verdict_line(verdict: Verdict) -> str:
+    """``"GO — 9 of 11 criteria judged"``, ``"NO-GO — 11 of 11 criteria judged"``."""
+    word = "GO" if verdict.go else "NO-GO"
+    count = judged_count(verdict)
+    return f"{word} — {count}" if count else word
 
 
 def integrity_line(integrity: Integrity) -> str:

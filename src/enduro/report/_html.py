@@ -17,22 +17,22 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from enduro.report._charts import render_charts
 from enduro.report._confidence import confidence_statements
 from enduro.report._format import (
     criterion_line,
     duration,
     figures,
     integrity_line,
+    judged_count,
     number,
     percent,
     seconds,
 )
-from enduro.stress.results import (
+from enduro.report._results import (
     SUITE_FILE,
     StressTestResults,
     SuiteResults,
-    read,
+    read_results,
     read_suite,
 )
 
@@ -85,13 +85,16 @@ def rebuild(directory: str | os.PathLike[str], html: str | os.PathLike[str] | No
     if source.is_dir():
         if (source / SUITE_FILE).exists():
             return render_html(read_suite(source), target)
-        return render_html(read(source), target)
+        return render_html(read_results(source), target)
     if source.name == SUITE_FILE:
         return render_html(read_suite(source), target)
-    return render_html(read(source), target)
+    return render_html(read_results(source), target)
 
 
 def _section(results: StressTestResults, suffix: str) -> dict[str, Any]:
+    # matplotlib loads when a report is drawn, not when the results models are imported
+    from enduro.report._charts import render_charts
+
     return {
         "id": f"scenario{suffix}" if suffix else "scenario",
         "results": results,
@@ -120,6 +123,7 @@ def _environment() -> Environment:
         percent=percent,
         number=number,
         criterion=criterion_line,
+        judged_count=judged_count,
         utc=_utc,
         elapsed=_elapsed,
     )

@@ -12,8 +12,15 @@ from rich.table import Table
 from rich.text import Text
 
 from enduro.report._confidence import confidence_statements
-from enduro.report._format import criterion_line, figures, number, percent, seconds
-from enduro.stress.results import StressTestResults, SuiteResults
+from enduro.report._format import (
+    criterion_line,
+    figures,
+    judged_count,
+    number,
+    percent,
+    seconds,
+)
+from enduro.report._results import StressTestResults, SuiteResults
 
 __all__ = ["terminal_summary"]
 
@@ -47,9 +54,13 @@ def _scenario(results: StressTestResults, console: Console) -> None:
     console.print(table)
 
     verdict = results.verdict
-    console.print(_go(verdict.go))
+    count = judged_count(verdict)
+    console.print(_go(verdict.go) + Text(f" — {count}" if count else ""))
     for criterion in verdict.failed:
         console.print(Text("  failed: ", style="red") + Text(criterion_line(criterion)))
+    for criterion in verdict.criteria:
+        if not criterion.judged:
+            console.print(Text("  ") + Text(criterion_line(criterion), style="yellow"))
     _bullets(console, "critical failures", results.critical)
 
     if results.resources:

@@ -1,14 +1,17 @@
 """The production stress tester: scenarios, fault injection, the tester, the verdict.
 
-The tester and the suite (which pull in the site, the runner and matplotlib)
-load on first use, so ``enduro run enduro.stress.reference:job`` does not pay
-for them.
+The tester, the analysis and the suite (which pull in the site, the runner
+and the monitor) load on first use, so ``enduro run
+enduro.stress.reference:job`` does not pay for them. The results models live
+in :mod:`enduro.report` (re-exported here); the fault vocabulary, one table
+from fault type to delivery to error category, in :mod:`enduro.stress.vocabulary`.
 """
 
 from typing import Any
 
+from enduro.report import StressTestResults, SuiteResults
 from enduro.stress.injector import FailureInjector, FaultSchedule, Injection
-from enduro.stress.results import StressTestResults, SuiteResults
+from enduro.stress.record import RunRecord, read_record
 from enduro.stress.scenario import (
     FAULT_TYPES,
     LENIENT,
@@ -18,27 +21,36 @@ from enduro.stress.scenario import (
     load_scenario,
     parse_duration,
 )
+from enduro.stress.vocabulary import FAULTS, FaultSpec
 
 __all__ = [
+    "FAULTS",
     "FAULT_TYPES",
     "LENIENT",
     "PRESETS",
     "FailureInjector",
     "FaultSchedule",
+    "FaultSpec",
     "Injection",
     "ProductionStressTester",
+    "RunRecord",
     "StressTestConfig",
     "StressTestResults",
     "SuccessCriteria",
     "SuiteResults",
+    "analyse",
+    "judge_again",
     "load_scenario",
     "parse_duration",
+    "read_record",
     "run_scenario",
     "run_suite",
 ]
 
 _LAZY = {
     "ProductionStressTester": "enduro.stress.tester",
+    "analyse": "enduro.stress.analysis",
+    "judge_again": "enduro.stress.suite",
     "run_scenario": "enduro.stress.suite",
     "run_suite": "enduro.stress.suite",
 }

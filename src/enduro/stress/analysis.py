@@ -1,14 +1,17 @@
 """From a finished stress run to results and a verdict.
 
-Everything here is read from what the run left: the store (pages, events,
-resource samples), the tester's record of each injection, the site's record
-of each server-side fault, and the site's ground truth. Nothing is assumed.
+Everything here is read from what the run left in its report directory: the
+run record (``run.json``: the scenario, the tester's record of each
+injection, the site's record of each server-side fault and of the requests
+around each Retry-After), the store (pages, events, resource samples) and
+the site's ground truth. Nothing is assumed, and nothing needs the tester
+that ran it: a finished run is judged again from its directory alone.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import os
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -17,11 +20,7 @@ from typing import Any
 
 from enduro._endpoints import endpoint_of
 from enduro.monitor import summarize, summarize_samples
-from enduro.session import merge_stats
-from enduro.store import Store
-from enduro.stress.injector import HYBRID_SITE_KINDS
-from enduro.stress.results import (
-    CriterionResult,
+from enduro.report import (
     InjectionRecord,
     InjectionStats,
     Integrity,
@@ -30,38 +29,42 @@ from enduro.stress.results import (
     StressTestResults,
     Timeline,
     UnexplainedError,
-    Verdict,
 )
-from enduro.stress.scenario import StressTestConfig, SuccessCriteria
-from enduro.stress.site import Fault, RequestLogEntry
+from enduro.session import merge_stats
+from enduro.store import Store
+from enduro.stress.integrity import check_integrity
+from enduro.stress.record import SLOW_DOWN_KINDS, RunRecord, read_record, retry_after_window
+from enduro.stress.site import RequestLogEntry
 from enduro.stress.tester import ProductionStressTester
+from enduro.stress.verdict import judge
+from enduro.stress.vocabulary import fault_type_of
 
-__all__ = ["SITE_FAULT_TYPES", "EndpointReaction", "analyse", "judge", "retry_after_violations"]
+__all__ = ["EndpointReaction", "analyse", "retry_after_violations"]
 
-# The site's fault kinds, as the stress tester's fault types.
-SITE_FAULT_TYPES = {
-    "stale_dom": "element_not_found",
-    "missing_element": "element_not_found",
-    "broken_script": "javascript_error",
-    "rate_limit": "rate_limiting",
-    "server_error": "server_error",
-    "maintenance": "server_error",
-    "reset": "network_timeout",
-    "truncate": "network_timeout",
-    "latency": "network_timeout",
-    "session_expiry": "auth_loss",
-    "csrf_rotation": "auth_loss",
-}
 # An error this soon after an injection is put down to it.
 EXPLAINED_WITHIN = 30.0
 MB = 1024 * 1024
 
 
-def analyse(tester: ProductionStressTester) -> StressTestResults:
-    """Results of the tester's finished run (the verdict included)."""
-    config, info = tester.config, tester.run_info
-    job, pages = tester.job_name, len(tester.keys)
-    with Store.open(tester.store_path, create=False) as store:
+def analyse(
+    source: RunRecord | ProductionStressTester | str | os.PathLike[str],
+) -> StressTestResults:
+    """Results of a finished stress run, the verdict included.
+
+    Args:
+        source: the run's report directory (or its ``run.json``), its record, or
+            the tester that ran it (its directory's record is read: a live run
+            is judged exactly as it would be again from disk).
+
+    Raises:
+        UsageError: the directory holds no readable run record, or no store.
+    """
+    if isinstance(source, ProductionStressTester):
+        source = source.directory
+    record = source if isinstance(source, RunRecord) else read_record(source)
+    config = record.config
+    job, pages = record.job_name, len(record.keys)
+    with Store.open(record.store_path, create=False) as store:
         counts = store.page_counts(job)
         events = store.events(job)
         samples = store.samples()
@@ -69,32 +72,34 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         done_at = store.done_at(job)
         http = merge_stats(store.http_stats(job))
         # the passes before the last too, for a cycling scenario
-        done_times = sorted([*info.done_times, *(done_at[k] for k in tester.keys if k in done_at)])
-    injections = _injections(tester, done_times)
+        done_times = sorted(
+            [*record.done_times, *(done_at[k] for k in record.keys if k in done_at)]
+        )
+    injections = _injections(record, done_times)
     errors = [e for e in events if e["kind"] == "error"]
     attempts = len(errors) + len(done_times)
-    duration = max(info.ended_at - info.started_at, 1e-9)
+    duration = max(record.ended_at - record.started_at, 1e-9)
     critical = [
         f"{i.type} {i.id} at {i.at:.0f}: no page completed after it"
         for i in injections
         if i.delivered and i.recovered_at is None and counts["done"] < pages
     ]
-    critical += [f"the runner exited with {code}" for code in info.runner_exits if code > 0]
+    critical += [f"the runner exited with {code}" for code in record.runner_exits if code > 0]
     critical += [f"run halted: {e['message']}" for e in events if e["kind"] == "halt"]
     results = StressTestResults(
         scenario=config.name,
         job=config.job or "",
         not_injected=list(config.dropped_faults),
         seed=config.seed,
-        started_at=info.started_at,
-        ended_at=info.ended_at,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
         duration_s=duration,
         time_budget_s=config.duration,
         pages_total=pages,
         pages_done=counts["done"],
         pages_failed=counts["failed"],
         success_rate=counts["done"] / pages,
-        passes=info.passes + 1,
+        passes=record.passes + 1,
         pages_processed=len(done_times),
         pages_per_hour=len(done_times) / duration * 3600,
         attempts=attempts,
@@ -106,17 +111,17 @@ def analyse(tester: ProductionStressTester) -> StressTestResults:
         critical=critical,
         errors_by_category=dict(Counter(str(e["category"]) for e in errors)),
         injections=injections,
-        injected_per_type=_per_type(tester, injections, len(done_times)),
+        injected_per_type=_per_type(record, injections, len(done_times)),
         unexplained_errors=_unexplained(errors, injections),
-        integrity=Integrity(**tester.integrity()),
-        stopped_early=info.stopped_early,
+        integrity=Integrity(**check_integrity(record)),
+        stopped_early=record.stopped_early,
         hybrid=config.hybrid,
         http=http,
-        site_faults=dict(Counter(f.kind for f in tester.site_plan.delivered)),
+        site_faults=dict(Counter(f.kind for f in record.site_faults)),
         retry_after_violations=retry_after_violations(
-            tester.request_log, config.retry_after, *_reactions(events)
+            record.requests, config.retry_after, *_reactions(events)
         ),
-        site_served=config.job is None,
+        site_served=record.site_served,
         sample_records=samples_of_records,
         timeline=_timeline(done_times, samples, events, injections),
     )
@@ -185,8 +190,8 @@ def retry_after_violations(
     (``endpoint_reactions``), but for the ones it counted as already on their
     way at that moment.
     """
-    window = float(math.ceil(retry_after))  # the site sends whole seconds, rounded up
-    told = [e for e in log if e.fault_kind in ("rate_limit", "maintenance")]
+    window = retry_after_window(retry_after)
+    told = [e for e in log if e.fault_kind in SLOW_DOWN_KINDS]
     found = []
     for slow_down in told:
         end = slow_down.at + window
@@ -248,7 +253,7 @@ def _reactions(events: list[dict[str, Any]]) -> tuple[list[float], list[Endpoint
     return pages, endpoints
 
 
-def _injections(tester: ProductionStressTester, done_times: list[float]) -> list[InjectionRecord]:
+def _injections(run: RunRecord, done_times: list[float]) -> list[InjectionRecord]:
     records = [
         InjectionRecord(
             id=d.injection.id,
@@ -259,20 +264,19 @@ def _injections(tester: ProductionStressTester, done_times: list[float]) -> list
             delivered=d.delivered,
             detail=d.detail,
         )
-        for d in tester.run_info.deliveries
+        for d in run.deliveries
     ]
-    site: list[Fault] = tester.site_plan.delivered
     records += [
         InjectionRecord(
             id=f.id,
-            type=SITE_FAULT_TYPES.get(f.kind, f.kind),
+            type=fault_type_of(f.kind),
             layer="site",
             at=f.at,
             after_pages=0,
             delivered=True,
             detail=f"{f.kind} on {f.path}",
         )
-        for f in site
+        for f in run.site_faults
     ]
     for record in records:
         if record.delivered:
@@ -282,12 +286,12 @@ def _injections(tester: ProductionStressTester, done_times: list[float]) -> list
 
 
 def _per_type(
-    tester: ProductionStressTester, injections: list[InjectionRecord], processed: int
+    record: RunRecord, injections: list[InjectionRecord], processed: int
 ) -> dict[str, InjectionStats]:
     """Planned (per pass, times the passes) against delivered (per page processed)."""
-    config = tester.config
-    passes = tester.run_info.passes + 1
-    planned = {kind: n * passes for kind, n in tester.schedule.planned().items()}
+    config = record.config
+    passes = record.passes + 1
+    planned = {kind: n * passes for kind, n in record.fault_schedule().planned().items()}
     stats = {}
     for kind in sorted(set(config.faults) | {i.type for i in injections}):
         mine = [i for i in injections if i.type == kind]
@@ -365,178 +369,3 @@ def _resources(results: StressTestResults, samples: list[dict[str, Any]]) -> Non
         r2=browser["r_squared"] if browser else None,
         runner_rss_mb_per_1000_pages=runner["slope_mb_per_1000_pages"] if runner else None,
     )
-
-
-def judge(results: StressTestResults, config: StressTestConfig) -> Verdict:
-    """Every criterion, measured against its limit; GO only if all pass."""
-    c: SuccessCriteria = config.criteria
-    checks: list[CriterionResult] = []
-
-    def check(name: str, passed: bool, measured: Any, limit: Any, detail: str = "") -> None:
-        checks.append(
-            CriterionResult(name=name, passed=passed, measured=measured, limit=limit, detail=detail)
-        )
-
-    check(
-        "completion",
-        results.success_rate >= c.min_completion,
-        results.success_rate,
-        c.min_completion,
-        f"{results.pages_done}/{results.pages_total} pages done",
-    )
-    integrity = results.integrity
-    for name, measured, limit in (
-        ("records lost", integrity.lost, c.max_lost),
-        ("records duplicated", integrity.duplicated, c.max_duplicated),
-        ("records corrupted", integrity.corrupted, c.max_corrupted),
-    ):
-        if limit is not None:
-            check(name, measured <= limit, measured, limit)
-    check(
-        "critical failures",
-        results.critical_failures <= c.max_critical_failures,
-        results.critical_failures,
-        c.max_critical_failures,
-        "; ".join(results.critical[:3]),
-    )
-    if results.attempts >= c.min_sample:
-        check(
-            "error rate",
-            results.error_rate <= c.max_error_rate,
-            round(results.error_rate, 4),
-            c.max_error_rate,
-        )
-    else:
-        check(
-            "error rate",
-            True,
-            round(results.error_rate, 4),
-            c.max_error_rate,
-            f"not judged: {results.attempts} attempts, fewer than {c.min_sample}",
-        )
-    leak_limit = c.max_leak_mb_per_1000_pages
-    for name, slope, why in (
-        (
-            "browser memory growth",
-            results.leak.browser_pss_mb_per_1000_pages,
-            "too few samples within a browser lifetime past its warm-up",
-        ),
-        (
-            "runner memory growth",
-            results.leak.runner_rss_mb_per_1000_pages,
-            "too few samples past the warm-up",
-        ),
-    ):
-        if leak_limit is None:
-            continue
-        if slope is None:
-            check(name, True, None, leak_limit, f"not judged: {why}")
-        else:
-            check(name, slope <= leak_limit, round(slope, 1), leak_limit, "MB per 1,000 pages")
-    for kind, p95_limit in sorted((c.max_recovery_p95 or {}).items()):
-        stats = results.injected_per_type.get(kind)
-        if stats is not None and stats.recovery_p95 is not None:
-            check(
-                f"recovery p95: {kind}",
-                stats.recovery_p95 <= p95_limit,
-                round(stats.recovery_p95, 2),
-                p95_limit,
-                "seconds to the next completed page",
-            )
-    if results.site_served:  # the site's request log is the witness; a user's site has none
-        early = results.retry_after_violations
-        check(
-            "Retry-After honoured",
-            not early,
-            len(early),
-            0,
-            "; ".join(early[:3]) or "no request reached the site inside a Retry-After window",
-        )
-    missing = [
-        k
-        for k in config.faults
-        if results.injected_per_type.get(k) is None or results.injected_per_type[k].delivered == 0
-    ]
-    if config.hybrid:  # and every fault of the API that those types stand for
-        missing += [
-            kind
-            for fault_type in config.faults
-            for kind in HYBRID_SITE_KINDS.get(fault_type, ())
-            if not results.site_faults.get(kind)
-        ]
-    named = len(config.faults) + (
-        sum(len(HYBRID_SITE_KINDS.get(f, ())) for f in config.faults) if config.hybrid else 0
-    )
-    check(
-        "faults delivered",
-        not missing,
-        named - len(missing),
-        named,
-        ("not delivered: " + ", ".join(missing)) if missing else "every named fault happened",
-    )
-    check(
-        "ran to the end",
-        not results.stopped_early,
-        results.stopped_early or "ok",
-        f"{config.duration:g}s budget, stop conditions",
-        f"stopped early: {results.stopped_early}" if results.stopped_early else "",
-    )
-    failed = [r for r in checks if not r.passed]
-    return Verdict(
-        go=not failed,
-        failed=failed,
-        criteria=checks,
-        recommendations=recommendations(results, failed, config),
-    )
-
-
-def recommendations(
-    results: StressTestResults, failed: list[CriterionResult], config: StressTestConfig
-) -> list[str]:
-    """What to change, derived from what failed."""
-    advice = []
-    names = {r.name for r in failed}
-    if names & {"records lost", "records duplicated", "records corrupted"}:
-        advice.append(
-            "records were lost, duplicated or corrupted: this runner does not keep its "
-            "promise; do not start the real run"
-        )
-    slope = results.leak.browser_pss_mb_per_1000_pages
-    runner_slope = results.leak.runner_rss_mb_per_1000_pages
-    if "runner memory growth" in names and runner_slope:
-        advice.append(
-            f"the runner's memory grows {runner_slope:.0f} MB per 1,000 pages: look for "
-            "references the handler keeps between pages (a list it appends to, a cache)"
-        )
-    if "browser memory growth" in names and slope:
-        every = max(5, int(1000 * 500 / slope / 10) // 5 * 5)
-        advice.append(
-            f"browser PSS grows {slope:.0f} MB per 1,000 pages: lower "
-            f"ENDURO_RESTART_EVERY_PAGES to {every}"
-        )
-    for r in failed:
-        if r.name.startswith("recovery p95: "):
-            advice.append(
-                f"recovery from {r.name[14:]} takes {r.measured}s at p95 "
-                f"(limit {r.limit}s): look at the events of that fault type"
-            )
-    if "error rate" in names:
-        top = sorted(results.errors_by_category.items(), key=lambda kv: -kv[1])[:2]
-        advice.append(
-            f"error rate {results.error_rate:.0%}; most errors: "
-            + ", ".join(f"{k} ({v})" for k, v in top)
-        )
-    if "critical failures" in names:
-        advice.extend(f"critical: {c}" for c in results.critical[:3])
-    if "Retry-After honoured" in names:
-        advice.append(
-            f"{len(results.retry_after_violations)} requests reached the site inside a "
-            "Retry-After window: the site will throttle or ban this client"
-        )
-    if "faults delivered" in names:
-        advice.append("some named faults never happened: run longer or with more pages")
-    if "ran to the end" in names:
-        advice.append(f"stopped early ({results.stopped_early})")
-    if "completion" in names and not advice:
-        advice.append("pages were left undone: see `enduro status` on the store")
-    return advice

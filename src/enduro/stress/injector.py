@@ -2,36 +2,31 @@
 
 :class:`FailureInjector` turns a :class:`~enduro.stress.scenario.StressTestConfig`
 into a :class:`FaultSchedule` and delivers nothing itself (the tester does).
-Each fault type reaches the run at its own layer (DESIGN.md, "Fault layers"):
+Each fault type reaches the run through the channels
+:data:`enduro.stress.vocabulary.FAULTS` gives it: its own layer (browser,
+machine, runner) where the tester delivers it, then the site's kinds. The
+tester's own deliveries take these parameters:
 
 ==================  ===========================================================
-fault type          layer: how
+fault type          params
 ==================  ===========================================================
-browser_crash       browser: SIGKILL of the browser
-driver_crash        browser: SIGKILL of chromedriver
-tab_crash           browser: the tab's renderer crashes
-cookie_wipe         browser: every cookie deleted
-network_timeout     browser: offline and latency windows, in turn
-                    (``{"seconds": 2.0}``, ``{"seconds": 6.0, "latency_ms": 2000}``);
-                    site: ``reset``, ``truncate``
-memory_pressure     machine: a sidecar holds memory (``{"hold": memory_hold}``)
-runner_crash        runner: SIGKILL of the runner, then a restart (resume)
-element_not_found   site: ``stale_dom``, ``missing_element``
-javascript_error    site: ``broken_script``
-rate_limiting       site: ``rate_limit`` (429 with Retry-After)
-server_error        site: ``server_error``, ``maintenance``
-auth_loss           site: ``session_expiry``
+browser_crash       ``{"process": "browser", "signal": "SIGKILL"}``
+driver_crash        ``{"process": "chromedriver", "signal": "SIGKILL"}``
+network_timeout     offline and latency windows, in turn: ``{"seconds": 2.0}``,
+                    ``{"seconds": 6.0, "latency_ms": 2000}``
+memory_pressure     ``{"hold": memory_hold}``
+runner_crash        ``{"signal": "SIGKILL"}``
 ==================  ===========================================================
 
 A hybrid scenario (``config.hybrid``) takes the site's faults on its JSON API
-instead (:data:`HYBRID_SITE_KINDS`: resets, truncated bodies and latency for
+instead (its ``hybrid_kinds``: resets, truncated bodies and latency for
 network_timeout, CSRF rotation beside session expiry for auth_loss), every one
 of them pinned at least once, at a random request of its page (a lapse in
 the middle of a page, not only on its list call); the rest of a count is a
 rate per API request (the job makes :func:`calls_per_page` of them a page).
 
 How many of each type: :meth:`StressTestConfig.injection_counts`. A type's
-count is spread over its channels (the rows above) in that order, so a count
+count is spread over its channels in that order, so a count
 of 1 goes to the first. Browser, machine and runner faults are
 :attr:`FaultSchedule.injections`, each due once ``after_pages`` pages are done,
 drawn uniformly from the first four fifths of the pages (a cycling scenario
@@ -60,15 +55,13 @@ from types import MappingProxyType
 from typing import Any
 
 from enduro.stress.reference_hybrid import calls_per_page
-from enduro.stress.scenario import FAULT_TYPES, RUNNER_CRASH_SPACING, StressTestConfig
+from enduro.stress.scenario import RUNNER_CRASH_SPACING, StressTestConfig
 from enduro.stress.site.faults import FAULT_TARGETS, REQUEST_KINDS, FaultPlan, ScheduledFault
+from enduro.stress.vocabulary import FAULT_TYPES, FAULTS
 
 __all__ = [
-    "HYBRID_SITE_KINDS",
     "LATENCY_WINDOW",
-    "LAYERS",
     "OFFLINE_SECONDS",
-    "SITE_KINDS",
     "FailureInjector",
     "FaultSchedule",
     "Injection",
@@ -80,41 +73,6 @@ OFFLINE_SECONDS = 2.0
 LATENCY_WINDOW = {"seconds": 6.0, "latency_ms": 2000}
 """A network_timeout's latency window: every request of the browser's page
 waits ``latency_ms`` more, for ``seconds``."""
-
-LAYERS: Mapping[str, str] = MappingProxyType(
-    {
-        "browser_crash": "browser",
-        "driver_crash": "browser",
-        "tab_crash": "browser",
-        "cookie_wipe": "browser",
-        "network_timeout": "browser",
-        "memory_pressure": "machine",
-        "runner_crash": "runner",
-    }
-)
-"""The layer of each fault type the tester delivers itself (the rest are the site's)."""
-
-SITE_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "network_timeout": ("reset", "truncate"),
-        "element_not_found": ("stale_dom", "missing_element"),
-        "javascript_error": ("broken_script",),
-        "rate_limiting": ("rate_limit",),
-        "server_error": ("server_error", "maintenance"),
-        "auth_loss": ("session_expiry",),
-    }
-)
-"""The site's ``FaultPlan`` kinds that serve each fault type, in the order a count fills them."""
-
-HYBRID_SITE_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "network_timeout": ("reset", "truncate", "latency"),
-        "rate_limiting": ("rate_limit",),
-        "server_error": ("server_error", "maintenance"),
-        "auth_loss": ("session_expiry", "csrf_rotation"),
-    }
-)
-"""The site's kinds that serve each fault type on the JSON API of a hybrid run."""
 
 _FORMAT = 1  # version of the schedule's JSON
 
@@ -197,8 +155,8 @@ class FaultSchedule:
         counts = dict.fromkeys(FAULT_TYPES, 0)
         for injection in (*self.injections, *self.site_injections):
             counts[injection.type] += 1
-        for fault_type, kinds in (HYBRID_SITE_KINDS if self.hybrid else SITE_KINDS).items():
-            rate = sum(self.site_rates.get(kind, 0.0) for kind in kinds)
+        for fault_type, spec in FAULTS.items():
+            rate = sum(self.site_rates.get(kind, 0.0) for kind in spec.kinds(hybrid=self.hybrid))
             counts[fault_type] += round(rate * self.pages * self.requests_per_page)
         if self.expire_session_every:
             counts["auth_loss"] += self.pages // self.expire_session_every
@@ -386,8 +344,9 @@ def _channels(fault_type: str, *, site: bool = True, hybrid: bool = False) -> li
     """Where a fault type's count goes, in order: its own layer, then its site kinds
     (``site=False``: a user's job, where the site is not ours to break; ``hybrid``:
     the kinds that hit the site's JSON API)."""
-    channels = [(LAYERS[fault_type], fault_type)] if fault_type in LAYERS else []
-    kinds = (HYBRID_SITE_KINDS if hybrid else SITE_KINDS).get(fault_type, ()) if site else ()
+    spec = FAULTS[fault_type]
+    channels = [(spec.layer, fault_type)] if spec.layer is not None else []
+    kinds = spec.kinds(hybrid=hybrid) if site else ()
     return channels + [("site", kind) for kind in kinds]
 
 

@@ -1,22 +1,31 @@
-"""Running a scenario, or the validation suite, to results on disk.
+"""Running a scenario, or the validation suite, to results on disk; judging one again.
 
 ``run_scenario`` is what ``enduro stress`` does; ``run_suite`` is ``enduro
 suite``: light, then medium, then heavy, on the browser reference job and then
-on the hybrid one, stopping at the first NO-GO.
+on the hybrid one, stopping at the first NO-GO. ``judge_again`` is ``enduro
+report DIR`` on a scenario's directory: the verdict and the report, from the
+run record and the store the run left.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
-from enduro.report import render_html
+from enduro.report import (
+    REPORT_FILE,
+    StressTestResults,
+    SuiteResults,
+    render_html,
+    write_results,
+    write_suite,
+)
 from enduro.stress.analysis import analyse
-from enduro.stress.results import StressTestResults, SuiteResults, write, write_suite
 from enduro.stress.scenario import StressTestConfig, load_scenario
 from enduro.stress.tester import ProductionStressTester
 
-__all__ = ["SUITE", "run_scenario", "run_suite"]
+__all__ = ["SUITE", "judge_again", "run_scenario", "run_suite"]
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +33,29 @@ SUITE = ("light", "medium", "heavy")
 
 
 def run_scenario(config: StressTestConfig, directory: Path) -> StressTestResults:
-    """Run one scenario; write the store, ``results.json`` and ``report.html`` in ``directory``."""
+    """Run one scenario; write the store, ``run.json``, ``results.json`` and
+    ``report.html`` in ``directory``."""
     tester = ProductionStressTester(config, directory)
     log.info("scenario %s: %d pages, results in %s", config.name, config.pages, directory)
     tester.run()
     tester.record_injections()
-    results = analyse(tester)
-    write(results, directory)
-    render_html(results, directory / "report.html")
+    return judge_again(directory)
+
+
+def judge_again(
+    directory: str | os.PathLike[str], html: str | os.PathLike[str] | None = None
+) -> StressTestResults:
+    """Judge a finished run from its report directory (its ``run.json`` and store), then
+    write ``results.json`` there and the HTML report to ``html`` (``report.html`` there
+    by default).
+
+    Raises:
+        UsageError: the directory holds no run record or no store.
+    """
+    folder = Path(directory)
+    results = analyse(folder)
+    write_results(results, folder)
+    render_html(results, Path(html) if html is not None else folder / REPORT_FILE)
     return results
 
 
@@ -57,5 +81,5 @@ def run_suite(directory: Path, *, hybrid: bool | None = None, **overrides: objec
         f"{r.scenario}: {advice}" for r in suite.scenarios for advice in r.verdict.recommendations
     ]
     write_suite(suite, directory)
-    render_html(suite, directory / "report.html")
+    render_html(suite, directory / REPORT_FILE)
     return suite

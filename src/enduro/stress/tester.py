@@ -8,8 +8,10 @@ or chromedriver SIGKILLed (pids from the run's PID registry), the tab crashed,
 cookies wiped or the page taken offline through the browser's own DevTools
 port, memory taken by a sidecar process, the runner itself SIGKILLed and
 started again (the resume path). Every delivery is recorded with an id and a
-time. At the end the store's records are checked against the site's ground
-truth and the results are judged against the success criteria.
+time, and when the run ends everything the tester saw is written to the
+report directory as the run record (``run.json``, :mod:`enduro.stress.record`),
+which :func:`enduro.stress.analysis.analyse` judges: the store's records
+against the site's ground truth, the results against the success criteria.
 
 With ``config.hybrid`` set it runs the hybrid reference job instead (the
 browser logs in, ``ctx.http`` walks the site's JSON API), the site's faults
@@ -31,30 +33,24 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from enduro.job import load_job
-from enduro.store import Store, dumps_record
+from enduro.store import Store
 from enduro.stress._devtools import DevToolsError, devtools_port, page_command
 from enduro.stress.injector import FailureInjector, FaultSchedule, Injection
+from enduro.stress.record import Delivery, RunRecord, judged_requests
 from enduro.stress.scenario import StressTestConfig
-from enduro.stress.site import (
-    REQUEST_LOG,
-    FaultPlan,
-    RequestLogEntry,
-    SiteConfig,
-    SiteServer,
-    ground_truth,
-    hybrid_truth,
-)
+from enduro.stress.site import REQUEST_LOG, FaultPlan, RequestLogEntry, SiteConfig, SiteServer
+from enduro.stress.vocabulary import FAULTS
 
-__all__ = ["Delivery", "ProductionStressTester", "RunnerCommand"]
+__all__ = ["ProductionStressTester", "RunnerCommand"]
 
 log = logging.getLogger(__name__)
 
@@ -90,42 +86,25 @@ def job_runner_command(store: Path) -> list[str]:
     return enduro_run(f"{store.parent / JOB_FILE}:job", store)
 
 
-@dataclass
-class Delivery:
-    """One injection as it happened."""
-
-    injection: Injection
-    at: float = 0.0
-    delivered: bool = False
-    detail: str = ""
-    tries: int = 0
-
-
-@dataclass
-class _Run:
-    """What the tester saw of the run while it went on."""
-
-    started_at: float = 0.0
-    ended_at: float = 0.0
-    runner_starts: int = 0
-    runner_exits: list[int] = field(default_factory=list)
-    deliveries: list[Delivery] = field(default_factory=list)
-    stopped_early: str = ""
-    passes: int = 0
-    """Passes over the pages finished before the last one (a cycling scenario)."""
-    done_times: list[float] = field(default_factory=list)
-    """When each page of those passes completed (the store keeps only the last pass's)."""
+def new_run_id() -> str:
+    """A fresh id for a run record: 12 hex digits."""
+    return uuid.uuid4().hex[:12]
 
 
 class ProductionStressTester:
-    """Runs one scenario and returns what happened (judging is separate).
+    """Runs one scenario and records what happened in ``run.json`` (judging is separate).
 
     Args:
         config: the scenario.
-        directory: where the store, the schedule and the results go.
+        directory: where the store, the schedule, the run record and the results go.
         runner_command: how to start the runner (default: ``enduro run`` with
             the reference job, or with the user's job if ``config.job`` is set).
         settings_env: extra ``ENDURO_*`` settings for the runner.
+        clock: epoch seconds, for the times recorded (the built-in site stamps its
+            faults with the same wall clock).
+        monotonic: seconds, for the time budget and the spacing of faults.
+        sleep: waits between two looks at the store.
+        new_id: the run record's id.
 
     Raises:
         JobLoadError: ``config.job`` cannot be loaded.
@@ -138,43 +117,72 @@ class ProductionStressTester:
         *,
         runner_command: RunnerCommand | None = None,
         settings_env: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        new_id: Callable[[], str] = new_run_id,
     ) -> None:
         self.config = config
         self.directory = directory
-        self.store_path = directory / "stress.db"
         if config.job is None:
-            self.job_name, self.record_key = JOB_NAME, "match_id"
-            self.keys = [str(page) for page in range(1, config.pages + 1)]
+            job_name, record_key = JOB_NAME, "match_id"
+            keys = [str(page) for page in range(1, config.pages + 1)]
             default = hybrid_runner_command if config.hybrid else default_runner_command
         else:
             job = load_job(config.job)
-            self.job_name, self.record_key = job.name, job.record_key
-            self.keys = job.page_keys[: config.pages]
+            job_name, record_key = job.name, job.record_key
+            keys = job.page_keys[: config.pages]
             default = job_runner_command
         self._runner_command = runner_command or default
         self._settings_env = dict(settings_env or {})
         self._env_cache: dict[str, str] = {}
+        self._clock, self._monotonic, self._sleep = clock, monotonic, sleep
         self._injector = FailureInjector(config)
         self.schedule: FaultSchedule = self._injector.schedule()
-        self.run_info = _Run()
+        self.record = RunRecord(
+            run_id=new_id(),
+            config=config,
+            schedule=json.loads(self.schedule.to_json()),
+            job_name=job_name,
+            record_key=record_key,
+            keys=keys,
+            site_served=config.job is None,
+        ).at(directory)
         self._sidecars: list[subprocess.Popen[bytes]] = []
-        self.request_log: list[RequestLogEntry] = []  # every request the site answered
         self.site_plan = FaultPlan()  # the built-in site's faults (none for a user's job)
         self.site_url = ""
 
+    @property
+    def store_path(self) -> Path:
+        """The run's store, in the report directory."""
+        return self.record.store_path
+
+    @property
+    def job_name(self) -> str:
+        """The name the run's job has in the store."""
+        return self.record.job_name
+
+    @property
+    def keys(self) -> list[str]:
+        """The run's page keys."""
+        return self.record.keys
+
     # ---- the run -------------------------------------------------------
 
-    def run(self) -> _Run:
+    def run(self) -> RunRecord:
         """Run the runner until every page is done (or the budget ends), serving the
-        built-in site unless the scenario is the user's job."""
+        built-in site unless the scenario is the user's job; then write ``run.json``."""
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "schedule.json").write_text(self.schedule.to_json())
-        info = self.run_info
-        info.deliveries = [Delivery(i) for i in self.schedule.injections]
+        record = self.record
+        record.deliveries = [Delivery(i) for i in self.schedule.injections]
         if self.config.job is not None:
             (self.directory / JOB_FILE).write_text(_job_file(self.config.job, len(self.keys)))
-            self._timed(self._drive)
-            return info
+            try:
+                self._timed(self._drive)
+            finally:
+                record.write()
+            return record
         plan = self._injector.site_plan()
         site_config = SiteConfig(
             seed=self.config.seed,
@@ -189,20 +197,24 @@ class ProductionStressTester:
             try:
                 self._timed(self._drive)
             finally:
-                log_entries: list[RequestLogEntry] = site.app[REQUEST_LOG]
-                self.request_log = list(log_entries)
-        return info
+                served: list[RequestLogEntry] = site.app[REQUEST_LOG]
+                log = list(served)
+                record.site_faults = plan.delivered
+                record.requests = judged_requests(log, self.config.retry_after)
+                record.requests_seen = len(log)
+                record.write()
+        return record
 
     def _timed(self, drive: Callable[[float], None]) -> None:
-        info = self.run_info
-        info.started_at = time.time()
+        record = self.record
+        record.started_at = self._clock()
         try:
-            drive(time.monotonic() + self.config.duration)
+            drive(self._monotonic() + self.config.duration)
         finally:
             for sidecar in self._sidecars:
                 _stop(sidecar)
-            info.ended_at = time.time()
-            for delivery in info.deliveries:
+            record.ended_at = self._clock()
+            for delivery in record.deliveries:
                 if not delivery.delivered and not delivery.detail:
                     delivery.detail = "not delivered: the run ended before it was due"
 
@@ -212,7 +224,7 @@ class ProductionStressTester:
         if not self.store_path.exists():
             return
         with Store.open(self.store_path, create=False) as store:
-            for d in self.run_info.deliveries:
+            for d in self.record.deliveries:
                 if d.delivered:
                     i = d.injection
                     store.add_event(
@@ -222,7 +234,7 @@ class ProductionStressTester:
                         data={"id": i.id, "type": i.type, "layer": i.layer},
                         ts=d.at,
                     )
-            for f in self.site_plan.delivered:
+            for f in self.record.site_faults:
                 store.add_event(
                     "injection",
                     f"{f.id} {f.kind} on {f.path}",
@@ -262,19 +274,19 @@ class ProductionStressTester:
         return env
 
     def _drive(self, deadline: float) -> None:
-        info = self.run_info
+        record = self.record
         env = self._env()
-        pending = list(info.deliveries)
+        pending = list(record.deliveries)
         last_at = -1  # pages done when the last fault went in
         last_time = 0.0
         limit = deadline  # a cycling scenario lets the pass under way at the deadline end
-        pass_started = time.monotonic()
+        pass_started = self._monotonic()
         while True:
             runner = self._start_runner(env)
             crashed = False
             while runner.poll() is None:
-                if time.monotonic() > limit:
-                    info.stopped_early = "time budget spent"
+                if self._monotonic() > limit:
+                    record.stopped_early = "time budget spent"
                     _stop(runner)
                     return
                 done = self._done_pages()
@@ -282,11 +294,11 @@ class ProductionStressTester:
                 # One fault at a time: the next waits for a page to complete (or a
                 # second to pass) after the last one, and for the site's own faults
                 # to be a second old, so two faults never hit one page together.
-                spaced = done > last_at or time.monotonic() - last_time > SPACING_SECONDS
+                spaced = done > last_at or self._monotonic() - last_time > SPACING_SECONDS
                 if due and spaced and self._site_quiet() and self._ready_for(due[0].injection):
                     delivery = due[0]
                     pending.remove(delivery)
-                    last_at, last_time = done, time.monotonic()
+                    last_at, last_time = done, self._monotonic()
                     if delivery.injection.type == "runner_crash":
                         self._deliver_runner_crash(delivery, runner)
                         crashed = True
@@ -297,18 +309,18 @@ class ProductionStressTester:
                         # it goes in again once there is a live one
                         pending.insert(0, delivery)
                 if reason := self._stop_condition():
-                    info.stopped_early = reason
+                    record.stopped_early = reason
                     _stop(runner)
                     return
-                time.sleep(POLL_SECONDS)
+                self._sleep(POLL_SECONDS)
             if crashed:
                 continue  # start the runner again: the resume path
             code = runner.wait()
-            info.runner_exits.append(code)
+            record.runner_exits.append(code)
             if code != 0 and self._done_pages() < len(self.keys):
-                info.stopped_early = f"the runner exited with {code}"
+                record.stopped_early = f"the runner exited with {code}"
                 return
-            now = time.monotonic()
+            now = self._monotonic()
             if not self.config.cycle or now >= deadline:
                 return
             # Another pass over the pages, with the schedule's faults again.
@@ -317,8 +329,8 @@ class ProductionStressTester:
             pass_started = now
             self._next_pass()
             # a fault the last pass ended too soon for goes in as this one starts
-            fresh = self._pass_deliveries(info.passes + 1)
-            info.deliveries += fresh
+            fresh = self._pass_deliveries(record.passes + 1)
+            record.deliveries += fresh
             pending += fresh
             last_at = -1
 
@@ -326,18 +338,18 @@ class ProductionStressTester:
         """Keep this pass's completion times, then put every page back to pending."""
         with Store.open(self.store_path, create=False) as store:
             done_at = store.done_at(self.job_name)
-            self.run_info.done_times += [done_at[k] for k in self.keys if k in done_at]
+            self.record.done_times += [done_at[k] for k in self.keys if k in done_at]
             store.requeue(self.job_name, keys=self.keys)
         self.site_plan.rearm()  # the site's pinned faults come again too
-        self.run_info.passes += 1
+        self.record.passes += 1
 
     def _pass_deliveries(self, number: int) -> list[Delivery]:
         """The schedule's faults for pass ``number`` (ids ``i0001.2``, ``i0001.3``...)."""
         return [Delivery(replace(i, id=f"{i.id}.{number}")) for i in self.schedule.injections]
 
     def _start_runner(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        self.run_info.runner_starts += 1
-        log_path = self.directory / f"runner-{self.run_info.runner_starts}.log"
+        self.record.runner_starts += 1
+        log_path = self.directory / f"runner-{self.record.runner_starts}.log"
         with log_path.open("wb") as out:
             return subprocess.Popen(
                 self._runner_command(self.store_path),
@@ -378,7 +390,7 @@ class ProductionStressTester:
                 f"{critical} critical failures (pages given up, halts), "
                 f"more than {criteria.stop_critical_failures}"
             )
-        attempts = errors + counts["done"] + len(self.run_info.done_times)
+        attempts = errors + counts["done"] + len(self.record.done_times)
         if attempts >= criteria.min_sample and errors / attempts > criteria.stop_error_rate:
             return f"error rate {errors / attempts:.0%} over {criteria.stop_error_rate:.0%}"
         return ""
@@ -404,7 +416,7 @@ class ProductionStressTester:
     def _site_quiet(self) -> bool:
         """No server-side fault in the last second (its page may still be in flight)."""
         delivered = self.site_plan.delivered
-        return not delivered or time.time() - delivered[-1].at > SPACING_SECONDS
+        return not delivered or self._clock() - delivered[-1].at > SPACING_SECONDS
 
     def _ready_for(self, injection: Injection) -> bool:
         """A browser fault waits for a live browser (the last one may have just died)."""
@@ -419,7 +431,7 @@ class ProductionStressTester:
     def _deliver(self, delivery: Delivery) -> None:
         kind = delivery.injection.type
         delivery.tries += 1
-        delivery.at = time.time()
+        delivery.at = self._clock()
         try:
             delivery.detail = self._act(kind, delivery.injection.params)
             delivery.delivered = True
@@ -428,41 +440,36 @@ class ProductionStressTester:
         log.info("injection %s %s: %s", delivery.injection.id, kind, delivery.detail)
 
     def _act(self, kind: str, params: Mapping[str, Any]) -> str:
-        browser, driver, workdir = self._browser()
-        if kind == "browser_crash":
-            if browser is None:
-                raise LookupError("no browser running")
-            os.kill(browser, signal.SIGKILL)
-            return f"SIGKILL browser pid {browser}"
-        if kind == "driver_crash":
-            if driver is None:
-                raise LookupError("no chromedriver running")
-            os.kill(driver, signal.SIGKILL)
-            return f"SIGKILL chromedriver pid {driver}"
-        if kind == "memory_pressure":
+        """Deliver one fault through its channel (:data:`enduro.stress.vocabulary.FAULTS`)."""
+        spec = FAULTS[kind]
+        if spec.delivery == "sidecar":
             return self._squeeze_memory(float(params.get("hold", self.config.memory_hold)))
+        browser, driver, workdir = self._browser()
+        if spec.delivery == "kill":  # the runner's own is _deliver_runner_crash
+            pid = {"browser": browser, "chromedriver": driver}.get(spec.target)
+            if pid is None:
+                raise LookupError(f"no {spec.target} running")
+            os.kill(pid, signal.SIGKILL)
+            return f"SIGKILL {spec.target} pid {pid}"
+        if spec.delivery != "devtools":
+            raise DevToolsError(f"no browser-side delivery for {kind}")
         port = devtools_port(workdir / "profile") if workdir else None
         if port is None:
             raise LookupError("no DevTools port for the browser")
-        if kind == "tab_crash":
-            page_command(port, "Page.crash")
-            return "Page.crash through DevTools"
-        if kind == "cookie_wipe":
-            page_command(port, "Network.clearBrowserCookies")
-            return "cookies cleared through DevTools"
-        if kind == "network_timeout":
-            seconds = float(params.get("seconds", 2.0))
-            latency = int(params.get("latency_ms", 0))
-            conditions = {
-                "offline": not latency,
-                "latency": latency,
-                "downloadThroughput": -1,
-                "uploadThroughput": -1,
-            }
-            page_command(port, "Network.emulateNetworkConditions", conditions, hold=seconds)
-            what = f"{latency} ms latency" if latency else "offline"
-            return f"{what} for {seconds:g}s through DevTools"
-        raise DevToolsError(f"no browser-side delivery for {kind}")
+        if kind != "network_timeout":
+            page_command(port, spec.target)
+            return f"{spec.target} through DevTools"
+        seconds = float(params.get("seconds", 2.0))
+        latency = int(params.get("latency_ms", 0))
+        conditions = {
+            "offline": not latency,
+            "latency": latency,
+            "downloadThroughput": -1,
+            "uploadThroughput": -1,
+        }
+        page_command(port, spec.target, conditions, hold=seconds)
+        what = f"{latency} ms latency" if latency else "offline"
+        return f"{what} for {seconds:g}s through DevTools"
 
     def _squeeze_memory(self, hold: float) -> str:
         target = float(self._env().get("ENDURO_ALERT_MEMORY_PERCENT", "90")) + 1.0
@@ -476,84 +483,12 @@ class ProductionStressTester:
         return f"sidecar pid {sidecar.pid} holds memory over {target:.1f}% for {hold:g}s"
 
     def _deliver_runner_crash(self, delivery: Delivery, runner: subprocess.Popen[bytes]) -> None:
-        delivery.at = time.time()
+        delivery.at = self._clock()
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait()
         delivery.delivered = True
         delivery.detail = f"SIGKILL runner pid {runner.pid}; started again"
-        self.run_info.runner_exits.append(-9)
-
-    # ---- integrity -----------------------------------------------------
-
-    def integrity(self) -> dict[str, Any]:
-        """Records in the store, judged: against ground truth, or for completeness."""
-        if self.config.job is not None:
-            return self._completeness()
-        records = hybrid_truth if self.config.hybrid else ground_truth
-        truth = {
-            str(r["match_id"]): dumps_record(r)
-            for r in records(self.config.seed, self.config.pages, self.config.rows)
-        }
-        found: dict[str, list[str]] = {}
-        with Store.open(self.store_path, create=False) as store:
-            for text in store.iter_record_texts(JOB_NAME):
-                key = str(json.loads(text)["match_id"])
-                found.setdefault(key, []).append(text)
-        lost = sorted(set(truth) - set(found))
-        duplicated = sorted(k for k, texts in found.items() if len(texts) > 1)
-        corrupted = sorted(
-            k for k, texts in found.items() if k in truth and any(t != truth[k] for t in texts)
-        )
-        extra = sorted(set(found) - set(truth))
-        examples = [f"lost {k}" for k in lost[:5]] + [f"corrupted {k}" for k in corrupted[:5]]
-        return {
-            "mode": "truth",
-            "expected": len(truth),
-            "found": sum(len(t) for t in found.values()),
-            "lost": len(lost),
-            "duplicated": len(duplicated),
-            "corrupted": len(corrupted) + len(extra),
-            "examples": examples + [f"unexpected {k}" for k in extra[:5]],
-        }
-
-    def _completeness(self) -> dict[str, Any]:
-        """A user's job has no ground truth: every page must be done and hold records
-        (unless empty pages are allowed), and no record key may appear twice.
-
-        ``lost`` counts pages here (not done, or done without a record),
-        ``corrupted`` records that are not objects carrying the job's record key.
-        """
-        allow_empty = self.config.criteria.allow_empty_pages
-        keys: Counter[str] = Counter()
-        malformed = 0
-        with Store.open(self.store_path, create=False) as store:
-            per_page = store.records_per_page(self.job_name)
-            done = store.done_at(self.job_name).keys()
-            for text in store.iter_record_texts(self.job_name):
-                record = json.loads(text)
-                if isinstance(record, dict) and self.record_key in record:
-                    keys[str(record[self.record_key])] += 1
-                else:
-                    malformed += 1
-        undone = [key for key in self.keys if key not in done]
-        empty = [key for key in self.keys if key in done and not per_page.get(key)]
-        if allow_empty:
-            empty = []
-        duplicated = sorted(key for key, n in keys.items() if n > 1)
-        examples = (
-            [f"page {key} not done" for key in undone[:5]]
-            + [f"page {key} done with no records" for key in empty[:5]]
-            + [f"record key {key} stored {keys[key]} times" for key in duplicated[:5]]
-        )
-        return {
-            "mode": "completeness",
-            "expected": len(self.keys),
-            "found": sum(keys.values()) + malformed,
-            "lost": len(undone) + len(empty),
-            "duplicated": len(duplicated),
-            "corrupted": malformed,
-            "examples": examples,
-        }
+        self.record.runner_exits.append(-9)
 
 
 def _job_file(ref: str, pages: int) -> str:

@@ -3,8 +3,9 @@
 Its data is a pure function of (seed, pages, rows), so ``ground_truth`` is
 what a correct scraper of the site exports, record for record, and
 ``hybrid_truth`` what a hybrid job merging its JSON API's list and detail calls
-exports. Its ``FaultPlan`` injects the server-side faults of DESIGN.md, seeded
-and replayable.
+exports. Its ``FaultPlan`` injects the server-side faults (429s, 5xx, resets,
+broken pages, lapsed sessions...), seeded and replayable; which scenario fault
+type each kind stands for is in :mod:`enduro.stress.vocabulary`.
 """
 
 from enduro.stress.site.app import REQUEST_LOG, RequestLogEntry, SiteConfig, make_app

@@ -32,8 +32,8 @@ scripts), rotated once it is ``SiteConfig.csrf_rotate_every`` seconds old (the
 request that finds it old is refused with the new one) or by the
 ``csrf_rotation`` fault, and dropped with the session.
 
-app.py wires this in (``add_routes``), tells it about logins and logouts
-(``start_csrf``, ``forget_session``), and applies the faults of hybrid
+app.py wires this in (``add_routes``), pages.py tells it about logins and
+logouts (``start_csrf``, ``forget_session``), and app.py applies the faults of hybrid
 requests (``hybrid_target``, ``fault_response``, ``rotate_csrf``).
 """
 
@@ -56,7 +56,7 @@ from enduro._endpoints import endpoint_of
 from enduro.stress.site.data import find_match, match_details, match_id, page_rows
 
 if TYPE_CHECKING:
-    from enduro.stress.site.app import SiteConfig
+    from enduro.stress.site.config import SiteConfig
 
 __all__ = [
     "CSRF_COOKIE",

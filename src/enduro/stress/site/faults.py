@@ -72,7 +72,8 @@ FAULT_KINDS = (
     "session_expiry",
     "csrf_rotation",
 )
-"""Every fault the site can inject (DESIGN.md, "Fault layers": target site)."""
+"""Every fault the site can inject (the scenario fault type each serves:
+:data:`enduro.stress.vocabulary.SITE_FAULT_TYPES`)."""
 
 REQUEST_KINDS = ("document", "api", "script", "hybrid")
 """The requests a fault can target: see the module docstring."""

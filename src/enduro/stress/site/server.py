@@ -1,7 +1,7 @@
 """Running the target site: in a background thread (tests, the stress tester) or in the foreground.
 
-Both bind loopback addresses only (DESIGN.md: the site is never reachable from
-another machine), keep access logging off, and use aiohttp's ``AppRunner`` and
+Both bind loopback addresses only (the site is never reachable from another
+machine), keep access logging off, and use aiohttp's ``AppRunner`` and
 ``TCPSite`` directly so nothing prints behind the caller's back.
 """
 

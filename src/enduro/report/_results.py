@@ -1,12 +1,15 @@
 """What a stress scenario produced: the figures, the timeline and the verdict.
 
-These models are what the tester fills, what ``results.json`` holds and what
-the report reads; nothing else is needed to rebuild a report. Times are epoch
-seconds, memory is in MB, rates are fractions (0.05 is 5%).
+These models are what the stress analysis fills, what ``results.json`` holds
+and what the report reads; nothing else is needed to rebuild a report. They
+live here, in the report, so the report never imports the stress tester
+(``enduro.stress`` imports ``enduro.report``, not the other way round).
+Times are epoch seconds, memory is in MB, rates are fractions (0.05 is 5%).
 
-``write`` / ``read`` save and load one scenario's ``results.json``;
-``write_suite`` / ``read_suite`` do the same for a validation suite's
-``suite.json``. A missing or unreadable file is a :class:`enduro.errors.UsageError`.
+``write_results`` / ``read_results`` save and load one scenario's
+``results.json``; ``write_suite`` / ``read_suite`` do the same for a
+validation suite's ``suite.json``. A missing or unreadable file is a
+:class:`enduro.errors.UsageError`.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from enduro.errors import UsageError
 
 __all__ = [
+    "NOT_JUDGED",
     "RESULTS_FILE",
     "SUITE_FILE",
+    "CriterionId",
     "CriterionResult",
     "InjectionRecord",
     "InjectionStats",
@@ -35,9 +41,9 @@ __all__ = [
     "Timeline",
     "UnexplainedError",
     "Verdict",
-    "read",
+    "read_results",
     "read_suite",
-    "write",
+    "write_results",
     "write_suite",
 ]
 
@@ -156,14 +162,53 @@ class Integrity(_Model):
         return self.lost == 0 and self.duplicated == 0 and self.corrupted == 0
 
 
-class CriterionResult(_Model):
-    """One success criterion, judged."""
+class CriterionId(StrEnum):
+    """The stable id of each success criterion (its display name is for people)."""
 
+    COMPLETION = "completion"
+    RECORDS_LOST = "records_lost"
+    RECORDS_DUPLICATED = "records_duplicated"
+    RECORDS_CORRUPTED = "records_corrupted"
+    CRITICAL_FAILURES = "critical_failures"
+    ERROR_RATE = "error_rate"
+    BROWSER_MEMORY_GROWTH = "browser_memory_growth"
+    RUNNER_MEMORY_GROWTH = "runner_memory_growth"
+    RECOVERY_P95 = "recovery_p95"
+    """One per fault type judged; ``CriterionResult.fault`` names it."""
+    RETRY_AFTER = "retry_after"
+    FAULTS_DELIVERED = "faults_delivered"
+    RAN_TO_THE_END = "ran_to_the_end"
+
+
+NOT_JUDGED: Literal["not judged"] = "not judged"
+"""What a criterion that could not be judged shows instead of passed or failed."""
+
+
+class CriterionResult(_Model):
+    """One success criterion, judged (or found impossible to judge)."""
+
+    id: str = ""
+    """Its :class:`CriterionId` (empty in results written before ids existed)."""
     name: str
+    """Its display name, e.g. ``records lost``, ``recovery p95: browser_crash``."""
+    fault: str = ""
+    """The fault type a per-fault criterion (``recovery_p95``) is about."""
     passed: bool
+    """False only for a criterion judged and failed: one not judged does not fail a run."""
+    judged: bool = True
+    """False when there was too little to judge by (too few samples, too few attempts);
+    ``detail`` says why."""
+    result: Literal["passed", "failed", "not judged"] = "passed"
+    """``passed``, ``failed`` or ``not judged``, as the report shows it (follows
+    ``passed`` and ``judged``)."""
     measured: float | str | None = None
     limit: float | str | None = None
     detail: str = ""
+
+    @model_validator(mode="after")
+    def _follow(self) -> CriterionResult:
+        self.result = "not judged" if not self.judged else "passed" if self.passed else "failed"
+        return self
 
 
 class Verdict(_Model):
@@ -173,7 +218,12 @@ class Verdict(_Model):
     failed: list[CriterionResult] = Field(default_factory=list)
     recommendations: list[str] = Field(default_factory=list)
     criteria: list[CriterionResult] = Field(default_factory=list)
-    """Every criterion judged, passed or not (the report's criteria table)."""
+    """Every criterion, judged or not, passed or not (the report's criteria table)."""
+
+    @property
+    def judged(self) -> int:
+        """How many of the criteria were judged."""
+        return sum(1 for c in self.criteria if c.judged)
 
 
 class StressTestResults(_Model):
@@ -253,7 +303,7 @@ class SuiteResults(_Model):
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def write(results: StressTestResults, directory: str | os.PathLike[str]) -> Path:
+def write_results(results: StressTestResults, directory: str | os.PathLike[str]) -> Path:
     """Write ``results.json`` into ``directory`` (created if needed) and return its path.
 
     The file is replaced atomically, so a reader never sees half of it.
@@ -261,7 +311,7 @@ def write(results: StressTestResults, directory: str | os.PathLike[str]) -> Path
     return _write(results, Path(directory) / RESULTS_FILE)
 
 
-def read(directory_or_file: str | os.PathLike[str]) -> StressTestResults:
+def read_results(directory_or_file: str | os.PathLike[str]) -> StressTestResults:
     """Load a scenario's results from a directory holding ``results.json``, or the file itself.
 
     Raises:
