@@ -262,6 +262,32 @@ def test_status_of_an_empty_store(tmp_path: Path) -> None:
     assert "no job" in _ok("status", str(path))
 
 
+def test_status_text_shows_a_sample_an_older_enduro_stored(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    older = {  # a sample from before memory_limit was recorded
+        "ts": 1.0,
+        "pages": 3,
+        "browser_starts": 1,
+        "mem_total": 8 * 2**30,
+        "mem_available": 4 * 2**30,
+        "mem_percent": 50.0,
+        "cpu_percent": 12.0,
+        "runner_rss": 90 * 2**20,
+        "browser_count": 10,
+        "browser_rss": 600 * 2**20,
+        "browser_pss": 300 * 2**20,
+        "spare_count": 0,
+        "open_fds": 20,
+        "zombies": 0,
+        "disk_free": 10 * 2**30,
+    }
+    with Store.open(path) as store:
+        store.add_sample("run-old", 1.0, 3, older)
+
+    out = " ".join(_ok("status", str(path)).split())
+    assert "latest sample: memory 50% (host)" in out and "PSS 300 MB" in out
+
+
 def test_status_text_mentions_the_totals(filled_store: Path) -> None:
     out = " ".join(_ok("status", str(filled_store)).split())  # rich wraps long lines
 

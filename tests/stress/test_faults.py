@@ -510,12 +510,14 @@ def test_every_html_page_has_an_empty_icon_and_the_list_catches_script_errors(
 
 
 def test_session_ttl_sets_max_age_and_expires_the_login(start: Start) -> None:
-    _, client = start(session_ttl=0.4)
+    now = [1000.0]  # the site's clock, moved by hand
+    _, client = start(session_ttl=0.4, clock=lambda: now[0])
     cookie = client.login()[1]["Set-Cookie"]
     assert "Max-Age=1" in cookie
     token = client.token()
+    now[0] += 0.39
     assert client.request("/api/matches?page=1")[0] == 200
-    time.sleep(0.5)
+    now[0] += 0.02
     assert client.request("/api/matches?page=1", cookie=token)[0] == 401
     assert client.request("/matches?page=1", cookie=token)[0] == 302
 

@@ -326,7 +326,8 @@ def status(store_path: Path, as_json: bool) -> None:
     sample = report["latest_sample"]
     if sample:
         console.print(
-            f"latest sample: memory {sample['mem_percent']:.0f}% ({sample['memory_limit']}), "
+            f"latest sample: memory {sample['mem_percent']:.0f}% "
+            f"({sample.get('memory_limit', 'host')}), "
             f"CPU {sample['cpu_percent']:.0f}%, browser {sample['browser_count']} processes "
             f"PSS {sample['browser_pss'] / 2**20:.0f} MB, runner RSS "
             f"{sample['runner_rss'] / 2**20:.0f} MB, disk free {sample['disk_free'] / 2**30:.1f} GB"
