@@ -111,22 +111,36 @@ def kill_at_random(
     seed: int,
     runs: Callable[[], int],
     progress: Callable[[], tuple[int, ...]],
+    done: Callable[[], int] | None = None,
+    advance: tuple[int, int] = (1, 100),
 ) -> None:
     """Start ``command`` and SIGKILL it at a random moment, ``window`` seconds after its
     start, again and again until ``kills`` runs that had registered were killed.
 
     ``runs`` counts the runs in the store; ``progress`` gives counts that must never go
-    back (pages done, pages known...).
+    back (pages done, pages known...). With ``done`` (pages done so far), every second
+    kill instead comes once that run has done a random number of pages in ``advance``:
+    deep in the pages whatever the machine's speed, where a kill at a time alone may
+    come before the first page on a slow day or after the last on a fast one.
     """
     rng = random.Random(seed)
-    killed = 0
+    killed = attempt = 0
     while killed < kills:
         before, runs_before = progress(), runs()
+        by_progress = done is not None and attempt % 2 == 1
+        attempt += 1
+        target = done() + rng.randint(*advance) if done is not None and by_progress else 0
+        deadline = rng.uniform(*window)
         proc = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + rng.uniform(*window)
-        while time.monotonic() < deadline and proc.poll() is None:
+        started = time.monotonic()
+        while proc.poll() is None:
+            if done is not None and by_progress:
+                if done() >= target:
+                    break
+            elif time.monotonic() - started >= deadline:
+                break
             time.sleep(0.05)
         assert proc.poll() is None, "the run ended before it could be killed; give it more pages"
         proc.send_signal(signal.SIGKILL)

@@ -1,7 +1,7 @@
 """A job that finds its pages as it runs (Job.pages, ctx.enqueue) survives SIGKILLs.
 
-The runner is SIGKILLed at random moments (start-up, the first login, mid-page,
-mid-commit) and started again; the final export equals the truth, and every
+The runner is SIGKILLed at random moments (start-up, the first login, and, after a
+random number of pages, mid-page or mid-commit) and started again; the final export equals the truth, and every
 page found was done exactly once.
 """
 
@@ -48,11 +48,14 @@ def test_found_pages_survive_sigkills_and_are_each_done_once(
         command,
         env,
         kills=KILLS,
-        # from start-up (importing, the browser, the login) to deep into the pages
-        window=(1.0, 6.0),
+        # half the kills from start-up (importing, the browser, the login) to the first
+        # pages, half once the run has done a random number of pages
+        window=(1.0, 4.0),
         seed=20261202,
         runs=lambda: _state(store_path)[2],
         progress=lambda: _state(store_path)[:2],  # nothing done or found is ever undone
+        done=lambda: _state(store_path)[0],
+        advance=(1, 150),
     )
 
     known = _state(store_path)[1]
