@@ -1,8 +1,8 @@
 """A job that finds its pages as it runs (Job.pages, ctx.enqueue) survives SIGKILLs.
 
 The runner is SIGKILLed at random moments (start-up, the first login, and, after a
-random number of pages, mid-page or mid-commit) and started again; the final export equals the truth, and every
-page found was done exactly once.
+random number of pages, mid-page or mid-commit) and started again; the final export
+equals the truth, and every page found was done exactly once.
 """
 
 from __future__ import annotations
