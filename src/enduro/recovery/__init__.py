@@ -4,8 +4,10 @@ from enduro.recovery._backoff import Backoff
 from enduro.recovery._classify import (
     DEFAULT_LOGIN_PATTERN,
     Classification,
+    ErrorTable,
     classify,
     is_login_url,
+    register_errors,
 )
 from enduro.recovery._deadline import DeadlineWatch
 from enduro.recovery._guards import BurstDetector, CircuitBreaker, StallWatch
@@ -38,6 +40,7 @@ __all__ = [
     "DeadlineWatch",
     "Decision",
     "EndpointLimiters",
+    "ErrorTable",
     "Halt",
     "PageSignals",
     "Policy",
@@ -51,4 +54,5 @@ __all__ = [
     "StallWatch",
     "classify",
     "is_login_url",
+    "register_errors",
 ]

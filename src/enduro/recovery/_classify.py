@@ -3,28 +3,27 @@
 :func:`classify` decides in this order; the first step that names a category wins:
 
 1. **Decisive classes.** enduro's own verdicts (:class:`~enduro.errors.PageTimeout`,
-   :class:`~enduro.errors.AuthLost`, :class:`~enduro.errors.RateLimited`, ...) and the
-   exceptions that mean the session itself is gone: Selenium's
-   ``InvalidSessionIdException`` / ``NoSuchWindowException`` (browser_crash), and
-   urllib3's ``MaxRetryError`` / ``NewConnectionError`` / ``ProtocolError`` and
-   ``ConnectionRefusedError`` (driver_dead: a SIGKILLed chromedriver is reported as a
-   refused connection, not as a WebDriverException). urllib3's ``ReadTimeoutError`` is a
-   driver call that hung (timeout). httpx's errors come from a plain HTTP client, never
-   the driver: its timeouts are timeout, its transport errors (refused, reset, a body
-   cut short) network, its ``HTTPStatusError`` goes by the status like an
-   :class:`~enduro.errors.HttpError`. Nothing the page showed overrides these.
+   :class:`~enduro.errors.AuthLost`, :class:`~enduro.errors.RateLimited`, ...), then the
+   decisive classes of each browser backend's :class:`ErrorTable` (registered with
+   :func:`register_errors`; the local Selenium backend's says that Selenium's
+   ``InvalidSessionIdException`` is a browser_crash and that a refused connection to
+   chromedriver is driver_dead — see ``enduro.session._selenium_errors``). httpx's errors
+   come from a plain HTTP client, never the driver: its timeouts are timeout, its
+   transport errors (refused, reset, a body cut short) network, its ``HTTPStatusError``
+   goes by the status like an :class:`~enduro.errors.HttpError`. Nothing the page showed
+   overrides these.
 2. **Structured signals** (:class:`PageSignals`, read from the browser after the error):
    a ``net::ERR_*`` load error (network), HTTP 429 (rate_limited), 5xx (server_error),
    401/403 or a login URL (auth_lost), an uncaught script error (javascript). They
    override step 3: a ``KeyError`` in a handler that was served a 429 page is a rate
    limit, not a handler bug.
-3. **Symptom classes**: stale / missing elements (element), ``JavascriptException``
-   (javascript), Selenium's ``TimeoutException`` and ``TimeoutError`` (timeout), plain
+3. **Symptom classes**: the backends' first (Selenium: stale / missing elements are
+   element, ``JavascriptException`` javascript, ``TimeoutException`` timeout), then plain
    Python errors raised by the handler (handler_bug), ``ConnectionError`` /
-   ``socket.gaierror`` (network).
-4. **Text patterns**, one table of ``(regex, category)``, case-insensitive, first match
-   wins, read from ``str(exc)`` of anything still unclassified (``WebDriverException``,
-   a bare ``PageError``, ...).
+   ``socket.gaierror`` (network), ``TimeoutError`` (timeout).
+4. **Text patterns**, ``(regex, category)``, case-insensitive, first match wins, read
+   from ``str(exc)`` of anything still unclassified (``WebDriverException``, a bare
+   ``PageError``, ...): the backends' patterns, then the table here.
 5. Anything else is ``unknown``.
 
 :func:`classify` never raises, whatever the exception does.
@@ -34,12 +33,12 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
-import urllib3.exceptions
-from selenium.common import exceptions as se
 
 from enduro.errors import (
     AuthLost,
@@ -62,7 +61,14 @@ from enduro.errors import (
 from enduro.recovery._signals import PageSignals
 from enduro.settings import DEFAULT_LOGIN_PATTERN
 
-__all__ = ["DEFAULT_LOGIN_PATTERN", "Classification", "classify", "is_login_url"]
+__all__ = [
+    "DEFAULT_LOGIN_PATTERN",
+    "Classification",
+    "ErrorTable",
+    "classify",
+    "is_login_url",
+    "register_errors",
+]
 
 MESSAGE_CHARS = 300
 
@@ -84,8 +90,32 @@ class Classification:
     retry_after: float | None = None
 
 
+ClassTable = tuple[tuple[type[BaseException], str], ...]
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """What a browser backend's exceptions mean: its part of each step of :func:`classify`.
+
+    Attributes:
+        name: the backend's name; registering a table of the same name replaces it.
+        decisive: classes that say what happened whatever the page showed (step 1).
+        symptoms: classes that what the page showed may explain better (step 3).
+        patterns: ``(regex, category)`` read from the text of what is left (step 4).
+        first: looked at before anything else; a category, or None to go on (for an
+            exception whose class alone misleads, e.g. a retry error whose cause was a
+            timeout).
+    """
+
+    name: str
+    decisive: ClassTable = ()
+    symptoms: ClassTable = ()
+    patterns: tuple[tuple[str, str], ...] = ()
+    first: Callable[[BaseException], str | None] | None = None
+
+
 # Step 1, most specific first; the first match wins.
-_DECISIVE: tuple[tuple[type[BaseException], str], ...] = (
+_ENDURO: ClassTable = (
     (PageTimeout, "timeout"),
     (RequestTimeout, "timeout"),
     (AuthLost, "auth_lost"),
@@ -101,13 +131,9 @@ _DECISIVE: tuple[tuple[type[BaseException], str], ...] = (
     (BrowserDead, "browser_crash"),
     (SessionError, "browser_crash"),
     (Fatal, "fatal"),
-    (se.InvalidSessionIdException, "browser_crash"),
-    (se.NoSuchWindowException, "browser_crash"),
-    (urllib3.exceptions.ReadTimeoutError, "timeout"),
-    (urllib3.exceptions.MaxRetryError, "driver_dead"),
-    (urllib3.exceptions.NewConnectionError, "driver_dead"),
-    (urllib3.exceptions.ProtocolError, "driver_dead"),
-    (ConnectionRefusedError, "driver_dead"),  # before step 3's ConnectionError
+)
+# After the backends' decisive classes.
+_HTTP_CLIENT: ClassTable = (
     # httpx (a handler's own client, or ctx.http's cause): timeouts before the
     # transport errors they are a kind of
     (httpx.TimeoutException, "timeout"),
@@ -116,11 +142,7 @@ _DECISIVE: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 # Step 3: classes that name a symptom; what the page showed may explain them better.
-_SYMPTOMS: tuple[tuple[type[BaseException], str], ...] = (
-    (se.StaleElementReferenceException, "element"),
-    (se.NoSuchElementException, "element"),
-    (se.JavascriptException, "javascript"),
-    (se.TimeoutException, "timeout"),
+_PYTHON: ClassTable = (
     (KeyError, "handler_bug"),
     (IndexError, "handler_bug"),
     (LookupError, "handler_bug"),
@@ -136,29 +158,62 @@ _SYMPTOMS: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 # Step 4: text patterns for exceptions whose class says too little.
-_BY_TEXT: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), category)
-    for pattern, category in (
-        (r"tab crashed|page crash", "page_crash"),
-        # \b keeps Chromium's net::ERR_INTERNET_DISCONNECTED out of browser_crash.
-        (
-            r"chrome not reachable|browser has closed|not connected to devtools"
-            r"|invalid session id|\bdisconnected",
-            "browser_crash",
-        ),
-        (r"net::ERR_|failed to fetch|network error|connection reset", "network"),
-        (r"too many requests|\bHTTP 429\b", "rate_limited"),
-        (r"\bHTTP 5\d\d\b|service unavailable|maintenance", "server_error"),
-        (r"stale element|no such element", "element"),
-        (
-            r"script error|SyntaxError|ReferenceError|is not a function|is not defined"
-            r"|javascript error",
-            "javascript",
-        ),
-        (r"login|logged out|HTTP 40[13]\b", "auth_lost"),
-        (r"timed out|timeout", "timeout"),
-    )
+_TEXT: tuple[tuple[str, str], ...] = (
+    (r"tab crashed|page crash", "page_crash"),
+    # \b keeps Chromium's net::ERR_INTERNET_DISCONNECTED out of browser_crash.
+    (
+        r"chrome not reachable|browser has closed|not connected to devtools"
+        r"|invalid session id|\bdisconnected",
+        "browser_crash",
+    ),
+    (r"net::ERR_|failed to fetch|network error|connection reset", "network"),
+    (r"too many requests|\bHTTP 429\b", "rate_limited"),
+    (r"\bHTTP 5\d\d\b|service unavailable|maintenance", "server_error"),
+    (r"stale element|no such element", "element"),
+    (
+        r"script error|SyntaxError|ReferenceError|is not a function|is not defined"
+        r"|javascript error",
+        "javascript",
+    ),
+    (r"login|logged out|HTTP 40[13]\b", "auth_lost"),
+    (r"timed out|timeout", "timeout"),
 )
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """The tables of every registered backend merged into each step, in order."""
+
+    first: tuple[Callable[[BaseException], str | None], ...]
+    decisive: ClassTable
+    symptoms: ClassTable
+    patterns: tuple[tuple[re.Pattern[str], str], ...]
+
+
+_tables: dict[str, ErrorTable] = {}
+_tables_lock = threading.Lock()
+
+
+def _merge(tables: list[ErrorTable]) -> _Steps:
+    patterns = [p for t in tables for p in t.patterns] + list(_TEXT)
+    return _Steps(
+        first=tuple(t.first for t in tables if t.first is not None),
+        decisive=_ENDURO + tuple(e for t in tables for e in t.decisive) + _HTTP_CLIENT,
+        symptoms=tuple(e for t in tables for e in t.symptoms) + _PYTHON,
+        patterns=tuple((re.compile(p, re.IGNORECASE), c) for p, c in patterns),
+    )
+
+
+_steps = _merge([])
+
+
+def register_errors(table: ErrorTable) -> None:
+    """Add a browser backend's exceptions to :func:`classify` (a backend calls this
+    when it is imported)."""
+    global _steps
+    with _tables_lock:
+        _tables[table.name] = table
+        _steps = _merge(list(_tables.values()))
 
 
 def classify(
@@ -180,12 +235,13 @@ def classify(
     name = type(exc).__name__
     message = f"{name}: {first_line}" if first_line else name
 
-    if isinstance(exc, urllib3.exceptions.MaxRetryError) and isinstance(
-        getattr(exc, "reason", None), urllib3.exceptions.ReadTimeoutError
-    ):
-        return Classification("timeout", message)  # the driver hung; it did not die
+    steps = _steps
+    for first in steps.first:
+        named = first(exc)
+        if named is not None:
+            return Classification(named, message)
     status, retry_after = _http(exc)
-    for cls, category in _DECISIVE:
+    for cls, category in steps.decisive:
         if isinstance(exc, cls):
             return Classification(category, message, status, retry_after)
     if isinstance(exc, HttpError | httpx.HTTPStatusError):
@@ -199,11 +255,11 @@ def classify(
         if found is not None:
             return found
 
-    for cls, category in _SYMPTOMS:
+    for cls, category in steps.symptoms:
         if isinstance(exc, cls):
             return Classification(category, message)
 
-    for pattern, category in _BY_TEXT:
+    for pattern, category in steps.patterns:
         if pattern.search(text):
             return Classification(category, message)
     return Classification("unknown", message)

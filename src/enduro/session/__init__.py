@@ -8,10 +8,12 @@ from enduro.session._manager import SessionManager
 from enduro.session._processes import kill_group, process_alive, reap_dead_runs
 from enduro.session._recorder import FlightRecorder
 from enduro.session._selenium import CHROMIUM_FLAGS, BrowserSession, ProcessRegistry, find_browser
+from enduro.session._selenium_errors import SELENIUM_ERRORS
 from enduro.session._signals import collect_signals, drain_logs, logging_options
 
 __all__ = [
     "CHROMIUM_FLAGS",
+    "SELENIUM_ERRORS",
     "BrowserLink",
     "BrowserSession",
     "Cookie",
