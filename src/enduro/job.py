@@ -71,7 +71,11 @@ class PageContext:
 
     Attributes:
         key: the page key, as a string (``range(1, 725)`` gives ``"1"`` … ``"724"``).
-        driver: the live Selenium WebDriver of this worker's browser session.
+        driver: what this worker's browser backend gives the handler — with the
+            default local backend (``enduro.session.BrowserSession``), the live
+            Selenium WebDriver of Debian's Chromium (``execute_cdp_cmd`` works); a
+            backend's ``driver`` property says what it gives. Don't quit it or
+            close its window: enduro restarts, kills and replaces the browser.
         attempt: 1 on the first try of this page, 2 on the first retry, …
         job: the job being run.
         log: a logger for the handler's own messages.

@@ -23,7 +23,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from enduro.recovery._signals import PageSignals
+from enduro.session._backend import BrowserView
 from enduro.session._recorder import FlightRecorder, Redactor, redact, strip_png_text
+from enduro.session._selenium_view import look_through
 from enduro.stress.site import SiteConfig, SiteServer
 
 REDACTED = "[REDACTED]"
@@ -31,6 +33,11 @@ SECRET = "Kanarie-7f3a&<pw>\"q' z"
 TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
 # How Chromium serializes an attribute value: ", &, < and > escaped, ' left alone.
 ATTRIBUTE_FORM = "Kanarie-7f3a&amp;&lt;pw&gt;&quot;q' z"
+
+
+def seen(driver: Any, timeout: float = 5.0) -> Callable[[], BrowserView]:
+    """What the local Selenium backend's ``look`` asks the browser, bounded by ``timeout``."""
+    return lambda: look_through(driver, timeout)
 
 
 def png_chunks(data: bytes) -> list[bytes]:
@@ -206,10 +213,12 @@ def _assert_no_secret(directory: Path, secret: str = SECRET) -> None:
 
 def test_a_capture_writes_four_redacted_files(tmp_path: Path) -> None:
     directory = tmp_path / "runs" / "flight"
-    recorder = FlightRecorder(directory, [SECRET], timeout=2.0, clock=lambda: 1445412480.0)
+    recorder = FlightRecorder(directory, [SECRET], clock=lambda: 1445412480.0)
     driver = _FakeDriver()
     signals = PageSignals(url="u", status=429, retry_after=2.0, console_errors=(f"e {SECRET}",))
-    files = recorder.capture(driver, "element:Stale", label=f"page 3: {SECRET}", signals=signals)
+    files = recorder.capture(
+        seen(driver, 2.0), "element:Stale", label=f"page 3: {SECRET}", signals=signals
+    )
     assert files is not None and set(files) == {"screenshot", "html", "console", "meta"}
     for path in files.values():
         assert Path(path).is_absolute() and Path(path).parent == directory.resolve()
@@ -221,7 +230,7 @@ def test_a_capture_writes_four_redacted_files(tmp_path: Path) -> None:
         "console": "001-element-Stale.console.json",
         "meta": "001-element-Stale.meta.json",
     }
-    # every question was bounded by the recorder's timeout, which was then restored
+    # every question was bounded by the look's timeout, which was then restored
     assert {t for _, t in driver.calls} == {2.0}
     assert driver.command_executor.client_config.timeout == 120.0
 
@@ -243,12 +252,12 @@ def test_a_capture_writes_four_redacted_files(tmp_path: Path) -> None:
 def test_a_repeated_group_does_not_touch_the_browser(tmp_path: Path) -> None:
     recorder = FlightRecorder(tmp_path / "f", [SECRET])
     driver = _FakeDriver()
-    assert recorder.capture(driver, "element:Stale") is not None
+    assert recorder.capture(seen(driver), "element:Stale") is not None
     calls, files = list(driver.calls), _all_bytes(tmp_path / "f")
-    assert recorder.capture(driver, "element:Stale", label="again") is None
+    assert recorder.capture(seen(driver), "element:Stale", label="again") is None
     assert driver.calls == calls
     assert _all_bytes(tmp_path / "f") == files
-    assert recorder.capture(driver, "server_error:HTTP 503") is not None
+    assert recorder.capture(seen(driver), "server_error:HTTP 503") is not None
     assert recorder.groups_seen == {"element:Stale", "server_error:HTTP 503"}
     names = sorted(p.name for p in (tmp_path / "f").iterdir())
     assert names[4:] == [
@@ -262,7 +271,7 @@ def test_a_repeated_group_does_not_touch_the_browser(tmp_path: Path) -> None:
 def test_a_browser_that_does_not_answer_gives_none_and_writes_nothing(tmp_path: Path) -> None:
     recorder = FlightRecorder(tmp_path / "f", [SECRET])
     driver = _FakeDriver(fail="console")  # the first question
-    assert recorder.capture(driver, "browser:dead") is None
+    assert recorder.capture(seen(driver), "browser:dead") is None
     assert [w for w, _ in driver.calls] == ["console"]  # no more questions once one fails
     assert not (tmp_path / "f").exists()
     assert driver.command_executor.client_config.timeout == 120.0
@@ -271,7 +280,7 @@ def test_a_browser_that_does_not_answer_gives_none_and_writes_nothing(tmp_path: 
 def test_a_browser_that_stops_answering_midway_leaves_what_was_read(tmp_path: Path) -> None:
     recorder = FlightRecorder(tmp_path / "f", [SECRET])
     driver = _FakeDriver(fail="screenshot")
-    files = recorder.capture(driver, "timeout:PageTimeout")
+    files = recorder.capture(seen(driver), "timeout:PageTimeout")
     assert files is not None and set(files) == {"html", "console", "meta"}
     meta = json.loads(Path(files["meta"]).read_text())
     assert meta["incomplete"] == "screenshot: OSError"
@@ -284,7 +293,7 @@ def test_a_document_still_loading_is_not_screenshotted(tmp_path: Path) -> None:
     # chromedriver: every later command times out.
     driver = _FakeDriver()
     driver.ready_state = "loading"
-    files = FlightRecorder(tmp_path / "f", [SECRET]).capture(driver, "network:PageError")
+    files = FlightRecorder(tmp_path / "f", [SECRET]).capture(seen(driver), "network:PageError")
     assert files is not None and set(files) == {"html", "console", "meta"}
     assert "screenshot" not in [what for what, _ in driver.calls]
     meta = json.loads(Path(files["meta"]).read_text())
@@ -296,7 +305,7 @@ def test_a_document_still_loading_is_not_screenshotted(tmp_path: Path) -> None:
 )
 def test_file_names_are_safe_slugs(tmp_path: Path, group: str) -> None:
     directory = tmp_path / "f"
-    files = FlightRecorder(directory, [SECRET]).capture(_FakeDriver(), group)
+    files = FlightRecorder(directory, [SECRET]).capture(seen(_FakeDriver()), group)
     assert files is not None
     for path in files.values():
         assert Path(path).parent == directory.resolve()
@@ -306,8 +315,8 @@ def test_file_names_are_safe_slugs(tmp_path: Path, group: str) -> None:
 
 
 def test_a_second_recorder_on_the_same_directory_overwrites_nothing(tmp_path: Path) -> None:
-    first = FlightRecorder(tmp_path, [SECRET]).capture(_FakeDriver(), "element:Stale")
-    second = FlightRecorder(tmp_path, [SECRET]).capture(_FakeDriver(), "element:Stale")
+    first = FlightRecorder(tmp_path, [SECRET]).capture(seen(_FakeDriver()), "element:Stale")
+    second = FlightRecorder(tmp_path, [SECRET]).capture(seen(_FakeDriver()), "element:Stale")
     assert first is not None and second is not None
     assert Path(second["meta"]).name == "001-element-Stale-2.meta.json"
     assert len(list(tmp_path.iterdir())) == 8
@@ -318,7 +327,7 @@ def test_a_closed_recorder_captures_nothing(tmp_path: Path) -> None:
         pass
     recorder.close()
     driver = _FakeDriver()
-    assert recorder.capture(driver, "element:Stale") is None
+    assert recorder.capture(seen(driver), "element:Stale") is None
     assert driver.calls == []
 
 
@@ -326,7 +335,7 @@ def test_threads_capturing_one_group_write_it_once(tmp_path: Path) -> None:
     recorder = FlightRecorder(tmp_path / "f", [SECRET])
     results: list[dict[str, str] | None] = []
     threads = [
-        threading.Thread(target=lambda: results.append(recorder.capture(_FakeDriver(), "g")))
+        threading.Thread(target=lambda: results.append(recorder.capture(seen(_FakeDriver()), "g")))
         for _ in range(8)
     ]
     for thread in threads:
@@ -384,7 +393,7 @@ def test_a_real_capture_after_login_holds_no_secret(
         _show_secret(driver)
 
         # Without secrets the canary is in every file: what redaction must take out.
-        plain = FlightRecorder(tmp_path / "plain").capture(driver, "probe")
+        plain = FlightRecorder(tmp_path / "plain").capture(seen(driver), "probe")
         assert plain is not None
         page = Path(plain["html"]).read_text()
         assert page.count("Kanarie-7f3a") >= 3  # text, link, title
@@ -400,7 +409,7 @@ def test_a_real_capture_after_login_holds_no_secret(
         flight = tmp_path / "flight"
         recorder = FlightRecorder(flight, [SECRET])
         group = "element:StaleElementReferenceException"
-        files = recorder.capture(driver, group, label=f"page 1 as flight/{SECRET}")
+        files = recorder.capture(seen(driver), group, label=f"page 1 as flight/{SECRET}")
         assert files is not None and set(files) == {"screenshot", "html", "console", "meta"}
         assert all(Path(p).is_file() for p in files.values())
         assert Path(files["html"]).read_text().count(REDACTED) >= 3
@@ -413,10 +422,10 @@ def test_a_real_capture_after_login_holds_no_secret(
         _assert_no_secret(flight)
 
         before = _all_bytes(flight)
-        assert recorder.capture(driver, group) is None
+        assert recorder.capture(seen(driver), group) is None
         assert _all_bytes(flight) == before
 
         os.killpg(driver.service.process.pid, signal.SIGKILL)
         driver.service.process.wait(10)
-        assert recorder.capture(driver, "browser:BrowserDead") is None
+        assert recorder.capture(seen(driver), "browser:BrowserDead") is None
         assert _all_bytes(flight) == before

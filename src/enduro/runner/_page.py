@@ -52,7 +52,9 @@ T = TypeVar("T")
 
 
 class Browser(Protocol):
-    """What the worker asks of the browser itself."""
+    """What the worker asks of the browser itself: the part of
+    :class:`~enduro.session.BrowserBackend` it uses (``ctx.driver`` for the handler, a
+    health check, and the kill the page deadline makes)."""
 
     @property
     def driver(self) -> Any: ...

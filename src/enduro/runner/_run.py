@@ -38,12 +38,12 @@ from enduro.runner._events import RunEvents, store_listener
 from enduro.runner._page import PageWorker
 from enduro.runner._state import Progress, RunControl, RunResult
 from enduro.session import (
+    BrowserBackend,
     BrowserSession,
     FlightRecorder,
     HttpClient,
     HttpStats,
     SessionManager,
-    find_browser,
     reap_dead_runs,
 )
 from enduro.settings import Settings
@@ -87,6 +87,8 @@ class Runner:
         on_progress: called with a :class:`Progress` after every page, error and restart.
         clock: the wall clock (leases, retry times and events are on it).
         run_id: this run's id (default: a new random one).
+        backend: the browser backend each worker gets (default: local Selenium and
+            Debian's chromedriver, :class:`~enduro.session.BrowserSession`).
     """
 
     def __init__(
@@ -98,11 +100,13 @@ class Runner:
         on_progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], float] = time.time,
         run_id: str | None = None,
+        backend: type[BrowserBackend] = BrowserSession,
     ) -> None:
         self.job = job
         self.store = store
         self.settings = settings
         self.run_id = run_id or uuid.uuid4().hex[:12]
+        self._backend = backend
         self._clock = clock
         # learns the site's cookies and tokens as ctx.http meets them
         self._redact = Redactor(job.secrets)
@@ -173,9 +177,10 @@ class Runner:
         """Process every pending page, then return how the run ended.
 
         Raises:
-            BrowserNotFound: Chromium or chromedriver is missing (nothing is written).
+            BrowserNotFound: the backend can't start a browser, e.g. Chromium or
+                chromedriver is missing (nothing is written).
         """
-        find_browser(self.settings)
+        self._backend.preflight(self.settings)
         with redacting_logs(self._redact):
             return self._run()
 
@@ -301,6 +306,8 @@ class Runner:
     # ---- what the monitor and the stall watch see ----------------------------
 
     def _browser_groups(self, spare: bool = False) -> list[int]:
+        """The local process groups of every worker's browser (a backend whose browsers
+        are not local processes has none, and the monitor then samples no browser)."""
         with self._lock:
             managers = list(self._managers)
         return [pgid for m in managers for pgid in m.session.process_groups(spare)]
@@ -383,7 +390,7 @@ class Runner:
     # ---- the workers ---------------------------------------------------
 
     def _manager(self, name: str) -> SessionManager:
-        session = BrowserSession(
+        session = self._backend(
             self.settings, self.run_id, _StoreRegistry(self.store, self.run_id), name
         )
 

@@ -1,23 +1,31 @@
 """Starting, checking, restarting and killing the browser; logins; what it showed on errors;
-``ctx.http``, the HTTP client bound to the browser's cookies."""
+``ctx.http``, the HTTP client bound to the browser's cookies.
 
+The browser sits behind :class:`BrowserBackend`; :class:`BrowserSession` (local Selenium
+and Debian's chromedriver) is the backend a run uses by default.
+"""
+
+from enduro.session._backend import BrowserBackend, BrowserView, CookieKey, ProcessRegistry
 from enduro.session._cookies import Cookie, CookieChanges, SiteCookies
 from enduro.session._http import BrowserLink, HttpClient, csrf_header
 from enduro.session._http_stats import HttpStats, LatencyHistogram, merge_stats
 from enduro.session._manager import SessionManager
 from enduro.session._processes import kill_group, process_alive, reap_dead_runs
 from enduro.session._recorder import FlightRecorder
-from enduro.session._selenium import CHROMIUM_FLAGS, BrowserSession, ProcessRegistry, find_browser
+from enduro.session._selenium import CHROMIUM_FLAGS, BrowserSession, find_browser
 from enduro.session._selenium_errors import SELENIUM_ERRORS
 from enduro.session._signals import collect_signals, drain_logs, logging_options
 
 __all__ = [
     "CHROMIUM_FLAGS",
     "SELENIUM_ERRORS",
+    "BrowserBackend",
     "BrowserLink",
     "BrowserSession",
+    "BrowserView",
     "Cookie",
     "CookieChanges",
+    "CookieKey",
     "FlightRecorder",
     "HttpClient",
     "HttpStats",

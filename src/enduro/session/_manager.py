@@ -15,6 +15,9 @@ sets go, and the way back in when a request finds the login lapsed. Its
 browser then sits idle between logins, so it is not restarted by page count
 (only when dead, past its age or memory line, or when a health check made
 every ``Settings.browser_check_every`` seconds goes unanswered).
+
+It drives the browser only through its :class:`~enduro.session.BrowserBackend`, so
+it is the same for a local Chromium, a remote session or another driver.
 """
 
 from __future__ import annotations
@@ -28,11 +31,10 @@ from typing import Any, Protocol
 from enduro.errors import AuthLost, HaltRun
 from enduro.job import Job, PageContext
 from enduro.recovery import Backoff, CircuitBreaker, PageSignals, RateLimiter, classify
+from enduro.session._backend import BrowserBackend
 from enduro.session._cookies import CookieChanges
 from enduro.session._http import HttpClient
 from enduro.session._recorder import FlightRecorder
-from enduro.session._selenium import BrowserSession
-from enduro.session._signals import bounded_calls, collect_signals, drain_logs
 from enduro.settings import Settings
 
 __all__ = ["Emit", "SessionManager"]
@@ -67,7 +69,7 @@ class SessionManager:
     """Keeps one worker's browser fit and logged in.
 
     Args:
-        session: the worker's browser session.
+        session: the worker's browser (its backend).
         job: the job (its login / is_logged_in hooks and secrets).
         settings: the run's settings.
         emit: records events.
@@ -79,11 +81,13 @@ class SessionManager:
         recorder: the flight recorder (None: off).
         pages_left: how many pages the run has left (to decide whether a spare is worth it).
         on_restart: called after each restart (progress counters).
+        clock: epoch seconds (login expiries, the page's start for its signals).
+        monotonic: seconds for intervals (the idle browser's health checks).
     """
 
     def __init__(
         self,
-        session: BrowserSession,
+        session: BrowserBackend,
         job: Job,
         settings: Settings,
         *,
@@ -96,8 +100,12 @@ class SessionManager:
         recorder: FlightRecorder | None,
         pages_left: Callable[[], int],
         on_restart: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.session = session
+        self._clock = clock
+        self._monotonic = monotonic
         self.job = job
         self.settings = settings
         self._emit = emit
@@ -120,7 +128,7 @@ class SessionManager:
         self.halting = ""  # why ctx.http halted the run (the handler may swallow HaltRun)
         self._page_key = ""
         self._attempt = 1
-        self._checked_at = time.monotonic()  # the idle browser's last health check
+        self._checked_at = monotonic()  # the idle browser's last health check
         # ctx.http's threads reach the browser for cookies one at a time (one driver
         # connection; chromedriver serves one command at a time anyway)
         self._cookie_calls = threading.RLock()
@@ -139,11 +147,11 @@ class SessionManager:
             AuthLost: a login failed (the page is retried after a re-login).
         """
         session = self.session
-        self._page_started = time.time()
+        self._page_started = self._clock()
         self._page_key, self._attempt = page_key, attempt
         if session.starts == 0 or not session.running:
             self.start()
-        elif not session.processes_alive():
+        elif not session.present():
             self.restart("browser or driver process gone", category="browser_crash")
         elif self._idle_check_due() and not session.alive(self.settings.health_timeout):
             self.restart("browser did not answer its health check", category="browser_crash")
@@ -167,10 +175,10 @@ class SessionManager:
         self.session.pages_since_start += 1
         if self.last_good_url and (self.http is not None or self._pages_done % HOUSEKEEPING_EVERY):
             return  # a hybrid job's pages leave no logs (nothing loads): its URL is enough
+        timeout = self.settings.health_timeout
         try:
-            driver = self.session.driver
-            drain_logs(driver, self.settings.health_timeout)
-            self.last_good_url = str(driver.current_url)
+            self.session.drain_signals(timeout)
+            self.last_good_url = self.session.current_url(timeout)
         except Exception as exc:
             log.debug("%s: housekeeping failed: %s", self.name, type(exc).__name__)
 
@@ -182,7 +190,7 @@ class SessionManager:
         if session.needs_login:
             reason = "auth lost" if self._logins else "first page"
         elif self.login_expires_at is not None:
-            left = self.login_expires_at - time.time()
+            left = self.login_expires_at - self._clock()
             if left <= settings.relogin_before_expiry:
                 reason = f"login cookie expires in {max(left, 0):.0f}s"
         if (
@@ -202,9 +210,9 @@ class SessionManager:
     def _idle_check_due(self) -> bool:
         """A hybrid job's idle browser is checked now and then (pages don't use it)."""
         every = self.settings.browser_check_every
-        if self.http is None or not every or time.monotonic() - self._checked_at < every:
+        if self.http is None or not every or self._monotonic() - self._checked_at < every:
             return False
-        self._checked_at = time.monotonic()
+        self._checked_at = self._monotonic()
         return True
 
     def login(self, reason: str, page_key: str, attempt: int) -> None:
@@ -218,7 +226,7 @@ class SessionManager:
         if not self._limiter.acquire(self._stop):
             raise AuthLost("stopped before logging in")
         before = {c["name"]: c.get("value") for c in self._cookies_now()}
-        began = time.time()
+        began = self._clock()
         try:
             self.job.login(self._context(page_key, attempt))
             self._copy_login_cookies()
@@ -240,7 +248,7 @@ class SessionManager:
         self._logins += 1
         data: dict[str, Any] = {"reason": reason}
         if self.login_expires_at is not None:
-            data["expires_in"] = round(self.login_expires_at - time.time(), 1)
+            data["expires_in"] = round(self.login_expires_at - self._clock(), 1)
         category = "auth_lost" if kind == "relogin" else None
         self._emit(kind, f"logged in ({reason})", category=category, page_key=page_key, data=data)
         log.info("%s: %s (%s)", self.name, kind, reason)
@@ -261,11 +269,7 @@ class SessionManager:
             )
 
     def _cookies_now(self) -> list[dict[str, Any]]:
-        try:
-            cookies = self.session.driver.execute_cdp_cmd("Network.getAllCookies", {})
-            return list(cookies["cookies"])
-        except Exception:
-            return []
+        return self.session.read_cookies(self.settings.health_timeout) or []
 
     def forget_login(self) -> None:
         """The site no longer knows us: log in again before the next page."""
@@ -287,15 +291,10 @@ class SessionManager:
     def browser_cookies(self) -> list[dict[str, Any]] | None:
         """The browser's cookies, or None if it is not running or does not answer."""
         session = self.session
-        if not session.running or not session.processes_alive():
+        if not session.running or not session.present():
             return None
-        try:
-            with self._cookie_calls, bounded_calls(session.driver, self.settings.health_timeout):
-                found = session.driver.execute_cdp_cmd("Network.getAllCookies", {})
-            return list(found["cookies"])
-        except Exception as exc:
-            log.debug("%s: could not read cookies: %s", self.name, type(exc).__name__)
-            return None
+        with self._cookie_calls:
+            return session.read_cookies(self.settings.health_timeout)
 
     def write_cookies(self, changes: CookieChanges) -> None:
         """Cookies the site set on an HTTP answer: into the browser, and into the
@@ -304,22 +303,18 @@ class SessionManager:
         site = self.http.site
         session = self.session
         cookies = [c.to_cdp(site) for c in changes.set]
-        session.merge_cookies(cookies, [(c.name, c.domain, c.path) for c in changes.deleted])
-        if not session.running or not session.processes_alive():
+        deleted = [(c.name, c.domain, c.path) for c in changes.deleted]
+        session.merge_cookies(cookies, deleted)
+        if not session.running or not session.present():
             return
-        with self._cookie_calls, bounded_calls(session.driver, self.settings.health_timeout):
-            if cookies:
-                session.driver.execute_cdp_cmd("Network.setCookies", {"cookies": cookies})
-            for c in changes.deleted:
-                session.driver.execute_cdp_cmd(
-                    "Network.deleteCookies", {"name": c.name, "domain": c.domain, "path": c.path}
-                )
+        with self._cookie_calls:
+            session.write_cookies(cookies, deleted, self.settings.health_timeout)
 
     def relogin(self, reason: str) -> None:
         """Log in again for ``ctx.http``: a dead or hung browser is restarted first."""
         session = self.session
         with self._cookie_calls:
-            if not session.running or not session.processes_alive():
+            if not session.running or not session.present():
                 self.restart("browser gone before a re-login", category="browser_crash")
             elif not session.alive(self.settings.health_timeout):
                 self.restart("browser unresponsive before a re-login", category="browser_crash")
@@ -344,16 +339,12 @@ class SessionManager:
     def signals(self, since: float | None = None) -> PageSignals | None:
         """What the browser showed since ``since`` (default: the page's start), or None
         when it does not answer."""
-        if not self.session.running or not self.session.processes_alive():
-            return None
-        try:
-            driver = self.session.driver
-        except Exception:
+        if not self.session.running or not self.session.present():
             return None
         since = since or self._page_started or None
         # a little slack: chromedriver stamps entries in whole milliseconds
         since = since - 0.05 if since else None
-        return collect_signals(driver, timeout=self.settings.health_timeout, since=since)
+        return self.session.signals(since, self.settings.health_timeout)
 
     def slow_down(
         self,
@@ -389,20 +380,20 @@ class SessionManager:
         self, group: str, label: str, signals: PageSignals | None = None
     ) -> dict[str, str] | None:
         """Flight-recorder files for the first error of ``group`` (None if not written)."""
-        if self._recorder is None or not self.session.running:
+        session = self.session
+        if self._recorder is None or not session.running:
             return None
-        if group in self._recorder.groups_seen or not self.session.processes_alive():
+        if group in self._recorder.groups_seen or not session.present():
             return None
-        try:
-            driver = self.session.driver
-        except Exception:
-            return None
-        return self._recorder.capture(driver, group, label=label, signals=signals)
+        timeout = self.settings.health_timeout
+        return self._recorder.capture(
+            lambda: session.look(timeout), group, label=label, signals=signals
+        )
 
     def refresh(self) -> None:
         """Drop the page's state (blank page) so the retry starts clean."""
         try:
-            self.session.driver.get("about:blank")
+            self.session.goto("about:blank")
         except Exception as exc:
             log.debug("%s: refresh failed: %s", self.name, type(exc).__name__)
 
@@ -420,10 +411,10 @@ class SessionManager:
         if not self._limiter.acquire(self._stop):
             return False, "stopped"
         try:
-            self.session.driver.get(self.last_good_url)
+            self.session.goto(self.last_good_url)
         except Exception as exc:
             return False, classify(exc).message
-        signals = collect_signals(self.session.driver, timeout=self.settings.health_timeout)
+        signals = self.session.signals(None, self.settings.health_timeout)
         if signals is None:
             return False, "browser stopped answering"
         if signals.net_error:
@@ -460,7 +451,7 @@ class SessionManager:
                     raise HaltRun("stopped while the browser would not start") from exc
         self.session.needs_login = not self.session.has_cookies
         self._pages_since_auth_check = 0  # its cookies were just handed over
-        self._checked_at = time.monotonic()
+        self._checked_at = self._monotonic()
         if self.http is not None and self.session.has_cookies:
             self.http.pull()
         self._emit(
@@ -473,8 +464,8 @@ class SessionManager:
         """The new browser loads a page of the site (a navigation that doesn't raise)."""
         if not self._limiter.acquire(self._stop):
             return
-        began = time.time()
-        self.session.driver.get(self.last_good_url)
+        began = self._clock()
+        self.session.goto(self.last_good_url)
         self._respect_slow_down(began, "the restart's check")
 
     def _respect_slow_down(self, since: float, what: str) -> None:

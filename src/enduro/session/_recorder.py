@@ -16,7 +16,6 @@ pixels still show what the page displayed.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -31,26 +30,11 @@ from typing import Any
 
 from enduro._secrets import Redactor, redact
 from enduro.recovery import PageSignals
-from enduro.session._signals import bounded_calls
+from enduro.session._backend import BrowserView
 
 __all__ = ["FlightRecorder", "Redactor", "redact", "strip_png_text"]
 
 log = logging.getLogger(__name__)
-
-# The document's HTML, from a copy whose password inputs lost their value
-# attribute (frameworks mirror typed text into it). The live page is left alone.
-_HTML_JS = r"""
-const root = document.documentElement;
-if (!root) { return ''; }
-const copy = root.cloneNode(true);
-for (const input of copy.querySelectorAll('input')) {
-  if ((input.getAttribute('type') || '').toLowerCase() === 'password') {
-    input.removeAttribute('value');
-  }
-}
-const doctype = document.doctype ? new XMLSerializer().serializeToString(document.doctype) : '';
-return (doctype ? doctype + '\n' : '') + copy.outerHTML;
-"""
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"})
@@ -87,7 +71,6 @@ class FlightRecorder:
         directory: where files go; created (mode 0o700) at the first capture.
         secrets: strings redacted from everything written, or the run's
             :class:`Redactor` (which learns the site's cookies as they come).
-        timeout: seconds each WebDriver call may take.
         clock: epoch seconds, for the metadata's time.
     """
 
@@ -96,12 +79,10 @@ class FlightRecorder:
         directory: Path,
         secrets: Iterable[str] | Redactor = (),
         *,
-        timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = Path(directory)
         self._redact = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
-        self._timeout = timeout
         self._clock = clock
         self._lock = threading.Lock()
         self._seen: set[str] = set()
@@ -116,7 +97,7 @@ class FlightRecorder:
 
     def capture(
         self,
-        driver: Any,
+        look: Callable[[], BrowserView],
         group: str,
         *,
         label: str = "",
@@ -124,12 +105,12 @@ class FlightRecorder:
     ) -> dict[str, str] | None:
         """Save what the browser shows, if ``group`` was not captured before.
 
-        The browser is asked for its console log, the HTML, a screenshot and
-        its URL, in that order, each call bounded by the timeout; the first
-        failure ends the questions and what was read is written.
+        ``look`` asks the browser (the backend's
+        :meth:`~enduro.session.BrowserBackend.look`, bounded by its timeout) and
+        only when ``group`` is new; what it read is written.
 
         Args:
-            driver: the WebDriver of the page that failed.
+            look: asks the browser of the page that failed what it shows.
             group: the kind of error; only its first capture is saved.
             label: a line for the metadata (e.g. the error message).
             signals: what :func:`collect_signals` read, saved in the metadata
@@ -145,7 +126,7 @@ class FlightRecorder:
         if number is None:
             return None
         try:
-            return self._capture(driver, group, label, signals, number)
+            return self._capture(look(), group, label, signals, number)
         except Exception:
             log.warning("flight recorder: capture of %s failed", self._redact(group), exc_info=True)
             return None
@@ -200,61 +181,37 @@ class FlightRecorder:
 
     def _capture(
         self,
-        driver: Any,
+        view: BrowserView,
         group: str,
         label: str,
         signals: PageSignals | None,
         number: int,
     ) -> dict[str, str] | None:
-        read: dict[str, Any] = {}
-        failed = ""
-        with bounded_calls(driver, self._timeout):
-            # POSTs first: a GET that times out is retried three times (bounded_calls)
-            # The screenshot last, and never of a document still "loading": one
-            # cut off mid-transfer never paints, and asking for its screenshot
-            # wedges chromedriver (every later command times out; measured).
-            for key, ask in (
-                ("console", lambda: driver.get_log("browser")),
-                ("html", lambda: driver.execute_script(_HTML_JS)),
-                ("url", lambda: driver.current_url),
-                ("state", lambda: driver.execute_script("return document.readyState")),
-                ("screenshot", lambda: _screenshot(driver)),
-            ):
-                if key == "screenshot" and read.get("state") == "loading":
-                    failed = "screenshot: the document never finished loading"
-                    break
-                try:
-                    read[key] = ask()
-                except Exception as exc:
-                    failed = f"{key}: {type(exc).__name__}"
-                    break
-        if not read:
-            log.debug("flight recorder: the browser did not answer (%s)", failed)
+        if view.empty:
+            log.debug("flight recorder: the browser did not answer (%s)", view.incomplete)
             return None
 
         redact = self._redact
         safe_group = redact(group)
         stem = self._free_stem(f"{number:03d}-{_slug(safe_group)}")
         written: dict[str, str] = {}
-        screenshot = read.get("screenshot")
-        if isinstance(screenshot, bytes | bytearray):
-            written["screenshot"] = self._write(f"{stem}.png", strip_png_text(bytes(screenshot)))
-        page = read.get("html")
-        if isinstance(page, str):
-            written["html"] = self._write(f"{stem}.html", redact(page).encode())
-        console = read.get("console")
-        if isinstance(console, list):
+        if view.screenshot:
+            written["screenshot"] = self._write(f"{stem}.png", strip_png_text(view.screenshot))
+        if view.html is not None:
+            written["html"] = self._write(f"{stem}.html", redact(view.html).encode())
+        console = view.console
+        if console is not None:
             text = redact(json.dumps(redact.value(console), indent=1, ensure_ascii=False))
             written["console"] = self._write(f"{stem}.console.json", text.encode())
         meta: dict[str, Any] = {
             "group": safe_group,
             "label": label,
-            "url": read.get("url") if isinstance(read.get("url"), str) else "",
+            "url": view.url or "",
             "time": datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds"),
             "files": {k: Path(v).name for k, v in written.items()},
         }
-        if failed:
-            meta["incomplete"] = failed
+        if view.incomplete:
+            meta["incomplete"] = view.incomplete
         if signals is not None:
             meta["signals"] = {
                 "url": signals.url,
@@ -287,11 +244,6 @@ class FlightRecorder:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         return str(path.resolve())
-
-
-def _screenshot(driver: Any) -> bytes:
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
-    return base64.b64decode(shot["data"])
 
 
 def _slug(text: str) -> str:

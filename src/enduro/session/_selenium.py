@@ -1,9 +1,11 @@
-"""A supervised Selenium + Chromium session.
+"""The local browser backend: a supervised Selenium + Chromium session on this host.
 
 Starts Debian's Chromium through the chromedriver on PATH (Selenium Manager
 never runs: the driver path is given), records every process it starts in a
 registry before doing anything else with it, checks health, carries cookies
 across restarts, and kills the whole process tree when a browser must go.
+:class:`BrowserSession` is the :class:`~enduro.session.BrowserBackend` the runner
+uses by default (see ARCHITECTURE.md, "Browser backends").
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import psutil
@@ -26,11 +28,15 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
 from enduro.errors import BrowserDead, BrowserNotFound
+from enduro.recovery import PageSignals
+from enduro.session._backend import BrowserBackend, BrowserView, CookieKey, ProcessRegistry
 from enduro.session._processes import kill_group, remove_workdir, run_workdir_prefix
-from enduro.session._signals import bounded_calls, logging_options
+from enduro.session._selenium_errors import SELENIUM_ERRORS
+from enduro.session._selenium_view import look_through
+from enduro.session._signals import bounded_calls, collect_signals, drain_logs, logging_options
 from enduro.settings import Settings
 
-__all__ = ["CHROMIUM_FLAGS", "BrowserSession", "ProcessRegistry", "find_browser"]
+__all__ = ["CHROMIUM_FLAGS", "BrowserSession", "find_browser"]
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +54,6 @@ CHROMIUM_FLAGS = (
 
 # Cookie fields that Network.setCookies accepts from Network.getAllCookies.
 _COOKIE_FIELDS = ("name", "value", "domain", "path", "secure", "httpOnly", "sameSite", "expires")
-
-
-class ProcessRegistry(Protocol):
-    """Where a session records the processes it starts (the store, in a run)."""
-
-    def register(
-        self, kind: str, pid: int, create_time: float, pgid: int | None, workdir: str | None
-    ) -> int:
-        """Record a process; returns an id for :meth:`ended`."""
-        ...
-
-    def ended(self, ids: Iterable[int]) -> None:
-        """Mark processes as gone."""
-        ...
 
 
 def find_browser(settings: Settings) -> tuple[str, str]:
@@ -247,8 +239,14 @@ class _Browser:
             self._registry.ended(ids)
 
 
-class BrowserSession:
+class BrowserSession(BrowserBackend):
+    errors = SELENIUM_ERRORS
+
     """The browser of one worker: start, check, restart, kill. Decides no retries.
+
+    Local capabilities: its browsers are process groups of this host
+    (:meth:`process_groups`), killed with SIGKILL, their processes recorded in the
+    run's registry as they start; page signals come from chromedriver's logs.
 
     A proactive restart can be prepared: :meth:`prepare_spare` launches the
     next browser in the background while pages go on, and :meth:`restart`
@@ -265,10 +263,10 @@ class BrowserSession:
     def __init__(
         self, settings: Settings, run_id: str, registry: ProcessRegistry, name: str = "w0"
     ) -> None:
+        super().__init__(settings, run_id, registry, name)
         self._settings = settings
         self._run_id = run_id
         self._registry = registry
-        self.name = name
         self._browser: _Browser | None = None
         self._spare: _Browser | None = None
         self._spare_thread: threading.Thread | None = None
@@ -277,9 +275,6 @@ class BrowserSession:
         self._background_works = True
         self._closed = False
         self.started_at = 0.0
-        self.pages_since_start = 0
-        self.starts = 0
-        self.needs_login = True
 
     @property
     def driver(self) -> Any:
@@ -371,9 +366,63 @@ class BrowserSession:
         """A health check: the browser answers a trivial script within ``timeout`` s."""
         return self._browser is not None and self._browser.alive(timeout)
 
-    def processes_alive(self) -> bool:
+    @classmethod
+    def preflight(cls, settings: Settings) -> None:
+        """Chromium and chromedriver are installed (enduro never downloads them)."""
+        find_browser(settings)
+
+    def present(self) -> bool:
         """The cheapest check, made before every page: the processes still exist."""
         return self._browser is not None and self._browser.processes_alive()
+
+    def goto(self, url: str) -> None:
+        """Load ``url`` (bounded by the page-load timeout set at launch)."""
+        self.driver.get(url)
+
+    def current_url(self, timeout: float) -> str:
+        with bounded_calls(self.driver, timeout):
+            return str(self.driver.current_url)
+
+    def read_cookies(self, timeout: float) -> list[dict[str, Any]] | None:
+        """Every cookie of the browser, through the DevTools protocol."""
+        if self._browser is None or self._browser.driver is None:
+            return None
+        driver = self._browser.driver
+        try:
+            with bounded_calls(driver, timeout):
+                found = driver.execute_cdp_cmd("Network.getAllCookies", {})
+            return list(found["cookies"])
+        except Exception as exc:
+            log.debug("%s: could not read cookies: %s", self.name, type(exc).__name__)
+            return None
+
+    def write_cookies(
+        self, cookies: list[dict[str, Any]], deleted: Iterable[CookieKey], timeout: float
+    ) -> None:
+        driver = self.driver
+        with bounded_calls(driver, timeout):
+            if cookies:
+                driver.execute_cdp_cmd("Network.setCookies", {"cookies": cookies})
+            for name, domain, path in deleted:
+                driver.execute_cdp_cmd(
+                    "Network.deleteCookies", {"name": name, "domain": domain, "path": path}
+                )
+
+    def signals(self, since: float | None, timeout: float) -> PageSignals | None:
+        """From chromedriver's performance and browser logs (see ``_signals``)."""
+        if self._browser is None or self._browser.driver is None or not self.present():
+            return None
+        return collect_signals(self._browser.driver, timeout=timeout, since=since)
+
+    def drain_signals(self, timeout: float) -> None:
+        """Empty chromedriver's logs (it keeps ~16 KB of entries per page until read)."""
+        if self._browser is not None and self._browser.driver is not None:
+            drain_logs(self._browser.driver, timeout)
+
+    def look(self, timeout: float) -> BrowserView:
+        if self._browser is None or self._browser.driver is None or not self.present():
+            return BrowserView(incomplete="browser: not running")
+        return look_through(self._browser.driver, timeout)
 
     @property
     def cookies(self) -> list[dict[str, Any]]:
@@ -382,22 +431,13 @@ class BrowserSession:
 
     def save_cookies(self) -> None:
         """Keep the browser's cookies (in memory only) for the next browser."""
-        if self._browser is None or self._browser.driver is None:
-            return
-        try:
-            cookies = self._browser.driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
-        except Exception as exc:
-            log.debug("%s: could not read cookies: %s", self.name, type(exc).__name__)
+        cookies = self.read_cookies(self._settings.health_timeout)
+        if cookies is None:
             return
         self._cookies = [
             {k: c[k] for k in _COOKIE_FIELDS if k in c and not (k == "expires" and c[k] < 0)}
             for c in cookies
         ]
-
-    def save_cookies_if_alive(self) -> None:
-        """Save cookies for the next browser if this one still answers."""
-        if self.alive():
-            self.save_cookies()
 
     def forget_cookies(self) -> None:
         """Drop saved cookies (after a login was found to be lost)."""
@@ -453,12 +493,6 @@ class BrowserSession:
             spare.retire()
         for retiring in self._retiring:
             retiring.join()
-
-    def __enter__(self) -> BrowserSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class _ChromeWithRegistry(Chrome):
