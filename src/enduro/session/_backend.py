@@ -18,7 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from enduro.recovery import ErrorTable, PageSignals
 from enduro.settings import Settings
@@ -258,7 +258,7 @@ class BrowserBackend(ABC):
         browser that is not a process of this host."""
         return []
 
-    def __enter__(self) -> BrowserBackend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

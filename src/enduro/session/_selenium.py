@@ -240,8 +240,6 @@ class _Browser:
 
 
 class BrowserSession(BrowserBackend):
-    errors = SELENIUM_ERRORS
-
     """The browser of one worker: start, check, restart, kill. Decides no retries.
 
     Local capabilities: its browsers are process groups of this host
@@ -259,6 +257,8 @@ class BrowserSession(BrowserBackend):
         registry: where started processes are recorded.
         name: a label for logs (the worker's name).
     """
+
+    errors = SELENIUM_ERRORS
 
     def __init__(
         self, settings: Settings, run_id: str, registry: ProcessRegistry, name: str = "w0"
