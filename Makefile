@@ -9,6 +9,9 @@ setup: $(STAMP)
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 		echo "installing Debian's chromium and chromium-driver"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql (the PostgreSQL store's tests start their own server)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@command -v node >/dev/null || { \
 		echo "installing Debian's nodejs (the site-script tests run matches.js in it)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; }

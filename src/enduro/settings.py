@@ -82,8 +82,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ENDURO_", frozen=True, extra="forbid")
 
-    store: Path = Path("enduro.db")
-    """Path of the SQLite store."""
+    store: str = "enduro.db"
+    """Where the store is: a file path or ``sqlite:///path`` (SQLite), or
+    ``postgresql://user@host:port/db`` (PostgreSQL, shared by many runners; give
+    the password in ``PGPASSWORD`` or ``~/.pgpass``, not in the URL)."""
 
     workers: int = Field(1, ge=1, le=32)
     """Browser sessions run side by side, one page loop each."""
@@ -224,6 +226,11 @@ class Settings(BaseSettings):
     browser_check_every: float = Field(30.0, ge=0)
     """Seconds between health checks of a hybrid job's idle browser (0: only the pid check
     before each page)."""
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
 
     @field_validator("recovery")
     @classmethod

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests._postgres import PASSWORD, PostgresServer
 
 from enduro.store import Store
 
@@ -275,3 +276,59 @@ def test_requeue_without_failed_or_pages(cli: Cli, valid_store: Path) -> None:
 
     _assert_usage_error(result, "--failed", "--pages")
     assert _snapshot(valid_store) == before
+
+
+# --- PostgreSQL stores ------------------------------------------------------------------
+
+
+def test_run_with_an_unreachable_database(
+    cli: Cli, workdir: Path, pg_server: PostgresServer
+) -> None:
+    url = pg_server.url("jobs").replace(f":{pg_server.port}/", ":1/")
+
+    result = cli("run", REFERENCE, "--store", url)
+
+    line = _assert_usage_error(result, "can't reach PostgreSQL at 127.0.0.1:1")
+    assert PASSWORD not in result.stderr + result.stdout, line
+    assert list(workdir.iterdir()) == []
+    _assert_no_browser(cli)
+
+
+def test_run_with_wrong_database_credentials(cli: Cli, workdir: Path, pg_url: str) -> None:
+    wrong = pg_url.replace(PASSWORD, "guessed-wrong")
+
+    result = cli("run", REFERENCE, "--store", wrong)
+
+    _assert_usage_error(result, "refused user 'enduro'", "wrong password")
+    assert "guessed-wrong" not in result.stderr + result.stdout
+    assert list(workdir.iterdir()) == []
+    _assert_no_browser(cli)
+
+
+def test_run_with_a_database_of_another_program(
+    cli: Cli, pg_server: PostgresServer, pg_url: str
+) -> None:
+    database = pg_url.rsplit("/", 1)[1]
+    pg_server.sql(
+        "CREATE TABLE customers (name text); INSERT INTO customers VALUES ('Zoë')", database
+    )
+
+    result = cli("run", REFERENCE, "--store", pg_url)
+
+    _assert_usage_error(result, "another program's tables (customers)")
+    tables = "SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'"
+    assert pg_server.sql(tables, database) == "customers"
+    assert pg_server.sql("SELECT name FROM customers", database) == "Zoë"
+    _assert_no_browser(cli)
+
+
+def test_status_of_an_empty_database_makes_no_store(
+    cli: Cli, pg_server: PostgresServer, pg_url: str
+) -> None:
+    result = cli("status", pg_url)
+
+    _assert_usage_error(result, "no enduro store in database")
+    database = pg_url.rsplit("/", 1)[1]
+    count = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+    assert pg_server.sql(count, database) == "0"
+    assert PASSWORD not in result.stderr

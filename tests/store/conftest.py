@@ -1,5 +1,6 @@
 """Fixtures of the store tests: a hand-moved clock, and a fresh store of every
-backend (``BACKENDS``; today SQLite) for the conformance suite."""
+backend (``BACKENDS``: SQLite, and PostgreSQL on the session's server) for the
+conformance suite."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from enduro.store import Store
 from tests.store._helpers import FakeClock
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture
@@ -29,6 +30,8 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a new, empty store of the backend under test is (a path or a URL)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
     raise AssertionError(f"no fixture for backend {request.param!r}")
 
 

@@ -335,6 +335,19 @@ def test_mark_run_dead_releases_its_leases_without_charging(store: Store) -> Non
     assert status(store, "3")["lease_owner"] == "run-b"
 
 
+def test_end_run_puts_the_pages_it_still_leases_back(store: Store) -> None:
+    store.begin_run("run-a", JOB, "host", 101, 1.0)
+    store.seed_pages(JOB, ["1", "2", "3"])
+    claim(store, "run-a")
+    claim(store, "run-b")
+
+    store.end_run("run-a", "finished", 0)
+
+    assert status(store, "1")["status"] == "pending"
+    assert status(store, "2")["lease_owner"] == "run-b"
+    assert [(r.status, r.exit_code) for r in store.runs()] == [("finished", 0)]
+
+
 def test_reclaim_expired_leases(store: Store, clock: FakeClock) -> None:
     store.seed_pages(JOB, ["1", "2"])
     store.seed_pages("other", ["1"])

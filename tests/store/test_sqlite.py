@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,14 @@ from sqlalchemy.exc import DBAPIError
 from enduro.errors import StoreError
 from enduro.store import Store
 from enduro.store._schema import SCHEMA_VERSION
-from tests.store._helpers import JOB, claim, records, status
+from tests.store._helpers import JOB, FakeClock, claim, records, status
+
+
+@pytest.fixture
+def store(store_path: Path, clock: FakeClock) -> Iterator[Store]:
+    """A SQLite store only (the conformance suite's ``store`` is every backend)."""
+    with Store.open(store_path, clock=clock) as opened:
+        yield opened
 
 
 def test_store_runs_in_wal_mode(store_path: Path) -> None:

@@ -24,7 +24,7 @@ from enduro.cli._common import setup_logging as _setup_logging
 from enduro.cli._common import usage_errors as _usage_errors
 from enduro.errors import UsageError
 from enduro.settings import Settings
-from enduro.store import Store, dumps_record
+from enduro.store import Store, display_target, dumps_record
 
 __all__ = ["main"]
 
@@ -42,7 +42,10 @@ def main() -> None:
 
 def _run_options(func: F) -> F:
     options = [
-        click.option("--store", type=click.Path(path_type=Path), help="SQLite store path."),
+        click.option(
+            "--store",
+            help="Store: a file path (SQLite) or postgresql://user@host/db (default enduro.db).",
+        ),
         click.option("--workers", type=int, help="Browser sessions side by side (default 1)."),
         click.option("--headful", is_flag=True, help="Show the browser window."),
         click.option("--page-timeout", type=float, help="Seconds a page may take (default 60)."),
@@ -90,7 +93,7 @@ def _execute(job: Any, settings: Settings, resume_cmd: str, verbose: int) -> Non
         elif result.status == "failed":
             console.print(
                 f"[red]{result.reason}.[/] Retry them with: "
-                f"enduro requeue {shlex.quote(str(settings.store))} --failed, then {resume_cmd}"
+                f"enduro requeue {shlex.quote(store.location)} --failed, then {resume_cmd}"
             )
         elif result.status == "halted":
             console.print(f"[red]halted: {result.reason}.[/] Resume with: {resume_cmd}")
@@ -107,7 +110,7 @@ def run(job_ref: str, verbose: int, **options: Any) -> None:
 
     job = load_job(job_ref)
     settings = _settings(**options)
-    resume = shlex.join(["enduro", "run", job_ref, "--store", str(settings.store)])
+    resume = shlex.join(["enduro", "run", job_ref, "--store", display_target(settings.store)])
     _execute(job, settings, resume, verbose)
 
 
@@ -129,12 +132,13 @@ def demo(pages: int, rows: int, seed: int, hybrid: bool, verbose: int, **options
     from enduro.stress.site import SiteConfig, SiteServer
 
     if options.get("store") is None:
-        options["store"] = Path(tempfile.mkdtemp(prefix="enduro-demo-")) / "demo.db"
+        options["store"] = str(Path(tempfile.mkdtemp(prefix="enduro-demo-")) / "demo.db")
     settings = _settings(**options)
     config = SiteConfig(seed=seed, pages=pages, rows=rows)
     with SiteServer(config) as site:
         job = make_hybrid_job(site.url) if hybrid else make_job(site.url, pages)
-        command = ["enduro", "demo", "--pages", str(pages), "--store", str(settings.store)]
+        shown = display_target(settings.store)
+        command = ["enduro", "demo", "--pages", str(pages), "--store", shown]
         resume = shlex.join([*command, "--hybrid"] if hybrid else command)
         _execute(job, settings, resume, verbose)
 
@@ -282,15 +286,15 @@ def _fault_rates(faults: tuple[str, ...]) -> dict[str, float]:
 # ---- status / export / requeue -------------------------------------------
 
 
-def _open_existing(path: Path) -> Store:
+def _open_existing(path: str) -> Store:
     return Store.open(path, create=False)
 
 
 @main.command()
-@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.argument("store_path", metavar="STORE")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_usage_errors
-def status(store_path: Path, as_json: bool) -> None:
+def status(store_path: str, as_json: bool) -> None:
     """Totals of a store: pages, records, restarts, errors by category, the last
     run's resources."""
     with _open_existing(store_path) as store:
@@ -384,12 +388,12 @@ def _status_report(store: Store) -> dict[str, Any]:
 
 
 @main.command()
-@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.argument("store_path", metavar="STORE")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), required=True)
 @click.option("--out", type=click.Path(path_type=Path), help="Write here instead of stdout.")
 @click.option("--job", "job_name", help="Only this job's records.")
 @_usage_errors
-def export(store_path: Path, fmt: str, out: Path | None, job_name: str | None) -> None:
+def export(store_path: str, fmt: str, out: Path | None, job_name: str | None) -> None:
     """Write a store's records as CSV or JSONL, in page order."""
     with _open_existing(store_path) as store:
         texts = store.iter_record_texts(job_name)
@@ -423,12 +427,12 @@ def _write_records(stream: Any, texts: Iterator[str], fmt: str) -> None:
 
 
 @main.command()
-@click.argument("store_path", metavar="STORE", type=click.Path(path_type=Path))
+@click.argument("store_path", metavar="STORE")
 @click.option("--failed", is_flag=True, help="Put every failed page back to pending.")
 @click.option("--pages", "keys", help="Comma-separated page keys to put back.")
 @click.option("--job", "job_name", help="Only this job's pages.")
 @_usage_errors
-def requeue(store_path: Path, failed: bool, keys: str | None, job_name: str | None) -> None:
+def requeue(store_path: str, failed: bool, keys: str | None, job_name: str | None) -> None:
     """Put failed (or named) pages back to pending, with fresh attempts."""
     if not failed and not keys:
         raise UsageError("requeue needs --failed or --pages KEYS", "say which pages to put back")

@@ -198,7 +198,7 @@ class RunRegistry(ABC):
 
     @abstractmethod
     def end_run(self, run_id: str, status: str, exit_code: int | None) -> None:
-        """Record how a run ended."""
+        """Record how a run ended, and put any page it still leases back to pending."""
 
     @abstractmethod
     def runs(self, status: str | None = None) -> list[RunRow]:

@@ -60,7 +60,11 @@ class Statements:
                 index_elements=[s.records.c.job, s.records.c.record_key],
                 set_={c: upsert.excluded[c] for c in ("page_key", "page_seq", "position", "data")},
             ),
-            insert_pages=insert(s.pages).on_conflict_do_nothing(index_elements=[p.job, p.key]),
+            # RETURNING counts the rows added (an executemany's rowcount is -1 on
+            # some drivers, psycopg's among them)
+            insert_pages=insert(s.pages)
+            .on_conflict_do_nothing(index_elements=[p.job, p.key])
+            .returning(p.key),
         )
 
 
@@ -140,4 +144,4 @@ def add_pages(
             for i, key in enumerate(new)
         ],
     )
-    return int(result.rowcount)
+    return len(result.all())

@@ -48,12 +48,14 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
             )
 
     def end_run(self, run_id: str, status: str, exit_code: int | None) -> None:
+        now = self._clock()
         with self._begin() as conn:
             conn.execute(
                 update(s.runs)
                 .where(s.runs.c.run_id == run_id)
-                .values(ended_at=self._clock(), status=status, exit_code=exit_code)
+                .values(ended_at=now, status=status, exit_code=exit_code)
             )
+            release_where(conn, s.pages.c.lease_owner == run_id, now)
 
     def runs(self, status: str | None = None) -> list[RunRow]:
         query = select(s.runs).order_by(s.runs.c.started_at)

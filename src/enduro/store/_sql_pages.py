@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Connection, Select, and_, func, or_, select, update
 
 from enduro.store import _schema as s
 from enduro.store._base import PageQueue, RecordStore
@@ -21,12 +21,17 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
 
     def seed_pages(self, job: str, keys: Sequence[str]) -> int:
         with self._begin() as conn:
+            self._lock_job(conn, job)
             return add_pages(conn, self._sql, job, keys, self._clock())
 
     def claim_many(
         self, job: str, owner: str, lease_seconds: float, limit: int
     ) -> list[ClaimedPage]:
-        now = self._clock()
+        return self._claim_at(job, owner, lease_seconds, limit, self._clock())
+
+    def _claim_at(
+        self, job: str, owner: str, lease_seconds: float, limit: int, now: float
+    ) -> list[ClaimedPage]:
         p = s.pages.c
         ready = self._lock_ready(
             select(p.key)
@@ -56,9 +61,12 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
         ]
 
     def _lock_ready(self, ready: Select[Any]) -> Select[Any]:
-        """The claim's choice of pages, as the backend must lock it (SQLite: as is;
-        its writers are serialised by BEGIN IMMEDIATE)."""
+        """The claim's choice of pages, as the backend must lock and evaluate it
+        (SQLite: as is; its writers are serialised by BEGIN IMMEDIATE)."""
         return ready
+
+    def _lock_job(self, conn: Connection, job: str) -> None:
+        """Serialise adding pages to ``job`` (SQLite: its writers already are)."""
 
     def next_retry_at(self, job: str) -> float | None:
         p = s.pages.c
@@ -75,8 +83,17 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
         rows: list[dict[str, Any]],
         new_pages: Sequence[str] = (),
     ) -> bool:
+        return self._complete_at(page, owner, rows, new_pages, self._clock())
+
+    def _complete_at(
+        self,
+        page: ClaimedPage,
+        owner: str,
+        rows: list[dict[str, Any]],
+        new_pages: Sequence[str],
+        now: float,
+    ) -> bool:
         where = {"b_job": page.job, "b_key": page.key}
-        now = self._clock()
         with self._begin() as conn:
             done = conn.execute(self._sql.mark_done, {**where, "b_owner": owner, "b_now": now})
             if done.rowcount != 1:
@@ -86,6 +103,7 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
             if rows:
                 conn.execute(self._sql.upsert_records, rows)
             if new_pages:
+                self._lock_job(conn, page.job)
                 add_pages(conn, self._sql, page.job, new_pages, now)
         return True
 
