@@ -6,6 +6,7 @@ CLI flags and (later) scenario files map onto these same fields.
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -87,6 +88,11 @@ class Settings(BaseSettings):
     ``postgresql://user@host:port/db`` (PostgreSQL, shared by many runners; give
     the password in ``PGPASSWORD`` or ``~/.pgpass``, not in the URL)."""
 
+    host_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=255)
+    """The name this runner's host goes by in the store. Runs of the same host
+    reap each other's dead browsers by PID; runs of other hosts only reclaim the
+    pages of a run whose heartbeat lapsed."""
+
     workers: int = Field(1, ge=1, le=32)
     """Browser sessions run side by side, one page loop each."""
 
@@ -163,6 +169,10 @@ class Settings(BaseSettings):
 
     rate_min: float = Field(0.5, gt=0)
     """The adaptive rate limiter never goes below this many pages per second."""
+
+    rate_max: float | None = Field(None, gt=0)
+    """Pages per second the job never goes above, all its runners together
+    (None: no ceiling; the limiter learns the site's rate)."""
 
     relogin_max: int = Field(3, ge=1)
     """Failed logins within ``relogin_window`` that halt the run."""

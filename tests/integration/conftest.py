@@ -46,7 +46,7 @@ def truth_lines(pages: int, rows: int = 50, seed: int = 1) -> list[str]:
     return [dumps_record(r) for r in ground_truth(seed, pages, rows)]
 
 
-def export_lines(store: Path) -> list[str]:
+def export_lines(store: Path | str) -> list[str]:
     """``enduro export STORE --format jsonl``, run for real."""
     out = subprocess.run(
         [ENDURO, "export", str(store), "--format", "jsonl"],

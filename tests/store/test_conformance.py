@@ -210,6 +210,19 @@ def test_a_record_key_moves_between_pages(store: Store) -> None:
     assert records(store) == [{"id": "a"}, {"id": "m", "on": 2}, {"id": "b"}]
 
 
+def test_each_completion_leaves_one_page_done_event_in_its_transaction(store: Store) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+    first, second = claim(store, "run-a"), claim(store, "run-b")
+    assert store.complete(first, "run-a", [{"id": "a"}, {"id": "b"}], "id")
+    assert not store.complete(second, "run-a", [{"id": "c"}], "id")  # not its lease
+
+    done = store.events(JOB, kind="page_done")
+
+    assert [(e["run_id"], e["page_key"], json.loads(e["data"])) for e in done] == [
+        ("run-a", "1", {"records": 2})
+    ]
+
+
 def test_complete_with_the_wrong_owner_writes_nothing(store: Store) -> None:
     store.seed_pages(JOB, ["1"])
     page = claim(store, "run-a")
@@ -327,6 +340,7 @@ def test_mark_run_dead_releases_its_leases_without_charging(store: Store) -> Non
     claim(store, "run-b")
 
     assert store.mark_run_dead("run-a") == 2
+    assert store.mark_run_dead("run-a") is None  # a second reaper finds it done
 
     assert [(r.run_id, r.status) for r in store.running_runs()] == [("run-b", "running")]
     for key, attempts in (("1", 1), ("2", 0)):
@@ -345,7 +359,7 @@ def test_end_run_puts_the_pages_it_still_leases_back(store: Store) -> None:
 
     assert status(store, "1")["status"] == "pending"
     assert status(store, "2")["lease_owner"] == "run-b"
-    assert [(r.status, r.exit_code) for r in store.runs()] == [("finished", 0)]
+    assert [r.status for r in store.runs()] == ["finished"]
 
 
 def test_reclaim_expired_leases(store: Store, clock: FakeClock) -> None:
@@ -524,6 +538,50 @@ def test_states_and_http_stats_round_trip(store: Store) -> None:
 
 def _spawn() -> Any:
     return multiprocessing.get_context("spawn")
+
+
+def test_turns_are_spaced_by_the_shared_interval_and_wait_out_holds(
+    store: Store, clock: FakeClock
+) -> None:
+    assert store.take_turn(JOB, "pages") == (0.0, 0.0)  # unlimited until told
+    store.set_pace(JOB, "pages", interval=0.5)
+    assert [store.take_turn(JOB, "pages")[0] for _ in range(3)] == [0.0, 0.5, 1.0]
+    clock.now += 5.0
+    assert store.take_turn(JOB, "pages") == (0.0, 0.5)  # no credit for idle time
+
+    store.set_pace(JOB, "pages", hold_for=10.0)
+    assert store.take_turn(JOB, "pages")[0] == 10.0
+    store.set_pace(JOB, "pages", hold_for=2.0)  # a shorter hold does not shorten it
+    assert store.take_turn(JOB, "pages")[0] == 10.5
+
+    store.set_pace(JOB, "pages", interval=0.25, only_slower=True)
+    assert store.take_turn(JOB, "pages")[1] == 0.5
+    store.set_pace(JOB, "pages", interval=0.25)
+    assert store.take_turn(JOB, "pages")[1] == 0.25
+    assert store.take_turn("other", "pages") == (0.0, 0.0)  # per job
+    assert store.take_turn(JOB, "http:list") == (0.0, 0.0)  # and per key
+    assert store.take_turn(JOB, "http:list", min_interval=2.0) == (0.0, 2.0)  # a ceiling
+    assert store.take_turn(JOB, "http:list", min_interval=2.0) == (2.0, 2.0)
+
+
+def test_turns_taken_at_once_never_share_a_slot(store: Store, clock: FakeClock) -> None:
+    store.set_pace(JOB, "pages", interval=1.0)
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def take(n: int) -> None:
+        for _ in range(n):
+            wait, _ = store.take_turn(JOB, "pages")
+            with lock:
+                waits.append(wait)
+
+    threads = [threading.Thread(target=take, args=(25,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(waits) == [float(i) for i in range(100)]
 
 
 def test_four_processes_claiming_for_ten_seconds_never_lease_a_page_twice(

@@ -47,6 +47,12 @@ def _run_options(func: F) -> F:
             help="Store: a file path (SQLite) or postgresql://user@host/db (default enduro.db).",
         ),
         click.option("--workers", type=int, help="Browser sessions side by side (default 1)."),
+        click.option(
+            "--rate-max",
+            type=float,
+            help="Pages/s the job never exceeds, all its runners together (default: none).",
+        ),
+        click.option("--host-id", help="This runner's host name in the store (default: hostname)."),
         click.option("--headful", is_flag=True, help="Show the browser window."),
         click.option("--page-timeout", type=float, help="Seconds a page may take (default 60)."),
         click.option("--restart-every", type=int, help="Restart the browser every N pages."),
@@ -64,6 +70,8 @@ def _settings(**overrides: Any) -> Settings:
     fields = {
         "store": overrides.get("store"),
         "workers": overrides.get("workers"),
+        "rate_max": overrides.get("rate_max"),
+        "host_id": overrides.get("host_id"),
         "page_timeout": overrides.get("page_timeout"),
         "restart_every_pages": overrides.get("restart_every"),
         "monitor_interval": overrides.get("monitor_interval"),

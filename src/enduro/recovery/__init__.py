@@ -25,7 +25,7 @@ from enduro.recovery._policies import (
     Retry,
     Skip,
 )
-from enduro.recovery._ratelimit import EndpointLimiters, RateLimiter
+from enduro.recovery._ratelimit import EndpointLimiters, RateLimiter, SharedPace
 from enduro.recovery._signals import PageSignals
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "Relogin",
     "Restart",
     "Retry",
+    "SharedPace",
     "Skip",
     "StallWatch",
     "classify",

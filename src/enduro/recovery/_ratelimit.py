@@ -4,6 +4,11 @@ A token bucket (burst 1: requests are spaced ``1/rate`` apart) and a cool-down
 (no request at all until a moment has passed). The rate is learned: a 429 or
 503 cuts it, a long run of successes raises it slowly, the way TCP finds the
 bandwidth of a link. Clock and wait are injected, so tests never really wait.
+
+With a :class:`SharedPace` (many runners of one job, one store), the spacing,
+the rate and every cool-down live in the store instead: each request reserves
+its turn there, so N runners together keep to the one rate and none sends
+inside a window another was told about.
 """
 
 from __future__ import annotations
@@ -12,11 +17,32 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["EndpointLimiters", "RateLimiter"]
+__all__ = ["EndpointLimiters", "RateLimiter", "SharedPace"]
 
 # A short history makes a noisy estimate of the rate we were going at.
 _MIN_SPAN = 1.0
+
+
+class SharedPace(Protocol):
+    """The pace every runner of a job keeps to, kept where they all see it."""
+
+    def take(self, min_interval: float) -> tuple[float, float]:
+        """Reserve the next turn, at least ``min_interval`` after the one before:
+        (seconds until it, seconds between turns; 0: unlimited)."""
+        ...
+
+    def set(
+        self,
+        *,
+        interval: float | None = None,
+        only_slower: bool = False,
+        hold_for: float | None = None,
+    ) -> None:
+        """Change the shared interval (``only_slower``: never shorten it) and hold
+        every runner for ``hold_for`` seconds (only ever extended)."""
+        ...
 
 
 class RateLimiter:
@@ -32,6 +58,10 @@ class RateLimiter:
             altogether: it no longer binds, so the site takes our own pace.
         window: seconds of history used to measure the rate actually reached.
         clock: monotonic seconds.
+        max_rate: the rate is never raised above this (None: no ceiling); an
+            unlimited start becomes this.
+        shared: keep the spacing, the rate and the cool-downs in a pace shared
+            with other runners (None: in this process only).
     """
 
     def __init__(
@@ -44,9 +74,15 @@ class RateLimiter:
         raise_by: float = 1.5,
         window: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        max_rate: float | None = None,
+        shared: SharedPace | None = None,
     ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError(f"rate must be > 0 or None, not {rate}")
+        if max_rate is not None and max_rate <= 0:
+            raise ValueError(f"max_rate must be > 0 or None, not {max_rate}")
+        if max_rate is not None:
+            rate = max_rate if rate is None else min(rate, max_rate)
         if min_rate <= 0 or not 0 < cut < 1 or raise_by < 1 or raise_after < 1 or window <= 0:
             raise ValueError("need min_rate > 0, 0 < cut < 1, raise_by >= 1, raise_after >= 1")
         self._lock = threading.Lock()
@@ -64,6 +100,8 @@ class RateLimiter:
         self._first: float | None = None  # time of the first acquisition ever
         self._since_cut: int | None = None  # acquisitions since the last cut (None: no cut yet)
         self._in_flight = 0  # tracked acquisitions not yet finished
+        self._max_rate = max_rate
+        self._shared = shared
 
     @property
     def rate(self) -> float | None:
@@ -102,16 +140,38 @@ class RateLimiter:
                 return False
             with self._lock:
                 now = self._clock()
-                ready_at = max(self._hold_until, self._next_slot if self._rate else now)
-                if now >= ready_at:
+                ready_at = self._hold_until
+                if self._shared is None and self._rate:
+                    ready_at = max(ready_at, self._next_slot)
+                if now >= ready_at and self._shared is None:
                     self._take(now)
                     if track:
                         self._in_flight += 1
                     return True
                 # Re-checked after the wait: a hold may have been extended meanwhile.
                 left = ready_at - now
+            if left <= 0:
+                return self._take_shared(now, wait, track)
             if wait(left):
                 return False
+
+    def _take_shared(self, now: float, wait: Callable[[float], bool], track: bool) -> bool:
+        """Reserve a turn in the shared pace, adopt its rate, wait for the turn."""
+        assert self._shared is not None
+        left, interval = self._shared.take(1.0 / self._max_rate if self._max_rate else 0.0)
+        with self._lock:
+            rate = 1.0 / interval if interval > 0 else None
+            if self._max_rate is not None:
+                rate = self._max_rate if rate is None else min(rate, self._max_rate)
+            self._rate = rate
+            self._take(now)
+            if track:
+                self._in_flight += 1
+        if left > 0 and wait(left):
+            if track:
+                self.finished()
+            return False
+        return True
 
     def _take(self, now: float) -> None:
         if self._rate:
@@ -141,7 +201,10 @@ class RateLimiter:
         """
         with self._lock:
             self._hold_until = max(self._hold_until, self._clock() + seconds)
-            return self._in_flight
+            in_flight = self._in_flight
+        if self._shared is not None:
+            self._shared.set(hold_for=seconds)
+        return in_flight
 
     def throttled(self, retry_after: float | None = None) -> None:
         """The site said slow down (429/503): cut the rate, and hold for ``retry_after``.
@@ -153,13 +216,18 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             self._streak = 0
-            if retry_after is not None and retry_after > 0:
-                self._hold_until = max(self._hold_until, now + retry_after)
-            if self._since_cut == 0:
-                return  # nothing was sent at the cut rate yet
-            base = self._rate if self._rate is not None else self._observed(now)
-            self._rate = max(self._min_rate, self._cut * (base or 0.0))
-            self._since_cut = 0
+            hold = retry_after if retry_after is not None and retry_after > 0 else None
+            if hold is not None:
+                self._hold_until = max(self._hold_until, now + hold)
+            cut = self._since_cut != 0  # something was sent at the cut rate already
+            if cut:
+                base = self._rate if self._rate is not None else self._observed(now)
+                self._rate = max(self._min_rate, self._cut * (base or 0.0))
+                self._since_cut = 0
+            rate = self._rate
+        if self._shared is not None and (cut or hold is not None):
+            interval = 1.0 / rate if cut and rate else None
+            self._shared.set(interval=interval, only_slower=True, hold_for=hold)
 
     def _observed(self, now: float) -> float | None:
         """Acquisitions per second over the window (None: too little history)."""
@@ -173,13 +241,20 @@ class RateLimiter:
         """A page went through: after ``raise_after`` in a row, raise the rate a little."""
         with self._lock:
             self._streak += 1
-            if self._streak >= self._raise_after:
-                self._streak = 0
-                if self._rate is not None:
-                    self._rate *= self._raise_by
-                    reached = self._observed(self._clock())
-                    if reached is not None and reached < self._rate / 2:
-                        self._rate = None
+            if self._streak < self._raise_after or self._rate is None:
+                if self._streak >= self._raise_after:
+                    self._streak = 0
+                return
+            self._streak = 0
+            rate: float | None = self._rate * self._raise_by
+            reached = self._observed(self._clock())
+            if reached is not None and rate is not None and reached < rate / 2:
+                rate = None
+            if self._max_rate is not None:
+                rate = self._max_rate if rate is None else min(rate, self._max_rate)
+            self._rate = rate
+        if self._shared is not None:
+            self._shared.set(interval=1.0 / rate if rate else 0.0)
 
 
 def _sleep(seconds: float) -> bool:

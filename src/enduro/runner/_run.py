@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import random
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -35,6 +34,7 @@ from enduro.recovery import (
     StallWatch,
 )
 from enduro.runner._events import RunEvents, store_listener
+from enduro.runner._pace import StorePace
 from enduro.runner._page import PageWorker
 from enduro.runner._state import Progress, RunControl, RunResult
 from enduro.session import (
@@ -85,7 +85,8 @@ class Runner:
         store: where progress lives (opened by the caller).
         settings: how to run.
         on_progress: called with a :class:`Progress` after every page, error and restart.
-        clock: the wall clock (leases, retry times and events are on it).
+        clock: the wall clock (leases, retry times and events are on it; default:
+            the store's, :meth:`~enduro.store.Store.now`).
         run_id: this run's id (default: a new random one).
         backend: the browser backend each worker gets (default: local Selenium and
             Debian's chromedriver, :class:`~enduro.session.BrowserSession`).
@@ -98,7 +99,7 @@ class Runner:
         settings: Settings,
         *,
         on_progress: Callable[[Progress], None] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         run_id: str | None = None,
         backend: type[BrowserBackend] = BrowserSession,
     ) -> None:
@@ -107,7 +108,7 @@ class Runner:
         self.settings = settings
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._backend = backend
-        self._clock = clock
+        self._clock = clock = clock or store.now
         # learns the site's cookies and tokens as ctx.http meets them
         self._redact = Redactor(job.secrets)
         self.events = RunEvents(self.run_id, job.name, self._redact, clock)
@@ -120,12 +121,17 @@ class Runner:
         self.progress = self._control.progress
         self._lock = self._control.lock
         self._managers: list[SessionManager] = []
+        self._busy = 0  # workers with a page in hand
         rng = random.Random(settings.seed)
         self._backoff = Backoff(base=settings.backoff_base, cap=settings.backoff_max, rng=rng)
         # start at the rate a previous run learned, unless settings name one
         self._saved_rate = self._learned_rate() if settings.rate_limit is None else None
         start_rate = settings.rate_limit if self._saved_rate is None else self._saved_rate
-        self._limiter = RateLimiter(start_rate, min_rate=settings.rate_min)
+        # one pace for every runner of the job: turns, rate and cool-downs in the store
+        self._pace = StorePace(store, job.name)
+        self._limiter = RateLimiter(
+            start_rate, min_rate=settings.rate_min, max_rate=settings.rate_max, shared=self._pace
+        )
         self._relogins = CircuitBreaker(settings.relogin_max, settings.relogin_window)
         self._stall = StallWatch(settings.stall_timeout)
         self._recorder: FlightRecorder | None = None
@@ -186,11 +192,16 @@ class Runner:
 
     def _run(self) -> RunResult:
         store, job, emit = self.store, self.job, self.events.emit
-        reap_dead_runs(store, stale_after=self.settings.lease_seconds, now=self._clock())
+        host = self.settings.host_id
+        reap_dead_runs(store, stale_after=self.settings.lease_seconds, now=store.now(), host=host)
         store.reclaim_expired_leases(job.name)
         added = 0 if job.discovers_pages else store.seed_pages(job.name, job.page_keys)
+        if self.settings.rate_limit is not None or not store.running_runs():
+            # the first runner (or one told a rate) sets the pace; later ones join it
+            rate = self._limiter.rate
+            self._pace.set(interval=1.0 / rate if rate else 0.0)
         me = psutil.Process()
-        store.begin_run(self.run_id, job.name, socket.gethostname(), me.pid, me.create_time())
+        store.begin_run(self.run_id, job.name, host, me.pid, me.create_time())
         counts = store.page_counts(job.name)
         self.progress.total, self.progress.done = counts["total"], counts["done"]
         self.progress.failed = counts["failed"]
@@ -339,7 +350,9 @@ class Runner:
 
     def _check_stall(self) -> None:
         """No page completed for ``stall_timeout``: restart the browsers, then halt."""
-        if self._limiter.cooldown_left() > 0 or not self._control.may_start_pages():
+        with self._lock:
+            idle = self._busy == 0  # no page in hand: the rest is leased by other runs
+        if idle or self._limiter.cooldown_left() > 0 or not self._control.may_start_pages():
             self._stall.progressed()  # idle on purpose, not stalled
             return
         verdict = self._stall.check()
@@ -471,7 +484,13 @@ class Runner:
                     if not self._wait_for_work():
                         break
                     continue
-                self._pages.process(manager, claimed.popleft())
+                with self._lock:
+                    self._busy += 1
+                try:
+                    self._pages.process(manager, claimed.popleft())
+                finally:
+                    with self._lock:
+                        self._busy -= 1
         except HaltRun as exc:
             control.halt(str(exc))
         except Exception:

@@ -95,17 +95,22 @@ def _kill_registered(rows: Iterable[ProcessRow], run_id: str) -> int:
     return killed
 
 
-def reap_dead_runs(store: Store, stale_after: float, now: float) -> list[str]:
+def reap_dead_runs(
+    store: Store, stale_after: float, now: float, host: str | None = None
+) -> list[str]:
     """Find runs that died without saying so; kill their browsers, free their pages.
 
-    A run on this host is dead when its process is gone. A run on another
-    host is dead when its heartbeat is older than ``stale_after`` seconds
-    (its processes can't be reached from here).
+    A run on this host (``host``, default this machine's name) is dead when its
+    process is gone. A run on another host is dead when its heartbeat is older
+    than ``stale_after`` seconds on the store's clock (``now``); its processes
+    can't be reached from here, so they are left to their own host: the next
+    run there kills what a dead run of its host left, whoever found it dead.
+    When two runners find one run dead at once, one of them reports it.
 
     Returns:
-        The run ids marked dead.
+        The run ids this call marked dead.
     """
-    host = socket.gethostname()
+    host = host or socket.gethostname()
     dead = []
     for run in store.running_runs():
         if run.host == host:
@@ -113,14 +118,10 @@ def reap_dead_runs(store: Store, stale_after: float, now: float) -> list[str]:
                 continue
         elif now - run.heartbeat_at < stale_after:
             continue
-        rows = store.open_processes(run.run_id)
-        killed = _kill_registered(rows, run.run_id) if run.host == host else 0
-        for row in rows:
-            remove_workdir(row.workdir)
-        for leftover in Path(tempfile.gettempdir()).glob(run_workdir_prefix(run.run_id) + "*"):
-            remove_workdir(str(leftover))
-        store.end_processes(row.id for row in rows)
+        killed = _clean_up(store, run.run_id) if run.host == host else 0
         released = store.mark_run_dead(run.run_id)
+        if released is None:
+            continue  # another runner found it dead first
         store.add_event(
             "run_dead",
             f"run {run.run_id} (pid {run.pid}) died; killed {killed} leftover processes, "
@@ -136,4 +137,20 @@ def reap_dead_runs(store: Store, stale_after: float, now: float) -> list[str]:
             released,
         )
         dead.append(run.run_id)
+    for run in store.runs(status="dead"):
+        if run.host == host and store.open_processes(run.run_id):
+            _clean_up(store, run.run_id)  # found dead by a runner of another host
     return dead
+
+
+def _clean_up(store: Store, run_id: str) -> int:
+    """Kill what a dead run of this host left running, remove its work
+    directories; returns how many processes were killed."""
+    rows = store.open_processes(run_id)
+    killed = _kill_registered(rows, run_id)
+    for row in rows:
+        remove_workdir(row.workdir)
+    for leftover in Path(tempfile.gettempdir()).glob(run_workdir_prefix(run_id) + "*"):
+        remove_workdir(str(leftover))
+    store.end_processes(row.id for row in rows)
+    return killed

@@ -209,14 +209,15 @@ class RunRegistry(ABC):
         return self.runs(status="running")
 
     @abstractmethod
-    def mark_run_dead(self, run_id: str) -> int:
-        """Mark a run dead and put the pages it had leased back to pending.
+    def mark_run_dead(self, run_id: str) -> int | None:
+        """Mark a running run dead and put the pages it had leased back to pending.
 
         A page in the hands of a killed runner is not charged an attempt: the
         runner's death says nothing about the page.
 
         Returns:
-            How many leased pages went back to pending.
+            How many leased pages went back to pending; None when the run was not
+            running (another runner marked it first, or it ended).
         """
 
     @abstractmethod
@@ -297,7 +298,9 @@ class SampleLog(ABC):
 
 
 class JobState(ABC):
-    """What a job learned for its next runs (the site's rate, ...) and request counts."""
+    """What a job learned for its next runs (the site's rate, ...), request
+    counts, and the pace every runner of the job keeps to (one rate and one
+    Retry-After window for all of them)."""
 
     @abstractmethod
     def get_state(self, job: str, key: str) -> str | None:
@@ -319,6 +322,33 @@ class JobState(ABC):
     def http_stats(self, job: str | None = None) -> list[dict[str, dict[str, Any]]]:
         """The saved snapshots, one per run (``{endpoint: counts}``), oldest run first."""
 
+    @abstractmethod
+    def take_turn(self, job: str, key: str, min_interval: float = 0.0) -> tuple[float, float]:
+        """Reserve the next send of ``key`` (``"pages"``, ``"http:<endpoint>"``)
+        among every runner of the job, in one atomic step: it goes after every
+        hold and one interval (never less than ``min_interval``: the caller's
+        ceiling on the rate) after the send reserved before it.
+
+        Returns:
+            (seconds from now until the reserved moment, the shared interval
+            between sends in seconds, 0 when unlimited).
+        """
+
+    @abstractmethod
+    def set_pace(
+        self,
+        job: str,
+        key: str,
+        *,
+        interval: float | None = None,
+        only_slower: bool = False,
+        hold_for: float | None = None,
+    ) -> None:
+        """Change the shared pace of ``key``: its ``interval`` between sends
+        (``only_slower``: unless it already is longer — two runners cutting
+        for one burst cut once), and a hold of ``hold_for`` seconds from now
+        during which no runner sends (only ever extended)."""
+
 
 class Store(PageQueue, RecordStore, RunRegistry, EventLog, SampleLog, JobState):
     """A whole store: every role, and its lifecycle (a context manager, safe to
@@ -337,6 +367,12 @@ class Store(PageQueue, RecordStore, RunRegistry, EventLog, SampleLog, JobState):
     disk_dir: Path
     """A directory on the disk this store's runs write to (the monitor watches
     its free space)."""
+
+    @abstractmethod
+    def now(self) -> float:
+        """The store's time, in epoch seconds: leases, retry times, heartbeats and
+        events are on it. A shared store's is the database server's, so every
+        runner on every host agrees on it."""
 
     @classmethod
     def open(cls, target: str | Path, *, create: bool = True, clock: Clock | None = None) -> Store:

@@ -35,7 +35,17 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, create_engine, inspect, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    create_engine,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
@@ -274,6 +284,9 @@ class PostgresStore(SqlPages, SqlLog, Store):
                         raise _CommitUnknown(exc) from exc
                     raise
 
+    def _greatest(self, *values: Any) -> Any:
+        return func.greatest(*values)
+
     def _lock_job(self, conn: Connection, job: str) -> None:
         conn.execute(select(text("pg_advisory_xact_lock(hashtext(:job))")), {"job": job})
 
@@ -455,8 +468,7 @@ def _prepare_schema(conn: Connection, url: URL, create: bool, clock: Clock) -> N
             "upgrade enduro",
         )
     if version < s.SCHEMA_VERSION:
-        # PostgreSQL stores begin at version 4; a later version's upgrade goes here.
-        s.metadata.create_all(conn)
+        s.metadata.create_all(conn)  # from version 4 on, versions only add tables
         conn.execute(
             update(s.meta)
             .where(s.meta.c.key == "schema_version")

@@ -13,7 +13,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 4  # 2: samples; 3: pages.recoveries, job_state; 4: http_stats
+SCHEMA_VERSION = 5  # 2: samples; 3: pages.recoveries, job_state; 4: http_stats; 5: pacing
 APP_MARK = "enduro"
 
 metadata = MetaData()
@@ -135,4 +135,18 @@ http_stats = Table(
     Column("data", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("http_stats_job", "job"),
+)
+
+pacing = Table(
+    "pacing",
+    metadata,
+    # what is paced: "pages", or "http:" + a ctx.http endpoint
+    Column("job", String(100), primary_key=True),
+    Column("key", Text, primary_key=True),
+    # the store-clock moment the next send may go, and no send before hold_until
+    Column("next_at", Float, nullable=False),
+    Column("hold_until", Float, nullable=False),
+    # seconds between sends (0: unlimited), shared by every runner of the job
+    Column("interval", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

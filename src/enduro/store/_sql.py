@@ -32,6 +32,7 @@ class Statements:
     delete_page_records: Any
     upsert_records: Any
     insert_pages: Any
+    page_done_event: Any
 
     @classmethod
     def build(cls, insert: Insert) -> Statements:
@@ -65,6 +66,7 @@ class Statements:
             insert_pages=insert(s.pages)
             .on_conflict_do_nothing(index_elements=[p.job, p.key])
             .returning(p.key),
+            page_done_event=insert(s.events).values(kind="page_done", message="", category=None),
         )
 
 
@@ -77,6 +79,14 @@ class SqlBase:
         self._clock: Clock = clock or time.time
         self._sql = Statements.build(insert)
         self._closed = False
+
+    def now(self) -> float:
+        """The store's clock (see :meth:`Store.now`)."""
+        return self._clock()
+
+    def _greatest(self, *values: Any) -> Any:
+        """The largest of ``values``, in SQL (SQLite: the scalar ``max``)."""
+        return func.max(*values)
 
     def close(self) -> None:
         """Release the database; safe to call twice."""

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, literal, select, update
 
 from enduro.store import _schema as s
 from enduro.store._base import EventLog, JobState, RunRegistry, SampleLog
@@ -64,14 +64,17 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
         with self._begin() as conn:
             return [dataclass_row(RunRow, r) for r in conn.execute(query)]
 
-    def mark_run_dead(self, run_id: str) -> int:
+    def mark_run_dead(self, run_id: str) -> int | None:
+        now = self._clock()
         with self._begin() as conn:
-            conn.execute(
+            marked = conn.execute(
                 update(s.runs)
-                .where(s.runs.c.run_id == run_id)
-                .values(status="dead", ended_at=self._clock())
+                .where(s.runs.c.run_id == run_id, s.runs.c.status == "running")
+                .values(status="dead", ended_at=now)
             )
-            return release_where(conn, s.pages.c.lease_owner == run_id, self._clock())
+            if marked.rowcount != 1:
+                return None
+            return release_where(conn, s.pages.c.lease_owner == run_id, now)
 
     def register_process(
         self,
@@ -265,3 +268,59 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
             for run_id, endpoint, data in conn.execute(query):
                 runs.setdefault(str(run_id), {})[str(endpoint)] = json.loads(data)
         return list(runs.values())
+
+    def take_turn(self, job: str, key: str, min_interval: float = 0.0) -> tuple[float, float]:
+        now = self._clock()
+        c = s.pacing.c
+        interval = self._greatest(c.interval, literal(min_interval))
+        statement = self._insert(s.pacing).values(
+            job=job,
+            key=key,
+            next_at=now + min_interval,
+            hold_until=0.0,
+            interval=0.0,
+            updated_at=now,
+        )
+        # The slot is the latest of: the one reserved before, now, the hold. The
+        # row after the update holds slot + interval, so the slot is read back
+        # from it (RETURNING gives the new values on every database).
+        statement = statement.on_conflict_do_update(
+            index_elements=["job", "key"],
+            set_={
+                "next_at": self._greatest(c.next_at, literal(now), c.hold_until) + interval,
+                "updated_at": now,
+            },
+        ).returning(c.next_at - interval, interval)
+        with self._begin() as conn:
+            slot, spacing = conn.execute(statement).one()
+        return max(0.0, float(slot) - now), float(spacing)
+
+    def set_pace(
+        self,
+        job: str,
+        key: str,
+        *,
+        interval: float | None = None,
+        only_slower: bool = False,
+        hold_for: float | None = None,
+    ) -> None:
+        now = self._clock()
+        c = s.pacing.c
+        hold = now + hold_for if hold_for else 0.0
+        set_: dict[str, Any] = {"updated_at": now}
+        if interval is not None:
+            set_["interval"] = (
+                self._greatest(c.interval, literal(interval)) if only_slower else interval
+            )
+        if hold_for:
+            set_["hold_until"] = self._greatest(c.hold_until, literal(hold))
+        statement = self._insert(s.pacing).values(
+            job=job,
+            key=key,
+            next_at=now,
+            hold_until=hold,
+            interval=interval or 0.0,
+            updated_at=now,
+        )
+        with self._begin() as conn:
+            conn.execute(statement.on_conflict_do_update(index_elements=["job", "key"], set_=set_))

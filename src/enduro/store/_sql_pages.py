@@ -105,6 +105,17 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
             if new_pages:
                 self._lock_job(conn, page.job)
                 add_pages(conn, self._sql, page.job, new_pages, now)
+            # the audit trail: a page done twice would show two of these
+            conn.execute(
+                self._sql.page_done_event,
+                {
+                    "ts": now,
+                    "run_id": owner,
+                    "job": page.job,
+                    "page_key": page.key,
+                    "data": f'{{"records": {len(rows)}}}',
+                },
+            )
         return True
 
     def fail_attempt(

@@ -1,0 +1,33 @@
+"""The job's pace, shared by every runner through the store: the page rate
+limiter's turns, rate and cool-downs (see ``recovery.SharedPace``)."""
+
+from __future__ import annotations
+
+from enduro.store import JobState
+
+__all__ = ["PAGES", "StorePace"]
+
+PAGES = "pages"  # the key of the page limiter's pace; ctx.http endpoints use "http:<name>"
+
+
+class StorePace:
+    """A :class:`~enduro.recovery.SharedPace` kept in the store for ``job``'s ``key``."""
+
+    def __init__(self, store: JobState, job: str, key: str = PAGES) -> None:
+        self._store = store
+        self._job = job
+        self._key = key
+
+    def take(self, min_interval: float) -> tuple[float, float]:
+        return self._store.take_turn(self._job, self._key, min_interval)
+
+    def set(
+        self,
+        *,
+        interval: float | None = None,
+        only_slower: bool = False,
+        hold_for: float | None = None,
+    ) -> None:
+        self._store.set_pace(
+            self._job, self._key, interval=interval, only_slower=only_slower, hold_for=hold_for
+        )

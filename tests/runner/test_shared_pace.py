@@ -1,0 +1,118 @@
+"""Rate limiters of several runners sharing one pace through a real store
+(SQLite here; the store conformance suite runs the same statements on
+PostgreSQL). One fake clock drives both the limiters and the store, and
+waiting moves it: nothing here really waits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from enduro.recovery import RateLimiter
+from enduro.runner._pace import StorePace
+from enduro.store import Store
+
+JOB = "matches"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(round(seconds, 6))
+        self.now += seconds
+        return False
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Store:
+    return Store.open(tmp_path / "s.db", clock=clock)
+
+
+def _runner(store: Store, clock: Clock, rate: float | None = None, **kw: float) -> RateLimiter:
+    return RateLimiter(rate, clock=clock, shared=StorePace(store, JOB), **kw)  # type: ignore[arg-type]
+
+
+def _acquire(limiter: RateLimiter, clock: Clock) -> float:
+    """Acquire once; returns how long it waited."""
+    before = len(clock.waits)
+    assert limiter.acquire(wait=clock.wait)
+    return sum(clock.waits[before:])
+
+
+def test_two_runners_take_turns_at_the_one_shared_rate(store: Store, clock: Clock) -> None:
+    store.set_pace(JOB, "pages", interval=1.0)
+    a, b = _runner(store, clock), _runner(store, clock)
+
+    waits = [_acquire(a, clock), _acquire(b, clock), _acquire(a, clock), _acquire(b, clock)]
+
+    # four sends, one second apart: together at the rate, not twice it
+    assert waits == [0.0, 1.0, 1.0, 1.0]
+    assert a.rate == b.rate == 1.0
+
+
+def test_a_retry_after_seen_by_one_runner_holds_the_other(store: Store, clock: Clock) -> None:
+    a, b = _runner(store, clock), _runner(store, clock)
+    _acquire(a, clock)
+
+    a.throttled(retry_after=30.0)
+
+    assert _acquire(b, clock) == pytest.approx(30.0)
+
+
+def test_a_cool_down_of_one_runner_holds_the_other(store: Store, clock: Clock) -> None:
+    a, b = _runner(store, clock), _runner(store, clock)
+
+    a.hold(12.0)
+
+    assert _acquire(b, clock) == pytest.approx(12.0)
+
+
+def test_a_cut_by_one_runner_slows_every_runner_and_two_cuts_for_one_burst_cut_once(
+    store: Store, clock: Clock
+) -> None:
+    store.set_pace(JOB, "pages", interval=0.25)  # 4 pages/s
+    a, b, c = (_runner(store, clock, min_rate=0.1) for _ in range(3))
+    for limiter in (a, b, c):
+        _acquire(limiter, clock)
+
+    a.throttled()  # a and b each cut 4 -> 2 pages/s for the same burst
+    b.throttled()
+
+    assert c.rate == 4.0
+    _acquire(c, clock)
+    assert c.rate == 2.0  # the runner that saw no 429 slows down too
+    assert store.take_turn(JOB, "pages")[1] == 0.5  # cut once, not to 1 page/s
+
+
+def test_a_ceiling_holds_even_where_the_shared_pace_says_unlimited(
+    store: Store, clock: Clock
+) -> None:
+    a = _runner(store, clock, max_rate=2.0)
+    b = _runner(store, clock, max_rate=2.0)
+
+    waits = [_acquire(x, clock) for x in (a, b, a, b)]
+
+    assert waits == [0.0, 0.5, 0.5, 0.5]  # 2 pages/s together
+    assert a.rate == 2.0
+
+
+def test_raises_never_pass_the_ceiling(store: Store, clock: Clock) -> None:
+    limiter = _runner(store, clock, 1.0, max_rate=1.2, raise_after=1)
+    _acquire(limiter, clock)
+
+    limiter.succeeded()
+
+    assert limiter.rate == 1.2
+    assert store.take_turn(JOB, "pages")[1] == pytest.approx(1 / 1.2)
