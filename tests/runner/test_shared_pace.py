@@ -116,3 +116,22 @@ def test_raises_never_pass_the_ceiling(store: Store, clock: Clock) -> None:
 
     assert limiter.rate == 1.2
     assert store.take_turn(JOB, "pages")[1] == pytest.approx(1 / 1.2)
+
+
+def test_a_hold_that_began_while_a_runner_waited_for_its_turn_holds_that_turn(
+    store: Store, clock: Clock
+) -> None:
+    store.set_pace(JOB, "pages", interval=1.0)
+    a, b = _runner(store, clock), _runner(store, clock)
+    _acquire(a, clock)
+
+    def wait_then_429(seconds: float) -> bool:
+        # b waits for its turn; meanwhile a is told Retry-After: 20
+        clock.wait(seconds)
+        if len(clock.waits) == 1:
+            a.throttled(retry_after=20.0)
+        return False
+
+    assert b.acquire(wait=wait_then_429)
+
+    assert clock.waits == [1.0, 20.0]

@@ -549,7 +549,9 @@ def test_turns_are_spaced_by_the_shared_interval_and_wait_out_holds(
     clock.now += 5.0
     assert store.take_turn(JOB, "pages") == (0.0, 0.5)  # no credit for idle time
 
+    assert store.hold_left(JOB, "pages") == 0.0
     store.set_pace(JOB, "pages", hold_for=10.0)
+    assert store.hold_left(JOB, "pages") == 10.0
     assert store.take_turn(JOB, "pages")[0] == 10.0
     store.set_pace(JOB, "pages", hold_for=2.0)  # a shorter hold does not shorten it
     assert store.take_turn(JOB, "pages")[0] == 10.5

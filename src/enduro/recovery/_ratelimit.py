@@ -33,6 +33,10 @@ class SharedPace(Protocol):
         (seconds until it, seconds between turns; 0: unlimited)."""
         ...
 
+    def hold_left(self) -> float:
+        """Seconds until the hold in force ends (0: none)."""
+        ...
+
     def set(
         self,
         *,
@@ -167,10 +171,14 @@ class RateLimiter:
             self._take(now)
             if track:
                 self._in_flight += 1
-        if left > 0 and wait(left):
-            if track:
-                self.finished()
-            return False
+        # A hold another runner began while this one waited for its turn (a
+        # Retry-After it was told) holds this turn too.
+        while left > 0:
+            if wait(left):
+                if track:
+                    self.finished()
+                return False
+            left = self._shared.hold_left()
         return True
 
     def _take(self, now: float) -> None:

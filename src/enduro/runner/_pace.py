@@ -21,6 +21,9 @@ class StorePace:
     def take(self, min_interval: float) -> tuple[float, float]:
         return self._store.take_turn(self._job, self._key, min_interval)
 
+    def hold_left(self) -> float:
+        return self._store.hold_left(self._job, self._key)
+
     def set(
         self,
         *,

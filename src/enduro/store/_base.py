@@ -335,6 +335,10 @@ class JobState(ABC):
         """
 
     @abstractmethod
+    def hold_left(self, job: str, key: str) -> float:
+        """Seconds until the shared hold of ``key`` ends (0: none in force)."""
+
+    @abstractmethod
     def set_pace(
         self,
         job: str,

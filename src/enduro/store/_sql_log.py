@@ -295,6 +295,14 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
             slot, spacing = conn.execute(statement).one()
         return max(0.0, float(slot) - now), float(spacing)
 
+    def hold_left(self, job: str, key: str) -> float:
+        c = s.pacing.c
+        with self._begin() as conn:
+            until = conn.execute(
+                select(c.hold_until).where(c.job == job, c.key == key)
+            ).scalar_one_or_none()
+        return 0.0 if until is None else max(0.0, float(until) - self._clock())
+
     def set_pace(
         self,
         job: str,
