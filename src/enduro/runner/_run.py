@@ -39,11 +39,11 @@ from enduro.runner._page import PageWorker
 from enduro.runner._state import Progress, RunControl, RunResult
 from enduro.session import (
     BrowserBackend,
-    BrowserSession,
     FlightRecorder,
     HttpClient,
     HttpStats,
     SessionManager,
+    backend_for,
     reap_dead_runs,
 )
 from enduro.settings import Settings
@@ -88,8 +88,10 @@ class Runner:
         clock: the wall clock (leases, retry times and events are on it; default:
             the store's, :meth:`~enduro.store.Store.now`).
         run_id: this run's id (default: a new random one).
-        backend: the browser backend each worker gets (default: local Selenium and
-            Debian's chromedriver, :class:`~enduro.session.BrowserSession`).
+        backend: the browser backend each worker gets (default: browsers from the
+            Selenium Grid at ``settings.grid_url`` if one is set,
+            :class:`~enduro.session.GridSession`; else local Selenium and Debian's
+            chromedriver, :class:`~enduro.session.BrowserSession`).
     """
 
     def __init__(
@@ -101,13 +103,13 @@ class Runner:
         on_progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], float] | None = None,
         run_id: str | None = None,
-        backend: type[BrowserBackend] = BrowserSession,
+        backend: type[BrowserBackend] | None = None,
     ) -> None:
         self.job = job
         self.store = store
         self.settings = settings
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self._backend = backend
+        self._backend = backend or backend_for(settings)
         self._clock = clock = clock or store.now
         # learns the site's cookies and tokens as ctx.http meets them
         self._redact = Redactor(job.secrets)

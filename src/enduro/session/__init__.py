@@ -2,11 +2,13 @@
 ``ctx.http``, the HTTP client bound to the browser's cookies.
 
 The browser sits behind :class:`BrowserBackend`; :class:`BrowserSession` (local Selenium
-and Debian's chromedriver) is the backend a run uses by default.
+and Debian's chromedriver) is the backend a run uses by default, :class:`GridSession`
+(browsers from a Selenium Grid) the one for ``--grid``.
 """
 
 from enduro.session._backend import BrowserBackend, BrowserView, CookieKey, ProcessRegistry
 from enduro.session._cookies import Cookie, CookieChanges, SiteCookies
+from enduro.session._grid import GridSession, backend_for, grid_status
 from enduro.session._http import BrowserLink, HttpClient, csrf_header
 from enduro.session._http_stats import HttpStats, LatencyHistogram, merge_stats
 from enduro.session._manager import SessionManager
@@ -27,16 +29,19 @@ __all__ = [
     "CookieChanges",
     "CookieKey",
     "FlightRecorder",
+    "GridSession",
     "HttpClient",
     "HttpStats",
     "LatencyHistogram",
     "ProcessRegistry",
     "SessionManager",
     "SiteCookies",
+    "backend_for",
     "collect_signals",
     "csrf_header",
     "drain_logs",
     "find_browser",
+    "grid_status",
     "kill_group",
     "logging_options",
     "merge_stats",

@@ -18,6 +18,8 @@ import shutil
 import signal
 import socket
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,7 +28,10 @@ import psutil
 from enduro.store import ProcessRow, Store
 
 __all__ = [
+    "GRID_SESSION",
     "WORKDIR_PREFIX",
+    "close_grid_session",
+    "grid_session_address",
     "kill_group",
     "process_alive",
     "reap_dead_runs",
@@ -37,6 +42,23 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WORKDIR_PREFIX = "enduro-"
+GRID_SESSION = "grid_session"  # a registry row's kind for a session on a Selenium Grid
+
+
+def grid_session_address(grid_url: str, session_id: str) -> str:
+    """What the registry keeps of a Grid session (in the row's ``workdir``)."""
+    return f"{grid_url.rstrip('/')}/session/{session_id}"
+
+
+def close_grid_session(address: str, timeout: float = 10.0) -> bool:
+    """Ask the Grid to delete a session (DELETE /session/<id>); False if it
+    could not be reached or knew no such session."""
+    request = urllib.request.Request(address, method="DELETE")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return True
+    except (OSError, urllib.error.URLError):
+        return False
 
 
 def run_workdir_prefix(run_id: str) -> str:
@@ -89,6 +111,7 @@ def remove_workdir(path: str | None) -> None:
 def _kill_registered(rows: Iterable[ProcessRow], run_id: str) -> int:
     killed = 0
     marker = run_workdir_prefix(run_id)
+    rows = [row for row in rows if row.kind != GRID_SESSION]
     for pgid in {row.pgid for row in rows}:
         killed += kill_group(pgid, marker)
     killed += kill_group(None, os.path.join(tempfile.gettempdir(), marker))
@@ -118,7 +141,9 @@ def reap_dead_runs(
                 continue
         elif now - run.heartbeat_at < stale_after:
             continue
-        killed = _clean_up(store, run.run_id) if run.host == host else 0
+        killed = (
+            _clean_up(store, run.run_id) if run.host == host else _close_remote(store, run.run_id)
+        )
         released = store.mark_run_dead(run.run_id)
         if released is None:
             continue  # another runner found it dead first
@@ -146,11 +171,21 @@ def reap_dead_runs(
 def _clean_up(store: Store, run_id: str) -> int:
     """Kill what a dead run of this host left running, remove its work
     directories; returns how many processes were killed."""
+    killed = _close_remote(store, run_id)
     rows = store.open_processes(run_id)
-    killed = _kill_registered(rows, run_id)
+    killed += _kill_registered(rows, run_id)
     for row in rows:
         remove_workdir(row.workdir)
     for leftover in Path(tempfile.gettempdir()).glob(run_workdir_prefix(run_id) + "*"):
         remove_workdir(str(leftover))
     store.end_processes(row.id for row in rows)
     return killed
+
+
+def _close_remote(store: Store, run_id: str) -> int:
+    """Close the Grid sessions a dead run left open (reachable from any host);
+    returns how many the Grid closed."""
+    rows = [row for row in store.open_processes(run_id) if row.kind == GRID_SESSION]
+    closed = sum(close_grid_session(row.workdir) for row in rows if row.workdir)
+    store.end_processes(row.id for row in rows)
+    return closed

@@ -36,7 +36,7 @@ from enduro.session._selenium_view import look_through
 from enduro.session._signals import bounded_calls, collect_signals, drain_logs, logging_options
 from enduro.settings import Settings
 
-__all__ = ["CHROMIUM_FLAGS", "BrowserSession", "find_browser"]
+__all__ = ["CHROMIUM_FLAGS", "BrowserSession", "chromium_options", "find_browser"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,28 @@ def find_browser(settings: Settings) -> tuple[str, str]:
     return found[0], found[1]
 
 
+def chromium_options(settings: Settings) -> Options:
+    """Chromium's options for a run: headless, the flags of :data:`CHROMIUM_FLAGS`,
+    and the logs page signals are read from."""
+    options = Options()
+    if settings.headless:
+        options.add_argument("--headless")
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    if settings.page_signals:
+        # status, Retry-After and console errors for classifying failures
+        logging_options(options)
+    return options
+
+
+def set_timeouts(driver: Any, page_timeout: float) -> None:
+    """Bound page loads and scripts by ``page_timeout``, and every call to the
+    driver a little beyond it (a frozen browser ignores the page-load timeout)."""
+    driver.set_page_load_timeout(page_timeout)
+    driver.set_script_timeout(page_timeout)
+    driver.command_executor.client_config.timeout = page_timeout + 10
+
+
 class _Browser:
     """One Chromium + chromedriver pair, its work directory and registry entries."""
 
@@ -103,16 +125,9 @@ class _Browser:
         chromium, chromedriver = find_browser(self._settings)
         workdir = tempfile.mkdtemp(prefix=run_workdir_prefix(self._run_id))
         os.makedirs(os.path.join(workdir, "tmp"))
-        options = Options()
+        options = chromium_options(self._settings)
         options.binary_location = chromium
-        if self._settings.headless:
-            options.add_argument("--headless")
-        for flag in CHROMIUM_FLAGS:
-            options.add_argument(flag)
         options.add_argument(f"--user-data-dir={os.path.join(workdir, 'profile')}")
-        if self._settings.page_signals:
-            # status, Retry-After and console errors for classifying failures
-            logging_options(options)
         service = Service(
             chromedriver,
             env={**os.environ, "TMPDIR": os.path.join(workdir, "tmp")},
@@ -132,11 +147,7 @@ class _Browser:
             if isinstance(pid, int):
                 self.pid = pid
                 self.register("browser", pid)
-            timeout = self._settings.page_timeout
-            self.driver.set_page_load_timeout(timeout)
-            self.driver.set_script_timeout(timeout)
-            # A frozen browser ignores the page-load timeout; cap every call.
-            self.driver.command_executor.client_config.timeout = timeout + 10
+            set_timeouts(self.driver, self._settings.page_timeout)
         except BaseException:
             self.kill()
             raise
@@ -309,7 +320,7 @@ class BrowserSession(BrowserBackend):
         began = time.monotonic()
         browser = self._take_spare()
         if browser is None:
-            browser = _Browser(self._settings, self._run_id, self._registry)
+            browser = self._new_browser()
             browser.launch()
         if not browser.to_foreground():
             log.info(
@@ -326,11 +337,15 @@ class BrowserSession(BrowserBackend):
             "%s: browser started (pid %s) in %.2fs", self.name, browser.pid, self.started_at - began
         )
 
+    def _new_browser(self) -> _Browser:
+        """A browser of this backend, not launched yet."""
+        return _Browser(self._settings, self._run_id, self._registry)
+
     def prepare_spare(self) -> None:
         """Launch the next browser in the background (no-op if one is coming)."""
         if self._spare_thread is not None or self._closed:
             return
-        spare = _Browser(self._settings, self._run_id, self._registry)
+        spare = self._new_browser()
         self._spare = spare
 
         background = self._background_works

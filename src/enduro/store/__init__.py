@@ -18,6 +18,7 @@ from enduro.store._base import (
     StoreOpener,
     register_backend,
 )
+from enduro.store._migrate import copy_store
 from enduro.store._postgres import PostgresStore, display_target, open_postgres
 from enduro.store._rows import ClaimedPage, ProcessRow, RunRow, dumps_record, prepare_records
 from enduro.store._sqlite import SQLiteStore, flight_dir, open_sqlite
@@ -41,6 +42,7 @@ __all__ = [
     "SampleLog",
     "Store",
     "StoreOpener",
+    "copy_store",
     "display_target",
     "dumps_record",
     "flight_dir",

@@ -1,0 +1,169 @@
+"""The Selenium Grid backend: browsers that live on other machines.
+
+Sessions come from a Selenium Grid 4 (``webdriver.Remote`` at
+``Settings.grid_url``, or ``--grid``) and are driven exactly as the local
+backend drives its own (the same options, timeouts, DevTools calls and page
+signals — the Grid passes chromedriver's commands through). What differs,
+because the browser is not a process of this host:
+
+- no PIDs: nothing is sampled or SIGKILLed here (:meth:`GridSession.process_groups`
+  is empty, and the monitor says the browser's memory was not measured rather
+  than showing 0); each session's address is recorded in the run's registry
+  instead, so the next run closes the sessions of a run that was killed;
+- a browser is ended politely: ``quit()`` asks the Grid to delete the session
+  (which ends the node's chromedriver and Chromium), bounded in time, also
+  when the page deadline cuts off a frozen call;
+- a dead session shows in the Grid's answers (``invalid session id``, a
+  refused or reset connection), which classify as ``browser_dead`` as they do
+  locally; ``present`` can only say a session is held.
+
+See ARCHITECTURE.md, "Browser backends".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import urllib.error
+import urllib.request
+from typing import Any
+
+from selenium.webdriver import Remote
+from selenium.webdriver.chromium.remote_connection import ChromiumRemoteConnection
+from selenium.webdriver.remote.command import Command
+
+from enduro.errors import BrowserNotFound
+from enduro.session._backend import ProcessRegistry
+from enduro.session._processes import GRID_SESSION, grid_session_address
+from enduro.session._selenium import BrowserSession, _Browser, chromium_options, set_timeouts
+from enduro.settings import Settings
+
+__all__ = ["GridSession", "backend_for", "grid_status"]
+
+log = logging.getLogger(__name__)
+
+QUIT_TIMEOUT = 10.0  # seconds a polite close may take before it is given up
+
+
+class _RemoteChrome(Remote):
+    """A remote Chromium that takes chromedriver's own commands as the local one
+    does: DevTools calls and the logs page signals are read from (the Grid
+    passes them through to the node's chromedriver)."""
+
+    def __init__(self, url: str, options: Any) -> None:
+        connection = ChromiumRemoteConnection(url, vendor_prefix="goog", browser_name="chrome")
+        super().__init__(command_executor=connection, options=options)
+
+    def get_log(self, log_type: str) -> Any:
+        return self.execute(Command.GET_LOG, {"type": log_type})["value"]
+
+
+class _GridBrowser(_Browser):
+    """One session on the Grid."""
+
+    def __init__(
+        self, settings: Settings, run_id: str, registry: ProcessRegistry, url: str
+    ) -> None:
+        super().__init__(settings, run_id, registry)
+        self._url = url
+        self.session_id: str | None = None
+        self._entry: int | None = None
+
+    def launch(self, background: bool = False) -> None:
+        self.background = False  # the node's scheduling is not ours to change
+        options = chromium_options(self._settings)
+        try:
+            self.driver = _RemoteChrome(self._url, options)
+            self.session_id = self.driver.session_id
+            # recorded like a process: a run killed before it closes the session
+            # leaves the next run the address to close it at
+            self._entry = self._registry.register(
+                GRID_SESSION, 0, 0.0, None, grid_session_address(self._url, self.session_id)
+            )
+            set_timeouts(self.driver, self._settings.page_timeout)
+        except BaseException:
+            self.kill()
+            raise
+
+    def processes_alive(self) -> bool:
+        return self.driver is not None
+
+    def to_foreground(self) -> bool:
+        return True
+
+    def retire(self) -> None:
+        self.kill()
+
+    def kill(self) -> None:
+        """Ask the Grid to end the session, within :data:`QUIT_TIMEOUT`; safe twice
+        and from another thread (the page watchdog uses it)."""
+        with self._lock:
+            driver, self.driver = self.driver, None
+            entry, self._entry = self._entry, None
+        if driver is not None:
+            with contextlib.suppress(Exception):
+                driver.command_executor.client_config.timeout = QUIT_TIMEOUT
+            try:
+                driver.quit()
+            except Exception as exc:  # the node or the Grid is gone: nothing left to close
+                log.info("grid session %s: quit failed (%s)", self.session_id, type(exc).__name__)
+        if entry is not None:
+            self._registry.ended([entry])
+
+
+class GridSession(BrowserSession):
+    """The browser of one worker, from a Selenium Grid (``Settings.grid_url``).
+
+    Everything else — restarts with a spare, cookies carried across them, page
+    signals, the flight recorder — is the local backend's.
+    """
+
+    def _new_browser(self) -> _Browser:
+        url = self._settings.grid_url
+        assert url is not None, "GridSession needs Settings.grid_url"
+        return _GridBrowser(self._settings, self._run_id, self._registry, url)
+
+    @classmethod
+    def preflight(cls, settings: Settings) -> None:
+        """The Grid answers its status endpoint and says it is ready."""
+        url = settings.grid_url
+        if url is None:
+            raise BrowserNotFound("no Selenium Grid URL given", "pass --grid or ENDURO_GRID_URL")
+        status = grid_status(url, timeout=settings.health_timeout)
+        if not status.get("ready"):
+            raise BrowserNotFound(
+                f"Selenium Grid at {url} is not ready: {status.get('message', 'no message')}",
+                "start its nodes, or check the URL",
+            )
+
+
+def grid_status(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The Grid's ``/status`` answer (``value``).
+
+    Raises:
+        BrowserNotFound: the Grid does not answer, or not as a Grid does.
+    """
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/status", timeout=timeout) as answer:
+            body = json.loads(answer.read())
+        value = body["value"]
+        if not isinstance(value, dict):
+            raise TypeError("value is not an object")
+        return value
+    except (OSError, urllib.error.URLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise BrowserNotFound(
+            f"Selenium Grid at {url} does not answer ({reason})",
+            "check --grid / ENDURO_GRID_URL and that the Grid is running",
+        ) from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BrowserNotFound(
+            f"{url} answered /status, but not as a Selenium Grid does", "check the URL"
+        ) from exc
+
+
+def backend_for(settings: Settings) -> type[BrowserSession]:
+    """The browser backend ``settings`` ask for: the Grid's when a Grid URL is
+    set, else the local one."""
+    return GridSession if settings.grid_url else BrowserSession
