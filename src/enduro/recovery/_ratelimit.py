@@ -159,6 +159,24 @@ class RateLimiter:
             if wait(left):
                 return False
 
+    def wait_hold(
+        self, stop: threading.Event | None = None, *, wait: Callable[[float], bool] | None = None
+    ) -> bool:
+        """Block while a cool-down is in force (this runner's, or one another
+        runner was told), taking no turn. Returns False when ``stop`` was set first."""
+        if wait is None:
+            wait = stop.wait if stop is not None else _sleep
+        while True:
+            if stop is not None and stop.is_set():
+                return False
+            left = self.cooldown_left()
+            if left <= 0 and self._shared is not None:
+                left = self._shared.hold_left()
+            if left <= 0:
+                return True
+            if wait(left):
+                return False
+
     def _take_shared(self, now: float, wait: Callable[[float], bool], track: bool) -> bool:
         """Reserve a turn in the shared pace, adopt its rate, wait for the turn."""
         assert self._shared is not None

@@ -2,10 +2,10 @@
 
 ::
 
-    limiter.acquire() -> session.ready() -> job.handler(ctx) -> store.complete_rows()
-                              ^                    |
-                              |                  error
-                              |                    v
+    limiter.wait_hold() -> session.ready() -> limiter.acquire() -> job.handler(ctx)
+                              ^                                        |
+                              |                          store.complete_rows(), or on error:
+                              |                                        v
       restart / re-login / cool down  <-  policies.decide(classify(exc, signals))
 
 The worker holds no state of its own beyond what it was given: the store (the
@@ -159,11 +159,18 @@ class PageWorker:
         """
         control, store = self._control, self._store
         attempt = page.attempts + 1
-        if not self._limiter.acquire(control.stop):
+        # Past any cool-down before the browser is readied (a restart or re-login
+        # must not reach the site inside a Retry-After window either), and the
+        # page's turn taken once it is ready (a turn taken before a browser start
+        # would go stale while the other runners' turns go on).
+        if not self._limiter.wait_hold(control.stop):
             store.release(page, self._run_id)  # stopped while waiting for the site
             return
         try:
             session.ready(page.key, attempt)
+            if not self._limiter.acquire(control.stop):
+                store.release(page, self._run_id)
+                return
             records, ctx = self.call_handler(session, page.key, attempt, self.job.handler)
             if session.halting:  # ctx.http halted the run; the handler swallowed it
                 raise HaltRun(session.halting)
