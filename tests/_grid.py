@@ -127,7 +127,7 @@ class GridServer:
                 cmdline = proc.cmdline()
                 if (
                     cmdline
-                    and "chromium" in cmdline[0]
+                    and Path(cmdline[0]).name == "chromium"
                     and not any(a.startswith("--type=") for a in cmdline)
                 ):
                     found.append(proc)

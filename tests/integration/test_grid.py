@@ -55,7 +55,8 @@ def test_sigkilled_runs_on_grid_browsers_resume_exactly_and_close_their_sessions
     assert grid.open_sessions() == []
     with Store.open(store_path, create=False) as store:
         sessions = [p for p in store.all_processes() if p.kind == "grid_session"]
-        assert len(sessions) >= 6 and all(p.ended_at is not None for p in sessions)
+        assert len(sessions) >= 6  # one per run at least, each recorded
+        assert store.open_processes() == []  # and each closed, by its run or the next
         assert [p for p in store.all_processes() if p.kind != "grid_session"] == []
 
 

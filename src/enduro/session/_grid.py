@@ -34,16 +34,30 @@ from selenium.webdriver.chromium.remote_connection import ChromiumRemoteConnecti
 from selenium.webdriver.remote.command import Command
 
 from enduro.errors import BrowserNotFound
+from enduro.recovery import ErrorTable, register_errors
 from enduro.session._backend import ProcessRegistry
 from enduro.session._processes import GRID_SESSION, grid_session_address
 from enduro.session._selenium import BrowserSession, _Browser, chromium_options, set_timeouts
 from enduro.settings import Settings
 
-__all__ = ["GridSession", "backend_for", "grid_status"]
+__all__ = ["GRID_ERRORS", "GridSession", "backend_for", "grid_status"]
 
 log = logging.getLogger(__name__)
 
 QUIT_TIMEOUT = 10.0  # seconds a polite close may take before it is given up
+
+# What the Grid says when the node's browser or chromedriver is gone (measured
+# here: SIGKILLing the node's Chromium under a page gives the first), on top of
+# Selenium's own table, whose exceptions the Grid passes through.
+GRID_ERRORS = ErrorTable(
+    name="selenium-grid",
+    patterns=(
+        (r"Unable to execute request for an existing session", "browser_crash"),
+        (r"Session \[?[0-9a-f-]+\]? (?:not found|was terminated|timed out)", "browser_crash"),
+        (r"Could not start a new session", "driver_dead"),
+    ),
+)
+register_errors(GRID_ERRORS)
 
 
 class _RemoteChrome(Remote):
