@@ -122,3 +122,27 @@ def test_status_of_a_store_without_runs_has_no_resources(tmp_path: Path) -> None
     done = CliRunner().invoke(main, ["status", str(path), "--json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["last_run_resources"] is None
+
+
+def test_samples_that_saw_no_browser_process_give_no_browser_figures(tmp_path: Path) -> None:
+    """Between two browsers, or with browsers from a Selenium Grid, a sample sees
+    no browser process: that is "not measured", never a 0 MB browser."""
+    samples = [_sample(p, 1, 400.0 + p, 120.0) for p in (10, 20, 30)]
+    for gap in (_sample(0, 0, 0.0, 110.0), _sample(40, 2, 0.0, 121.0)):
+        gap["browser_count"] = 0
+        samples.append(gap)
+
+    resources = run_resources(samples)
+    remote = run_resources([{**s, "browser_count": 0, "browser_pss": 0} for s in samples])
+
+    assert resources["peak_browser_pss_mb"] == 430.0
+    assert remote["peak_browser_pss_mb"] is None
+    assert remote["peak_runner_rss_mb"] == 121.0
+    with Store.open(tmp_path / "s.db") as store:
+        store.begin_run("run-a", "matches", "host", 1, 1.0)
+        store.add_sample("run-a", 1.0, 0, {**samples[-1], "browser_count": 0})
+    out = CliRunner().invoke(main, ["status", str(tmp_path / "s.db")])
+    shown = " ".join(out.output.split())
+    assert "browser memory not measured (no browser process on this host)" in shown
+    assert "1 resource samples, browser memory not measured, peak runner RSS 121 MB" in shown
+    assert "PSS 0 MB" not in shown

@@ -341,25 +341,32 @@ def status(store_path: str, as_json: bool) -> None:
         console.print("empty store: no job has run yet")
     sample = report["latest_sample"]
     if sample:
+        browser = (
+            f"browser {sample['browser_count']} processes PSS "
+            f"{sample['browser_pss'] / 2**20:.0f} MB"
+            if sample["browser_count"]
+            else "browser memory not measured (no browser process on this host)"
+        )
         console.print(
             f"latest sample: memory {sample['mem_percent']:.0f}% "
             f"({sample.get('memory_limit', 'host')}), "
-            f"CPU {sample['cpu_percent']:.0f}%, browser {sample['browser_count']} processes "
-            f"PSS {sample['browser_pss'] / 2**20:.0f} MB, runner RSS "
+            f"CPU {sample['cpu_percent']:.0f}%, {browser}, runner RSS "
             f"{sample['runner_rss'] / 2**20:.0f} MB, disk free {sample['disk_free'] / 2**30:.1f} GB"
         )
     resources = report["last_run_resources"]
     if resources:
         line = f"last run {resources['run_id']} ({resources['status']}): "
-        if resources["samples"] and resources["peak_browser_pss_mb"] is not None:
-            line += (
-                f"{resources['samples']} resource samples, "
-                f"peak browser PSS {resources['peak_browser_pss_mb']:.0f} MB, "
-                f"peak runner RSS {resources['peak_runner_rss_mb'] or 0:.0f} MB; "
-                f"leak {resources['leak_text']}"
-            )
+        line += f"{resources['samples']} resource samples, "
+        browser, runner = resources["peak_browser_pss_mb"], resources["peak_runner_rss_mb"]
+        if browser is None and runner is None:
+            line += "no memory figures"
         else:
-            line += f"{resources['samples']} resource samples, no memory figures"
+            line += (
+                "browser memory not measured"
+                if browser is None
+                else f"peak browser PSS {browser:.0f} MB"
+            )
+            line += f", peak runner RSS {runner or 0:.0f} MB; leak {resources['leak_text']}"
         console.print(line)
     for alert in report["open_alerts"]:
         console.print(f"[red]open alert[/]: {alert['message']}")

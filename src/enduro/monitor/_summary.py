@@ -38,7 +38,7 @@ def summarize_samples(
     """
     series = {}
     for name, (unit, scale) in SERIES.items():
-        found = summarize([float(s[name]) / scale for s in samples if name in s])
+        found = summarize([float(s[name]) / scale for s in samples if _measured(s, name)])
         if found is not None:
             series[name] = {"unit": unit, **asdict(found)}
     stretches = [
@@ -64,9 +64,18 @@ def summarize_samples(
 
 
 def _has(sample: dict[str, Any], name: str) -> bool:
-    """Whether a stored sample holds ``pages`` and ``name`` (one from an older
-    enduro, or written by hand, may lack a field)."""
-    return "pages" in sample and name in sample
+    """Whether a stored sample holds ``pages`` and a measured ``name`` (one from an
+    older enduro, or written by hand, may lack a field)."""
+    return "pages" in sample and _measured(sample, name)
+
+
+def _measured(sample: dict[str, Any], name: str) -> bool:
+    """Whether ``name`` was measured in ``sample``: browser memory only when the
+    sample saw browser processes (none between two browsers, and none to see
+    on this host for a browser from a Selenium Grid — not a 0 MB browser)."""
+    if name not in sample:
+        return False
+    return not name.startswith("browser_") or sample.get("browser_count", 1) > 0
 
 
 def run_resources(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
