@@ -353,7 +353,10 @@ class Runner:
     def _check_stall(self) -> None:
         """No page completed for ``stall_timeout``: restart the browsers, then halt."""
         with self._lock:
-            idle = self._busy == 0  # no page in hand: the rest is leased by other runs
+            idle = self._busy == 0
+        if idle:  # no page in hand: waiting out retry times, or is the rest another run's?
+            counts = self.store.page_counts(self.job.name)
+            idle = counts["pending"] == 0 and counts["leased"] > 0
         if idle or self._limiter.cooldown_left() > 0 or not self._control.may_start_pages():
             self._stall.progressed()  # idle on purpose, not stalled
             return
