@@ -45,7 +45,13 @@ class Fleet:
     def start(self, slot: int) -> None:
         env = {**self.env, "ENDURO_HOST_ID": f"host-{slot}"}
         log = (self.logs / f"runner-{slot}.log").open("ab")
-        self.procs[slot] = subprocess.Popen(self.command, env=env, stdout=log, stderr=log)
+        self.procs[slot] = subprocess.Popen(
+            self.command,
+            env=env,
+            stdout=log,
+            stderr=log,
+            cwd=self.logs,  # flight records here
+        )
         self.started[slot] = time.monotonic()
 
     def settled(self, seconds: float) -> bool:
@@ -105,7 +111,7 @@ def _run_fleet(
         while not fleet.finished():
             assert time.monotonic() < deadline, "the fleet did not finish"
             done = _done(url)
-            if not db_restarted and done >= pages // 2 and fleet.settled(5.0):
+            if not db_restarted and done >= pages // 2 and fleet.settled(15.0):
                 server.stop()
                 time.sleep(3.0)  # the outage itself: runners must wait it out
                 server.start()

@@ -52,7 +52,9 @@ def test_three_runners_keep_to_one_rate_and_one_retry_after_window(
     for slot in range(RUNNERS):
         env = {**reference_env(site.url, PAGES), "ENDURO_HOST_ID": f"host-{slot}"}
         log = (tmp_path / f"runner-{slot}.log").open("wb")
-        procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+        procs.append(  # in tmp_path: a PostgreSQL store's flight records go under the cwd
+            subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=tmp_path)
+        )
     codes = [proc.wait(timeout=600) for proc in procs]
     assert codes == [0] * RUNNERS, [p.read_text()[-1500:] for p in tmp_path.glob("*.log")]
     assert export_lines(pg_url) == truth_lines(PAGES)

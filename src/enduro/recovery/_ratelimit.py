@@ -85,8 +85,7 @@ class RateLimiter:
             raise ValueError(f"rate must be > 0 or None, not {rate}")
         if max_rate is not None and max_rate <= 0:
             raise ValueError(f"max_rate must be > 0 or None, not {max_rate}")
-        if max_rate is not None:
-            rate = max_rate if rate is None else min(rate, max_rate)
+        rate = _capped(rate, max_rate)
         if min_rate <= 0 or not 0 < cut < 1 or raise_by < 1 or raise_after < 1 or window <= 0:
             raise ValueError("need min_rate > 0, 0 < cut < 1, raise_by >= 1, raise_after >= 1")
         self._lock = threading.Lock()
@@ -182,10 +181,7 @@ class RateLimiter:
         assert self._shared is not None
         left, interval = self._shared.take(1.0 / self._max_rate if self._max_rate else 0.0)
         with self._lock:
-            rate = 1.0 / interval if interval > 0 else None
-            if self._max_rate is not None:
-                rate = self._max_rate if rate is None else min(rate, self._max_rate)
-            self._rate = rate
+            self._rate = _capped(1.0 / interval if interval > 0 else None, self._max_rate)
             self._take(now)
             if track:
                 self._in_flight += 1
@@ -267,20 +263,25 @@ class RateLimiter:
         """A page went through: after ``raise_after`` in a row, raise the rate a little."""
         with self._lock:
             self._streak += 1
-            if self._streak < self._raise_after or self._rate is None:
-                if self._streak >= self._raise_after:
-                    self._streak = 0
+            if self._streak < self._raise_after:
                 return
             self._streak = 0
+            if self._rate is None:
+                return
             rate: float | None = self._rate * self._raise_by
             reached = self._observed(self._clock())
             if reached is not None and rate is not None and reached < rate / 2:
                 rate = None
-            if self._max_rate is not None:
-                rate = self._max_rate if rate is None else min(rate, self._max_rate)
-            self._rate = rate
+            self._rate = rate = _capped(rate, self._max_rate)
         if self._shared is not None:
             self._shared.set(interval=1.0 / rate if rate else 0.0)
+
+
+def _capped(rate: float | None, max_rate: float | None) -> float | None:
+    """``rate`` held to ``max_rate`` (an unlimited rate becomes the ceiling)."""
+    if max_rate is None:
+        return rate
+    return max_rate if rate is None else min(rate, max_rate)
 
 
 def _sleep(seconds: float) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from enduro.errors import StoreError
@@ -115,15 +115,7 @@ def create_store(path: Path, clock: Clock) -> None:
     try:
         engine = engine_for(Path(tmp))
         with engine.begin() as conn:
-            s.metadata.create_all(conn)
-            conn.execute(
-                insert(s.meta),
-                [
-                    {"key": "app", "value": s.APP_MARK},
-                    {"key": "schema_version", "value": str(s.SCHEMA_VERSION)},
-                    {"key": "created_at", "value": repr(clock())},
-                ],
-            )
+            s.create_schema(conn, clock())
         engine.dispose()  # the last close checkpoints the WAL into the file
         if path.exists() and path.stat().st_size == 0:
             os.replace(tmp, path)

@@ -60,7 +60,7 @@ from tenacity import (
 from enduro.errors import StoreError
 from enduro.store import _schema as s
 from enduro.store._base import Store
-from enduro.store._rows import ClaimedPage, Clock
+from enduro.store._rows import ClaimedPage, Clock, claimed_pages
 from enduro.store._sql_log import SqlLog
 from enduro.store._sql_pages import SqlPages
 
@@ -325,10 +325,7 @@ class PostgresStore(SqlPages, SqlLog, Store):
         )
         with self._begin() as conn:
             rows = conn.execute(query).all()
-        return [
-            ClaimedPage(job=job, key=r.key, seq=r.seq, attempts=r.attempts, recoveries=r.recoveries)
-            for r in rows
-        ]
+        return claimed_pages(job, rows)
 
     @_outlasting
     def complete_rows(
@@ -448,15 +445,7 @@ def _prepare_schema(conn: Connection, url: URL, create: bool, clock: Clock) -> N
             )
         if not create:
             raise StoreError(f"no enduro store in {name}", "check the URL, or run a job first")
-        s.metadata.create_all(conn)
-        conn.execute(
-            s.meta.insert(),
-            [
-                {"key": "app", "value": s.APP_MARK},
-                {"key": "schema_version", "value": str(s.SCHEMA_VERSION)},
-                {"key": "created_at", "value": repr(clock())},
-            ],
-        )
+        s.create_schema(conn, clock())
         return
     marks = {str(k): str(v) for k, v in conn.execute(select(s.meta.c.key, s.meta.c.value))}
     if marks.get("app") != s.APP_MARK or "schema_version" not in marks:

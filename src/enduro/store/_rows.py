@@ -15,6 +15,7 @@ __all__ = [
     "Clock",
     "ProcessRow",
     "RunRow",
+    "claimed_pages",
     "dumps_record",
     "prepare_records",
 ]
@@ -36,6 +37,14 @@ class ClaimedPage:
     seq: int
     attempts: int
     recoveries: int = 0
+
+
+def claimed_pages(job: str, rows: Iterable[Any]) -> list[ClaimedPage]:
+    """The leases a claim's rows (key, seq, attempts, recoveries) stand for."""
+    return [
+        ClaimedPage(job=job, key=r.key, seq=r.seq, attempts=r.attempts, recoveries=r.recoveries)
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)

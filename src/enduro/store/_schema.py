@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
+    Connection,
     Float,
     Index,
     Integer,
@@ -150,3 +151,17 @@ pacing = Table(
     Column("interval", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+
+def create_schema(conn: Connection, now: float) -> None:
+    """Make every table in ``conn``'s database and mark it an enduro store of
+    this schema, made at ``now`` (inside the caller's transaction)."""
+    metadata.create_all(conn)
+    conn.execute(
+        meta.insert(),
+        [
+            {"key": "app", "value": APP_MARK},
+            {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+            {"key": "created_at", "value": repr(now)},
+        ],
+    )

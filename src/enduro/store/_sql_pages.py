@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Select, and_, func, or_, select, update
 
 from enduro.store import _schema as s
 from enduro.store._base import PageQueue, RecordStore
-from enduro.store._rows import ClaimedPage
+from enduro.store._rows import ClaimedPage, claimed_pages
 from enduro.store._sql import SqlBase, add_pages, release_where
 
 __all__ = ["SqlPages"]
@@ -55,10 +55,7 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
         )
         with self._begin() as conn:
             rows = sorted(conn.execute(claim).all(), key=lambda r: r.seq)
-        return [
-            ClaimedPage(job=job, key=r.key, seq=r.seq, attempts=r.attempts, recoveries=r.recoveries)
-            for r in rows
-        ]
+        return claimed_pages(job, rows)
 
     def _lock_ready(self, ready: Select[Any]) -> Select[Any]:
         """The claim's choice of pages, as the backend must lock and evaluate it
