@@ -196,6 +196,7 @@ class Runner:
         store, job, emit = self.store, self.job, self.events.emit
         host = self.settings.host_id
         reap_dead_runs(store, stale_after=self.settings.lease_seconds, now=store.now(), host=host)
+        self._backend.reap(store, self.settings)
         store.reclaim_expired_leases(job.name)
         added = 0 if job.discovers_pages else store.seed_pages(job.name, job.page_keys)
         if self.settings.rate_limit is not None or not store.running_runs():
@@ -264,6 +265,7 @@ class Runner:
         else:
             status, code, reason = "finished", 0, "every page done"
         self.store.end_run(self.run_id, status, code)
+        self._backend.reap(self.store, self.settings)  # sessions whose close was lost, ours too
         self.events.emit("run_end", f"{status}: {reason}", data=counts)
         log.info("run %s %s: %s", self.run_id, status, reason)
         return RunResult(self.run_id, status, code, reason, self.progress, counts)

@@ -22,6 +22,7 @@ from typing import Any, Protocol, Self
 
 from enduro.recovery import ErrorTable, PageSignals
 from enduro.settings import Settings
+from enduro.store import Store
 
 __all__ = ["BrowserBackend", "BrowserView", "CookieKey", "ProcessRegistry"]
 
@@ -115,6 +116,18 @@ class BrowserBackend(ABC):
             EnduroError: it can't (with what to do about it).
         """
         return None  # nothing to check unless the backend says otherwise
+
+    @classmethod
+    def reap(cls, store: Store, settings: Settings) -> int:
+        """Close what runs of ``store`` that are no longer running left open in
+        places the process registry can't see (a remote session created in the
+        instant before its run recorded it). Called once at the start of a run,
+        after the dead runs were found.
+
+        Returns:
+            How many were closed.
+        """
+        return 0  # a local browser is a process: the registry has it from its start
 
     # ---- the browser's life ---------------------------------------------
 

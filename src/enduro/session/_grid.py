@@ -13,6 +13,11 @@ because the browser is not a process of this host:
 - a browser is ended politely: ``quit()`` asks the Grid to delete the session
   (which ends the node's chromedriver and Chromium), bounded in time, also
   when the page deadline cuts off a frozen call;
+- every session carries its run's id as a capability (:data:`RUN_CAPABILITY`),
+  so a session the Grid created in the instant before its run was killed —
+  too late for the run to record it — is still found: the next run asks the
+  Grid for the sessions of runs no longer running and closes them
+  (:meth:`GridSession.reap`);
 - a dead session shows in the Grid's answers (``invalid session id``, a
   refused or reset connection), which classify as ``browser_dead`` as they do
   locally; ``present`` can only say a session is held.
@@ -36,15 +41,24 @@ from selenium.webdriver.remote.command import Command
 from enduro.errors import BrowserNotFound
 from enduro.recovery import ErrorTable, register_errors
 from enduro.session._backend import ProcessRegistry
-from enduro.session._processes import GRID_SESSION, grid_session_address
+from enduro.session._processes import GRID_SESSION, close_grid_session, grid_session_address
 from enduro.session._selenium import BrowserSession, _Browser, chromium_options, set_timeouts
 from enduro.settings import Settings
+from enduro.store import Store
 
-__all__ = ["GRID_ERRORS", "GridSession", "backend_for", "grid_status"]
+__all__ = [
+    "GRID_ERRORS",
+    "RUN_CAPABILITY",
+    "GridSession",
+    "backend_for",
+    "grid_sessions",
+    "grid_status",
+]
 
 log = logging.getLogger(__name__)
 
 QUIT_TIMEOUT = 10.0  # seconds a polite close may take before it is given up
+RUN_CAPABILITY = "enduro:run"  # the id of the run a Grid session belongs to
 
 # What the Grid says when the node's browser or chromedriver is gone (measured
 # here: SIGKILLing the node's Chromium under a page gives the first), on top of
@@ -87,6 +101,7 @@ class _GridBrowser(_Browser):
     def launch(self, background: bool = False) -> None:
         self.background = False  # the node's scheduling is not ours to change
         options = chromium_options(self._settings)
+        options.set_capability(RUN_CAPABILITY, self._run_id)
         try:
             self.driver = _RemoteChrome(self._url, options)
             self.session_id = self.driver.session_id
@@ -150,6 +165,46 @@ class GridSession(BrowserSession):
                 f"Selenium Grid at {url} is not ready: {status.get('message', 'no message')}",
                 "start its nodes, or check the URL",
             )
+
+    @classmethod
+    def reap(cls, store: Store, settings: Settings) -> int:
+        """Close the sessions on this run's Grid that belong to runs of ``store``
+        that are not running (ended, or found dead): the one a killed run had
+        asked for but not yet recorded, or one whose polite close failed.
+
+        Sessions of running runs, and of other stores' runs, are left alone.
+        """
+        url = settings.grid_url
+        if url is None:
+            return 0
+        try:
+            held = grid_sessions(url, timeout=settings.health_timeout)
+        except BrowserNotFound as exc:
+            log.info("grid sessions not listed: %s", exc)
+            return 0
+        wanted = {owner for owner in held.values() if owner is not None}
+        if not wanted:
+            return 0
+        over = {run.run_id for run in store.runs() if run.status != "running"} & wanted
+        closed = 0
+        for session_id, owner in held.items():
+            if owner in over:
+                closed += close_grid_session(grid_session_address(url, session_id))
+                log.info("closed grid session %s left by run %s", session_id, owner)
+        return closed
+
+
+def grid_sessions(url: str, timeout: float = 5.0) -> dict[str, str | None]:
+    """The sessions the Grid's nodes hold now: session id → the enduro run it
+    belongs to (:data:`RUN_CAPABILITY`; None for a session enduro did not start)."""
+    held: dict[str, str | None] = {}
+    for node in grid_status(url, timeout).get("nodes", []):
+        for slot in node.get("slots", []):
+            session = slot.get("session")
+            if session and session.get("sessionId"):
+                owner = (session.get("capabilities") or {}).get(RUN_CAPABILITY)
+                held[session["sessionId"]] = owner if isinstance(owner, str) else None
+    return held
 
 
 def grid_status(url: str, timeout: float = 5.0) -> dict[str, Any]:
