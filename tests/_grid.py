@@ -15,17 +15,20 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from enduro.session._processes import grid_request
+
 __all__ = ["GridServer", "find_jar", "running_grid"]
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_SESSIONS = 6
+GRID_USER = "enduro"
+GRID_PASSWORD = "grid-test-secret-7f3a"
 
 
 def find_jar() -> Path:
@@ -47,12 +50,16 @@ def _free_port() -> int:
 class GridServer:
     """``java -jar selenium-server.jar standalone`` on a free loopback port."""
 
-    def __init__(self) -> None:
+    def __init__(self, session_timeout: int = 300) -> None:
         java = shutil.which("java")
         if java is None:
             raise RuntimeError("no java: run `make setup` (Debian's openjdk-17-jre-headless)")
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # behind basic auth, as a Grid shared by a team is: the password must
+        # reach the Grid and nothing else (the tests look for it in what runs wrote)
+        self.password = GRID_PASSWORD
+        self.url = f"http://{GRID_USER}:{GRID_PASSWORD}@127.0.0.1:{self.port}"
+        self.plain_url = f"http://127.0.0.1:{self.port}"
         self.dir = Path(tempfile.mkdtemp(prefix="enduro-grid-"))
         chromium = shutil.which("chromium") or "/usr/bin/chromium"
         stereotype = {"browserName": "chrome", "goog:chromeOptions": {"binary": chromium}}
@@ -68,6 +75,9 @@ class GridServer:
             f'webdriver-executable = "{shutil.which("chromedriver") or "/usr/bin/chromedriver"}"\n'
         )
         self._log = (self.dir / "grid.log").open("wb")
+        # the node's browsers make their profiles in here, so a browser its
+        # killed chromedriver orphaned is still found by close()
+        (self.dir / "tmp").mkdir()
         self.proc = subprocess.Popen(
             [
                 java,
@@ -84,11 +94,16 @@ class GridServer:
                 "--selenium-manager",
                 "false",
                 "--session-timeout",
-                "300",
+                str(session_timeout),
+                "--username",
+                GRID_USER,
+                "--password",
+                GRID_PASSWORD,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, "TMPDIR": str(self.dir / "tmp")},
         )
         self._wait_ready()
 
@@ -106,8 +121,7 @@ class GridServer:
         raise RuntimeError(f"the Grid was not ready in {timeout:.0f} s")
 
     def status(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/status", timeout=5) as answer:
-            value: dict[str, Any] = json.loads(answer.read())["value"]
+        value: dict[str, Any] = json.loads(grid_request(self.url + "/status", timeout=5))["value"]
         return value
 
     def open_sessions(self) -> list[str]:
@@ -118,6 +132,15 @@ class GridServer:
             for slot in node.get("slots", [])
             if slot.get("session")
         ]
+
+    def wait_no_sessions(self, timeout: float) -> bool:
+        """Whether the Grid holds no session, within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.open_sessions():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1.0)
+        return True
 
     def browsers(self) -> list[psutil.Process]:
         """The Chromium browser processes the Grid's node started (not renderers)."""
@@ -138,6 +161,11 @@ class GridServer:
             for child in psutil.Process(self.proc.pid).children(recursive=True):
                 with contextlib.suppress(psutil.Error):
                     child.kill()
+        marker = str(self.dir / "tmp")
+        for proc in psutil.process_iter(["cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if any(marker in part for part in proc.info["cmdline"] or ()):
+                    proc.kill()
         self.proc.kill()
         self.proc.wait()
         self._log.close()
@@ -145,8 +173,8 @@ class GridServer:
 
 
 @contextlib.contextmanager
-def running_grid() -> Iterator[GridServer]:
-    grid = GridServer()
+def running_grid(session_timeout: int = 300) -> Iterator[GridServer]:
+    grid = GridServer(session_timeout)
     try:
         yield grid
     finally:

@@ -132,6 +132,8 @@ def _charts_render_in_chromium(report: Path, tmp_path: Path) -> None:
         (["--scenario", "nightmare"], "nightmare"),
         (["--duration", "soon"], "soon"),
         (["--scenario", "missing.toml"], "missing.toml"),
+        (["--grid", "http://127.0.0.1:1"], "Selenium Grid at http://127.0.0.1:1 does not answer"),
+        (["--grid", "ftp://grid"], "grid_url"),
     ],
 )
 def test_bad_scenarios_give_one_line_and_exit_2(

@@ -62,6 +62,14 @@ def _report_dir(given: Path | None, prefix: str) -> Path:
     default=None,
     help="Seconds the site takes per page, as a real site would.",
 )
+@click.option(
+    "--grid",
+    "grid_url",
+    envvar="ENDURO_GRID_URL",
+    default=None,
+    help="Take the browsers from this Selenium Grid (http://host:4444); the browser "
+    "faults reach them when the Grid's node runs on this host.",
+)
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @click.option("-v", "--verbose", count=True)
@@ -69,6 +77,7 @@ def _report_dir(given: Path | None, prefix: str) -> Path:
 def stress(
     scenario: str,
     job_ref: str | None,
+    grid_url: str | None,
     report_dir: Path | None,
     as_json: bool,
     verbose: int,
@@ -76,14 +85,19 @@ def stress(
 ) -> None:
     """Run a stress scenario on the built-in site (or your job); exit 0 GO, 1 NO-GO."""
     from enduro.report import terminal_summary
+    from enduro.settings import Settings
     from enduro.stress.scenario import load_scenario
     from enduro.stress.suite import run_scenario
 
     config = load_scenario(scenario, job=job_ref, **overrides)
+    if grid_url is not None:
+        from enduro.session import GridSession
+
+        GridSession.preflight(Settings.model_validate({"grid_url": grid_url}))  # before writing
     directory = _report_dir(report_dir, "stress")
     out = console()
     setup_logging(out, verbose)
-    results = run_scenario(config, directory)
+    results = run_scenario(config, directory, grid=grid_url)
     if as_json:
         click.echo(results.model_dump_json(indent=1))
     terminal_summary(results, out)

@@ -45,6 +45,7 @@ from enduro.session import (
     SessionManager,
     backend_for,
     reap_dead_runs,
+    split_credentials,
 )
 from enduro.settings import Settings
 from enduro.store import ClaimedPage, Store
@@ -112,7 +113,8 @@ class Runner:
         self._backend = backend or backend_for(settings)
         self._clock = clock = clock or store.now
         # learns the site's cookies and tokens as ctx.http meets them
-        self._redact = Redactor(job.secrets)
+        grid_secret = split_credentials(settings.grid_url or "")[1] or ""
+        self._redact = Redactor([*job.secrets, grid_secret.partition(":")[2]])
         self.events = RunEvents(self.run_id, job.name, self._redact, clock)
         self.events.subscribe(store_listener(store))
         self._control = RunControl(
@@ -195,7 +197,13 @@ class Runner:
     def _run(self) -> RunResult:
         store, job, emit = self.store, self.job, self.events.emit
         host = self.settings.host_id
-        reap_dead_runs(store, stale_after=self.settings.lease_seconds, now=store.now(), host=host)
+        reap_dead_runs(
+            store,
+            stale_after=self.settings.lease_seconds,
+            now=store.now(),
+            host=host,
+            grid_url=self.settings.grid_url,
+        )
         self._backend.reap(store, self.settings)
         store.reclaim_expired_leases(job.name)
         added = 0 if job.discovers_pages else store.seed_pages(job.name, job.page_keys)

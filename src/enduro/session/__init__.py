@@ -8,11 +8,23 @@ and Debian's chromedriver) is the backend a run uses by default, :class:`GridSes
 
 from enduro.session._backend import BrowserBackend, BrowserView, CookieKey, ProcessRegistry
 from enduro.session._cookies import Cookie, CookieChanges, SiteCookies
-from enduro.session._grid import GridSession, backend_for, grid_status
+from enduro.session._grid import (
+    GridSession,
+    GridSessionInfo,
+    backend_for,
+    grid_sessions,
+    grid_status,
+)
 from enduro.session._http import BrowserLink, HttpClient, csrf_header
 from enduro.session._http_stats import HttpStats, LatencyHistogram, merge_stats
 from enduro.session._manager import SessionManager
-from enduro.session._processes import kill_group, process_alive, reap_dead_runs
+from enduro.session._processes import (
+    kill_group,
+    process_alive,
+    reap_dead_runs,
+    shown_url,
+    split_credentials,
+)
 from enduro.session._recorder import FlightRecorder
 from enduro.session._selenium import CHROMIUM_FLAGS, BrowserSession, find_browser
 from enduro.session._selenium_errors import SELENIUM_ERRORS
@@ -30,6 +42,7 @@ __all__ = [
     "CookieKey",
     "FlightRecorder",
     "GridSession",
+    "GridSessionInfo",
     "HttpClient",
     "HttpStats",
     "LatencyHistogram",
@@ -41,10 +54,13 @@ __all__ = [
     "csrf_header",
     "drain_logs",
     "find_browser",
+    "grid_sessions",
     "grid_status",
     "kill_group",
     "logging_options",
     "merge_stats",
     "process_alive",
     "reap_dead_runs",
+    "shown_url",
+    "split_credentials",
 ]

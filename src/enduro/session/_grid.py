@@ -31,17 +31,25 @@ import contextlib
 import json
 import logging
 import urllib.error
-import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from selenium.webdriver import Remote
 from selenium.webdriver.chromium.remote_connection import ChromiumRemoteConnection
+from selenium.webdriver.remote.client_config import ClientConfig
 from selenium.webdriver.remote.command import Command
 
 from enduro.errors import BrowserNotFound
 from enduro.recovery import ErrorTable, register_errors
 from enduro.session._backend import ProcessRegistry
-from enduro.session._processes import GRID_SESSION, close_grid_session, grid_session_address
+from enduro.session._processes import (
+    GRID_SESSION,
+    close_grid_session,
+    grid_request,
+    grid_session_address,
+    shown_url,
+    split_credentials,
+)
 from enduro.session._selenium import BrowserSession, _Browser, chromium_options, set_timeouts
 from enduro.settings import Settings
 from enduro.store import Store
@@ -50,6 +58,7 @@ __all__ = [
     "GRID_ERRORS",
     "RUN_CAPABILITY",
     "GridSession",
+    "GridSessionInfo",
     "backend_for",
     "grid_sessions",
     "grid_status",
@@ -80,7 +89,18 @@ class _RemoteChrome(Remote):
     passes them through to the node's chromedriver)."""
 
     def __init__(self, url: str, options: Any) -> None:
-        connection = ChromiumRemoteConnection(url, vendor_prefix="goog", browser_name="chrome")
+        plain, credentials = split_credentials(url)
+        user, _, password = (credentials or "").partition(":")
+        config = ClientConfig(
+            remote_server_addr=plain,
+            keep_alive=True,
+            timeout=120,
+            username=user or None,
+            password=password or None,
+        )
+        connection = ChromiumRemoteConnection(
+            plain, vendor_prefix="goog", browser_name="chrome", client_config=config
+        )
         super().__init__(command_executor=connection, options=options)
 
     def get_log(self, log_type: str) -> Any:
@@ -162,7 +182,8 @@ class GridSession(BrowserSession):
         status = grid_status(url, timeout=settings.health_timeout)
         if not status.get("ready"):
             raise BrowserNotFound(
-                f"Selenium Grid at {url} is not ready: {status.get('message', 'no message')}",
+                f"Selenium Grid at {shown_url(url)} is not ready: "
+                f"{status.get('message', 'no message')}",
                 "start its nodes, or check the URL",
             )
 
@@ -182,29 +203,63 @@ class GridSession(BrowserSession):
         except BrowserNotFound as exc:
             log.info("grid sessions not listed: %s", exc)
             return 0
-        wanted = {owner for owner in held.values() if owner is not None}
+        wanted = {info.run_id for info in held if info.run_id is not None}
         if not wanted:
             return 0
         over = {run.run_id for run in store.runs() if run.status != "running"} & wanted
         closed = 0
-        for session_id, owner in held.items():
-            if owner in over:
-                closed += close_grid_session(grid_session_address(url, session_id))
-                log.info("closed grid session %s left by run %s", session_id, owner)
+        for info in held:
+            if info.run_id in over:
+                address = grid_session_address(url, info.session_id)
+                closed += close_grid_session(address, grid_url=url)
+                log.info("closed grid session %s left by run %s", info.session_id, info.run_id)
         return closed
 
 
-def grid_sessions(url: str, timeout: float = 5.0) -> dict[str, str | None]:
-    """The sessions the Grid's nodes hold now: session id → the enduro run it
-    belongs to (:data:`RUN_CAPABILITY`; None for a session enduro did not start)."""
-    held: dict[str, str | None] = {}
+@dataclass(frozen=True)
+class GridSessionInfo:
+    """One session a Grid's node holds, as its ``/status`` lists it.
+
+    Attributes:
+        session_id: the Grid's id for it.
+        run_id: the enduro run it belongs to (:data:`RUN_CAPABILITY`; None for
+            a session enduro did not start).
+        browser_pid: the node's browser process, numbered by the node's host
+            (chromedriver's ``goog:processID``).
+        devtools: the browser's DevTools address on the node's host
+            (``goog:chromeOptions.debuggerAddress``, ``localhost:PORT``).
+        started: when the Grid created it (ISO 8601, as the Grid says).
+    """
+
+    session_id: str
+    run_id: str | None
+    browser_pid: int | None
+    devtools: str | None
+    started: str
+
+
+def grid_sessions(url: str, timeout: float = 5.0) -> list[GridSessionInfo]:
+    """The sessions the Grid's nodes hold now, oldest first."""
+    held = []
     for node in grid_status(url, timeout).get("nodes", []):
         for slot in node.get("slots", []):
             session = slot.get("session")
-            if session and session.get("sessionId"):
-                owner = (session.get("capabilities") or {}).get(RUN_CAPABILITY)
-                held[session["sessionId"]] = owner if isinstance(owner, str) else None
-    return held
+            if not session or not session.get("sessionId"):
+                continue
+            caps = session.get("capabilities") or {}
+            owner = caps.get(RUN_CAPABILITY)
+            pid = caps.get("goog:processID")
+            devtools = (caps.get("goog:chromeOptions") or {}).get("debuggerAddress")
+            held.append(
+                GridSessionInfo(
+                    session_id=str(session["sessionId"]),
+                    run_id=owner if isinstance(owner, str) else None,
+                    browser_pid=pid if isinstance(pid, int) else None,
+                    devtools=devtools if isinstance(devtools, str) else None,
+                    started=str(session.get("start", "")),
+                )
+            )
+    return sorted(held, key=lambda info: info.started)
 
 
 def grid_status(url: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -214,8 +269,7 @@ def grid_status(url: str, timeout: float = 5.0) -> dict[str, Any]:
         BrowserNotFound: the Grid does not answer, or not as a Grid does.
     """
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/status", timeout=timeout) as answer:
-            body = json.loads(answer.read())
+        body = json.loads(grid_request(url.rstrip("/") + "/status", timeout=timeout))
         value = body["value"]
         if not isinstance(value, dict):
             raise TypeError("value is not an object")
@@ -223,12 +277,12 @@ def grid_status(url: str, timeout: float = 5.0) -> dict[str, Any]:
     except (OSError, urllib.error.URLError) as exc:
         reason = getattr(exc, "reason", exc)
         raise BrowserNotFound(
-            f"Selenium Grid at {url} does not answer ({reason})",
+            f"Selenium Grid at {shown_url(url)} does not answer ({reason})",
             "check --grid / ENDURO_GRID_URL and that the Grid is running",
         ) from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise BrowserNotFound(
-            f"{url} answered /status, but not as a Selenium Grid does", "check the URL"
+            f"{shown_url(url)} answered /status, but not as a Selenium Grid does", "check the URL"
         ) from exc
 
 

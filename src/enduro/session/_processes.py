@@ -11,6 +11,7 @@ registered is still found.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -18,7 +19,7 @@ import shutil
 import signal
 import socket
 import tempfile
-import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,12 +32,15 @@ __all__ = [
     "GRID_SESSION",
     "WORKDIR_PREFIX",
     "close_grid_session",
+    "grid_request",
     "grid_session_address",
     "kill_group",
     "process_alive",
     "reap_dead_runs",
     "remove_workdir",
     "run_workdir_prefix",
+    "shown_url",
+    "split_credentials",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,19 +49,67 @@ WORKDIR_PREFIX = "enduro-"
 GRID_SESSION = "grid_session"  # a registry row's kind for a session on a Selenium Grid
 
 
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """A Grid URL without its ``user:password@`` part, and that part (None if none).
+
+    The credentials of a Grid behind basic auth are sent as a header and never
+    written anywhere: not in the store, the logs or a report.
+    """
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), urllib.parse.unquote(userinfo)
+
+
+def shown_url(url: str) -> str:
+    """A Grid URL as it may be shown: a password replaced by ``***``."""
+    plain, credentials = split_credentials(url)
+    if credentials is None:
+        return url
+    user = credentials.partition(":")[0]
+    scheme, rest = plain.split("://", 1) if "://" in plain else ("http", plain)
+    return f"{scheme}://{urllib.parse.quote(user)}:***@{rest}"
+
+
+def grid_request(
+    url: str, method: str = "GET", timeout: float = 10.0, credentials_from: str | None = None
+) -> bytes:
+    """One request to a Grid, its credentials (in ``url`` or, for an address
+    kept without them, in ``credentials_from`` when that is the same Grid) sent
+    as basic auth.
+
+    Raises:
+        OSError: the Grid could not be reached or answered an error.
+    """
+    plain, credentials = split_credentials(url)
+    if credentials is None and credentials_from is not None:
+        base, theirs = split_credentials(credentials_from)
+        if plain.startswith(base.rstrip("/") + "/"):
+            credentials = theirs
+    request = urllib.request.Request(plain, method=method)
+    if credentials is not None:
+        token = base64.b64encode(credentials.encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        body: bytes = answer.read()
+    return body
+
+
 def grid_session_address(grid_url: str, session_id: str) -> str:
-    """What the registry keeps of a Grid session (in the row's ``workdir``)."""
-    return f"{grid_url.rstrip('/')}/session/{session_id}"
+    """What the registry keeps of a Grid session (in the row's ``workdir``): its
+    address, without the Grid's credentials."""
+    return f"{split_credentials(grid_url)[0].rstrip('/')}/session/{session_id}"
 
 
-def close_grid_session(address: str, timeout: float = 10.0) -> bool:
-    """Ask the Grid to delete a session (DELETE /session/<id>); False if it
+def close_grid_session(address: str, timeout: float = 10.0, grid_url: str | None = None) -> bool:
+    """Ask the Grid to delete a session (DELETE /session/<id>), with the
+    credentials of ``grid_url`` if the session is on that Grid; False if it
     could not be reached or knew no such session."""
-    request = urllib.request.Request(address, method="DELETE")
     try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return True
-    except (OSError, urllib.error.URLError):
+        grid_request(address, "DELETE", timeout, credentials_from=grid_url)
+        return True
+    except OSError:
         return False
 
 
@@ -119,7 +171,11 @@ def _kill_registered(rows: Iterable[ProcessRow], run_id: str) -> int:
 
 
 def reap_dead_runs(
-    store: Store, stale_after: float, now: float, host: str | None = None
+    store: Store,
+    stale_after: float,
+    now: float,
+    host: str | None = None,
+    grid_url: str | None = None,
 ) -> list[str]:
     """Find runs that died without saying so; kill their browsers, free their pages.
 
@@ -128,7 +184,9 @@ def reap_dead_runs(
     than ``stale_after`` seconds on the store's clock (``now``); its processes
     can't be reached from here, so they are left to their own host: the next
     run there kills what a dead run of its host left, whoever found it dead.
-    When two runners find one run dead at once, one of them reports it.
+    When two runners find one run dead at once, one of them reports it. A dead
+    run's Grid sessions are closed from any host (with ``grid_url``'s
+    credentials, for a Grid behind basic auth).
 
     Returns:
         The run ids this call marked dead.
@@ -142,7 +200,9 @@ def reap_dead_runs(
         elif now - run.heartbeat_at < stale_after:
             continue
         killed = (
-            _clean_up(store, run.run_id) if run.host == host else _close_remote(store, run.run_id)
+            _clean_up(store, run.run_id, grid_url)
+            if run.host == host
+            else _close_remote(store, run.run_id, grid_url)
         )
         released = store.mark_run_dead(run.run_id)
         if released is None:
@@ -164,14 +224,14 @@ def reap_dead_runs(
         dead.append(run.run_id)
     for run in store.runs(status="dead"):
         if run.host == host and store.open_processes(run.run_id):
-            _clean_up(store, run.run_id)  # found dead by a runner of another host
+            _clean_up(store, run.run_id, grid_url)  # found dead by a runner of another host
     return dead
 
 
-def _clean_up(store: Store, run_id: str) -> int:
+def _clean_up(store: Store, run_id: str, grid_url: str | None = None) -> int:
     """Kill what a dead run of this host left running, remove its work
     directories; returns how many processes were killed."""
-    killed = _close_remote(store, run_id)
+    killed = _close_remote(store, run_id, grid_url)
     rows = store.open_processes(run_id)
     killed += _kill_registered(rows, run_id)
     for row in rows:
@@ -182,10 +242,10 @@ def _clean_up(store: Store, run_id: str) -> int:
     return killed
 
 
-def _close_remote(store: Store, run_id: str) -> int:
+def _close_remote(store: Store, run_id: str, grid_url: str | None = None) -> int:
     """Close the Grid sessions a dead run left open (reachable from any host);
     returns how many the Grid closed."""
     rows = [row for row in store.open_processes(run_id) if row.kind == GRID_SESSION]
-    closed = sum(close_grid_session(row.workdir) for row in rows if row.workdir)
+    closed = sum(close_grid_session(row.workdir, grid_url=grid_url) for row in rows if row.workdir)
     store.end_processes(row.id for row in rows)
     return closed

@@ -83,6 +83,8 @@ class RunRecord(BaseModel):
     """The store, relative to the report directory."""
     site_served: bool = True
     """Whether the built-in site was served (its request log then judges Retry-After)."""
+    grid: str = ""
+    """The Selenium Grid the browsers came from (password hidden); empty: local browsers."""
     started_at: float = 0.0
     ended_at: float = 0.0
     runner_starts: int = 0

@@ -32,10 +32,13 @@ log = logging.getLogger(__name__)
 SUITE = ("light", "medium", "heavy")
 
 
-def run_scenario(config: StressTestConfig, directory: Path) -> StressTestResults:
+def run_scenario(
+    config: StressTestConfig, directory: Path, *, grid: str | None = None
+) -> StressTestResults:
     """Run one scenario; write the store, ``run.json``, ``results.json`` and
-    ``report.html`` in ``directory``."""
-    tester = ProductionStressTester(config, directory)
+    ``report.html`` in ``directory``. ``grid``: take the browsers from this
+    Selenium Grid."""
+    tester = ProductionStressTester(config, directory, grid=grid)
     log.info("scenario %s: %d pages, results in %s", config.name, config.pages, directory)
     tester.run()
     tester.record_injections()

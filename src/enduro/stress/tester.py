@@ -26,6 +26,7 @@ duplicates, as there is no ground truth.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,15 +34,17 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from enduro.job import load_job
+from enduro.session import grid_sessions, shown_url
 from enduro.store import Store
 from enduro.stress._devtools import DevToolsError, devtools_port, page_command
 from enduro.stress.injector import FailureInjector, FaultSchedule, Injection
@@ -105,6 +108,8 @@ class ProductionStressTester:
         monotonic: seconds, for the time budget and the spacing of faults.
         sleep: waits between two looks at the store.
         new_id: the run record's id.
+        grid: a Selenium Grid the runner takes its browsers from (``--grid``); the
+            browser faults reach them when the Grid's node runs on this host.
 
     Raises:
         JobLoadError: ``config.job`` cannot be loaded.
@@ -121,8 +126,10 @@ class ProductionStressTester:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         new_id: Callable[[], str] = new_run_id,
+        grid: str | None = None,
     ) -> None:
         self.config = config
+        self._grid = grid
         self.directory = directory
         if config.job is None:
             job_name, record_key = JOB_NAME, "match_id"
@@ -147,6 +154,7 @@ class ProductionStressTester:
             record_key=record_key,
             keys=keys,
             site_served=config.job is None,
+            grid=shown_url(grid) if grid else "",
         ).at(directory)
         self._sidecars: list[subprocess.Popen[bytes]] = []
         self.site_plan = FaultPlan()  # the built-in site's faults (none for a user's job)
@@ -269,6 +277,8 @@ class ProductionStressTester:
             # the sidecar must be able to push memory past the line the runner acts on
             used = psutil.virtual_memory().percent
             env["ENDURO_ALERT_MEMORY_PERCENT"] = f"{min(95.0, used + 4.0):.1f}"
+        if self._grid is not None:
+            env["ENDURO_GRID_URL"] = self._grid
         env.update(self._settings_env)
         self._env_cache = env
         return env
@@ -395,21 +405,47 @@ class ProductionStressTester:
             return f"error rate {errors / attempts:.0%} over {criteria.stop_error_rate:.0%}"
         return ""
 
-    def _browser(self) -> tuple[int | None, int | None, Path | None]:
-        """Browser pid, chromedriver pid and work directory of the run in progress."""
+    def _target(self) -> _Target:
+        """The newest browser of the run in progress: from the run's PID registry,
+        or, with a Grid, from the Grid's sessions of the store's running runs."""
+        if self._grid is not None:
+            return self._grid_target(self._grid)
         try:
             with Store.open(self.store_path, create=False) as store:
                 rows = store.open_processes()
         except Exception:
-            return None, None, None
+            return _Target()
         browser = next((r for r in reversed(rows) if r.kind == "browser"), None)
         if browser is None:
-            return None, None, None
+            return _Target()
         driver = next(
             (r for r in rows if r.kind == "driver" and r.workdir == browser.workdir), None
         )
-        workdir = Path(browser.workdir) if browser.workdir else None
-        return browser.pid, driver.pid if driver else None, workdir
+        port = devtools_port(Path(browser.workdir) / "profile") if browser.workdir else None
+        return _Target(browser.pid, driver.pid if driver else None, port)
+
+    def _grid_target(self, grid: str) -> _Target:
+        """A Grid session's browser, found by the run id it carries; reachable for
+        the tester's faults only when the Grid's node runs on this host."""
+        if not _loopback(grid):
+            return _Target(why="the Grid is not on this host: its browsers can't be reached")
+        try:
+            with Store.open(self.store_path, create=False) as store:
+                running = {run.run_id for run in store.running_runs()}
+            held = [info for info in grid_sessions(grid) if info.run_id in running]
+        except Exception:
+            return _Target()
+        if not held:
+            return _Target()
+        info = held[-1]
+        browser = _local_process(info.browser_pid, "chrom")
+        driver = None
+        if browser is not None:
+            with contextlib.suppress(psutil.Error):
+                driver = _local_process(psutil.Process(browser).ppid(), "chromedriver")
+        host, _, port = (info.devtools or "").rpartition(":")
+        local = host in ("localhost", "127.0.0.1", "[::1]") and port.isdigit()
+        return _Target(browser, driver, int(port) if local else None, session=info.session_id)
 
     # ---- delivering faults --------------------------------------------------
 
@@ -422,11 +458,8 @@ class ProductionStressTester:
         """A browser fault waits for a live browser (the last one may have just died)."""
         if injection.layer != "browser":
             return True
-        browser, driver, workdir = self._browser()
-        if browser is None or driver is None or workdir is None:
-            return False
-        alive = all(_alive(pid) for pid in (browser, driver))
-        return alive and devtools_port(workdir / "profile") is not None
+        target = self._target()
+        return target.ready() or bool(target.why)  # out of reach: tried, and reported
 
     def _deliver(self, delivery: Delivery) -> None:
         kind = delivery.injection.type
@@ -444,16 +477,19 @@ class ProductionStressTester:
         spec = FAULTS[kind]
         if spec.delivery == "sidecar":
             return self._squeeze_memory(float(params.get("hold", self.config.memory_hold)))
-        browser, driver, workdir = self._browser()
+        target = self._target()
+        if target.why:
+            raise LookupError(target.why)
         if spec.delivery == "kill":  # the runner's own is _deliver_runner_crash
-            pid = {"browser": browser, "chromedriver": driver}.get(spec.target)
+            pid = {"browser": target.browser, "chromedriver": target.driver}.get(spec.target)
             if pid is None:
                 raise LookupError(f"no {spec.target} running")
             os.kill(pid, signal.SIGKILL)
-            return f"SIGKILL {spec.target} pid {pid}"
+            where = f" on the Grid's node (session {target.session})" if target.session else ""
+            return f"SIGKILL {spec.target} pid {pid}{where}"
         if spec.delivery != "devtools":
             raise DevToolsError(f"no browser-side delivery for {kind}")
-        port = devtools_port(workdir / "profile") if workdir else None
+        port = target.devtools
         if port is None:
             raise LookupError("no DevTools port for the browser")
         if kind != "network_timeout":
@@ -489,6 +525,43 @@ class ProductionStressTester:
         delivery.delivered = True
         delivery.detail = f"SIGKILL runner pid {runner.pid}; started again"
         self.record.runner_exits.append(-9)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The browser of the run in progress, as the tester's faults reach it: its
+    process, its chromedriver's, and its DevTools port on this host (None: not
+    found, or not reachable from here)."""
+
+    browser: int | None = None
+    driver: int | None = None
+    devtools: int | None = None
+    why: str = ""
+    """Why a part is missing, when it is for good (a Grid node on another host)."""
+    session: str = ""
+    """The Grid session the browser serves (empty: a local browser)."""
+
+    def ready(self) -> bool:
+        """Every part found and its processes alive."""
+        parts = (self.browser, self.driver, self.devtools)
+        return all(part is not None for part in parts) and all(
+            _alive(pid) for pid in (self.browser, self.driver) if pid is not None
+        )
+
+
+def _local_process(pid: int | None, name: str) -> int | None:
+    """``pid`` if it is a live process of this host whose name has ``name``."""
+    if pid is None:
+        return None
+    try:
+        return pid if name in psutil.Process(pid).name() else None
+    except psutil.Error:
+        return None
+
+
+def _loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def _job_file(ref: str, pages: int) -> str:
