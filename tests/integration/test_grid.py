@@ -68,8 +68,11 @@ def test_sigkilled_runs_on_grid_browsers_resume_exactly_and_close_their_sessions
     # the killed runs' sessions were closed by the runs after them, the last by itself
     assert grid.open_sessions() == []
     with Store.open(store_path, create=False) as store:
-        sessions = [p for p in store.all_processes() if p.kind == "grid_session"]
-        assert len(sessions) >= 6  # one per run at least, each recorded
+        recorded = {p.run_id for p in store.all_processes() if p.kind == "grid_session"}
+        working = {e["run_id"] for e in store.events(kind="page_done")}
+        # every run that did a page recorded its session (a run killed while the
+        # Grid made its first one did not: that session was found by its tag)
+        assert working <= recorded and len(working) >= 2
         assert store.open_processes() == []  # and each closed, by its run or the next
         assert [p for p in store.all_processes() if p.kind != "grid_session"] == []
 
