@@ -315,3 +315,52 @@ def test_an_outage_longer_than_the_store_waits_is_one_clear_error(
         finally:
             own_server.start()
         assert store.page_counts(JOB)["total"] == 1  # and carries on once it is back
+
+
+def test_opening_while_the_server_shuts_down_for_a_restart_waits_it_out(
+    own_server: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A smart shutdown waits for its clients to leave and, meanwhile, answers
+    # every new connection "the database system is shutting down" (57P03): the
+    # instant a supervisor's runner opens its store during a restart.
+    import psycopg
+
+    url = own_server.new_database()
+    with Store.open(url) as store:
+        store.seed_pages(JOB, ["1", "2"])
+    held = psycopg.connect(url)
+    stopper = threading.Thread(target=own_server.stop, args=("smart",))
+    stopper.start()
+    deadline = time.monotonic() + 30
+    while True:  # until the server refuses new connections: the shutdown is under way
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+        except psycopg.OperationalError as exc:
+            assert "shutting down" in str(exc), exc
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    opened: list[Store] = []
+    failed: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(Store.open(url, create=False))
+        except BaseException as exc:
+            failed.append(exc)
+
+    with caplog.at_level("WARNING", logger="enduro.store._postgres"):
+        opener = threading.Thread(target=open_store)
+        opener.start()
+        deadline = time.monotonic() + 30
+        while "is restarting; waiting" not in caplog.text:  # it met the shutdown
+            assert time.monotonic() < deadline and not failed, failed
+            time.sleep(0.05)
+        held.close()  # the shutdown completes; the server is started again
+        stopper.join()
+        own_server.start()
+        opener.join(timeout=90)
+
+    assert failed == [] and len(opened) == 1
+    with opened[0] as store:
+        assert store.page_counts(JOB)["total"] == 2

@@ -206,6 +206,13 @@ def demo(pages: int, rows: int, seed: int, hybrid: bool, verbose: int, **options
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds a login lasts (default: until logout).",
 )
+@click.option(
+    "--pace",
+    type=click.FloatRange(0, 60),
+    default=0.0,
+    show_default=True,
+    help="Seconds every match-list page takes to answer, as a real site's does.",
+)
 @_usage_errors
 def site(
     port: int,
@@ -221,6 +228,7 @@ def site(
     latency: float,
     expire_session_every: int,
     session_ttl: float | None,
+    pace: float,
 ) -> None:
     """Serve the built-in target site (or print its ground truth)."""
     from enduro.stress.site import (
@@ -246,12 +254,16 @@ def site(
         )
     except ValueError as exc:
         raise UsageError(f"bad --fault options: {exc}", "lower the rates") from exc
-    config = SiteConfig(seed=seed, pages=pages, rows=rows, fault_plan=plan, session_ttl=session_ttl)
+    config = SiteConfig(
+        seed=seed, pages=pages, rows=rows, fault_plan=plan, session_ttl=session_ttl, pace=pace
+    )
     extras = [f"{kind} {rate:g}" for kind, rate in plan.rates.items()]
     if expire_session_every:
         extras.append(f"session expiry every {expire_session_every} pages")
     if session_ttl is not None:
         extras.append(f"logins last {session_ttl:g} s")
+    if pace:
+        extras.append(f"{pace:g} s a page")
     suffix = f"; faults: {', '.join(extras)}" if extras else ""
 
     def ready(url: str) -> None:

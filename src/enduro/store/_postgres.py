@@ -76,6 +76,8 @@ log = logging.getLogger(__name__)
 
 CLOCK_RESYNC_SECONDS = 30.0
 OUTAGE_SECONDS = 120.0
+RESTART_SECONDS = 60.0  # how long opening waits for a server that says it is restarting
+_RESTART_TEXTS = ("starting up", "shutting down", "in recovery mode", "not yet accepting")
 CONNECT_TIMEOUT_SECONDS = 10
 SCHEMES = ("postgresql", "postgres")
 
@@ -419,10 +421,26 @@ def open_postgres(target: str | Path, *, create: bool, clock: Clock | None) -> S
         max_overflow=16,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "enduro"},
     )
-    try:
+
+    def prepare() -> None:
         with engine.begin() as conn:
             conn.execute(select(text("pg_advisory_xact_lock(:k)")), {"k": _SCHEMA_LOCK})
             _prepare_schema(conn, url, create, clock or time.time)
+
+    # A server that answers "starting up" or "shutting down" is being restarted
+    # (a runner's supervisor started it again at that instant): wait it out. A
+    # server that can't be reached at all is a wrong URL until proven otherwise.
+    restarting = Retrying(
+        retry=retry_if_exception(_restarting),
+        stop=stop_after_delay(RESTART_SECONDS),
+        wait=wait_exponential(multiplier=0.2, max=2.0),
+        before_sleep=lambda state: log.warning(
+            "PostgreSQL at %s:%s is restarting; waiting", url.host, url.port or 5432
+        ),
+        reraise=True,
+    )
+    try:
+        restarting(prepare)
     except DBAPIError as exc:
         engine.dispose()
         raise _connect_error(url, exc) from exc
@@ -430,6 +448,17 @@ def open_postgres(target: str | Path, *, create: bool, clock: Clock | None) -> S
         engine.dispose()
         raise
     return PostgresStore(engine, url, clock)
+
+
+def _restarting(exc: BaseException) -> bool:
+    """Whether ``exc`` is the server saying it is starting up or shutting down
+    (SQLSTATE 57P03, cannot_connect_now; libpq gives connection errors as text)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) == "57P03":
+        return True
+    message = str(exc.orig).lower()
+    return any(f"the database system is {what}" in message for what in _RESTART_TEXTS)
 
 
 def _prepare_schema(conn: Connection, url: URL, create: bool, clock: Clock) -> None:
