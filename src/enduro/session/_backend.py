@@ -121,8 +121,8 @@ class BrowserBackend(ABC):
     def reap(cls, store: Store, settings: Settings) -> int:
         """Close what runs of ``store`` that are no longer running left open in
         places the process registry can't see (a remote session created in the
-        instant before its run recorded it). Called once at the start of a run,
-        after the dead runs were found.
+        instant before its run recorded it). Called at the start of a run,
+        after the dead runs were found, and again once it has ended.
 
         Returns:
             How many were closed.

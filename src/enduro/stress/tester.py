@@ -4,7 +4,8 @@ It serves the built-in site (with the scenario's server-side faults) in this
 process, and runs ``enduro run`` — the very command a user runs — as a child
 process against it. While the run goes on it watches the store and delivers
 each scheduled fault when its page count is reached, for real: the browser
-or chromedriver SIGKILLed (pids from the run's PID registry), the tab crashed,
+or chromedriver SIGKILLed (pids from the run's PID registry; with ``--grid``,
+from the Grid's sessions, when its node runs on this host), the tab crashed,
 cookies wiped or the page taken offline through the browser's own DevTools
 port, memory taken by a sidecar process, the runner itself SIGKILLed and
 started again (the resume path). Every delivery is recorded with an id and a
