@@ -356,9 +356,13 @@ def test_opening_while_the_server_shuts_down_for_a_restart_waits_it_out(
         while "is restarting; waiting" not in caplog.text:  # it met the shutdown
             assert time.monotonic() < deadline and not failed, failed
             time.sleep(0.05)
-        held.close()  # the shutdown completes; the server is started again
+        held.close()  # the shutdown completes ...
         stopper.join()
-        own_server.start()
+        waits = caplog.text.count("is restarting; waiting")
+        while caplog.text.count("is restarting; waiting") == waits:  # ... and it is refused
+            assert time.monotonic() < deadline + 30 and not failed, failed
+            time.sleep(0.05)
+        own_server.start()  # ... until the server is started again
         opener.join(timeout=90)
 
     assert failed == [] and len(opened) == 1

@@ -428,10 +428,19 @@ def open_postgres(target: str | Path, *, create: bool, clock: Clock | None) -> S
             _prepare_schema(conn, url, create, clock or time.time)
 
     # A server that answers "starting up" or "shutting down" is being restarted
-    # (a runner's supervisor started it again at that instant): wait it out. A
+    # (a runner's supervisor started it again at that instant): wait it out,
+    # the refused connections between its stop and its start included. A
     # server that can't be reached at all is a wrong URL until proven otherwise.
+    said_so: list[bool] = []
+
+    def in_restart(exc: BaseException) -> bool:
+        if _restarting(exc):
+            said_so.append(True)
+            return True
+        return bool(said_so) and _transient(exc)
+
     restarting = Retrying(
-        retry=retry_if_exception(_restarting),
+        retry=retry_if_exception(in_restart),
         stop=stop_after_delay(RESTART_SECONDS),
         wait=wait_exponential(multiplier=0.2, max=2.0),
         before_sleep=lambda state: log.warning(
