@@ -229,6 +229,10 @@ class SessionManager:
         began = self._clock()
         try:
             self.job.login(self._context(page_key, attempt))
+            # a login is two requests to the site at least (its form, and the
+            # page the site lands it on): the landing takes a turn of the pace
+            # too, or N runners logging in at once burst past the job's rate
+            self._limiter.acquire(self._stop)
             self._copy_login_cookies()
         except Exception as exc:
             message = classify(exc).message  # the runner redacts what it records
