@@ -247,6 +247,31 @@ def test_run_with_an_invalid_setting(cli: Cli, valid_store: Path) -> None:
     _assert_no_browser(cli)
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("run", REFERENCE, "--workers", "many"), ("'--workers'", "see enduro run --help")),
+        (("run",), ("Missing argument 'JOB'", "see enduro run --help")),
+        (("run", REFERENCE, "--nope"), ("No such option '--nope'",)),
+        (("stress", "--runners", "0"), ("'--runners'", "1<=x<=8", "see enduro stress --help")),
+        (("bogus",), ("No such command 'bogus'", "see enduro --help")),
+    ],
+)
+def test_what_the_command_line_parser_refuses_is_one_line_too(
+    cli: Cli, workdir: Path, args: tuple[str, ...], words: tuple[str, ...]
+) -> None:
+    line = _assert_usage_error(cli(*args), *words)
+    assert line.startswith("error: ") and "Usage:" not in line
+    assert list(workdir.iterdir()) == []
+    _assert_no_browser(cli)
+
+
+def test_help_and_version_still_exit_0(cli: Cli) -> None:
+    assert cli("--version").returncode == 0
+    shown = cli("stress", "--help")
+    assert shown.returncode == 0 and "--runners" in shown.stdout and shown.stderr == ""
+
+
 # --- status / export / requeue ----------------------------------------------------------
 
 

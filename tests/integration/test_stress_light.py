@@ -134,6 +134,9 @@ def _charts_render_in_chromium(report: Path, tmp_path: Path) -> None:
         (["--scenario", "missing.toml"], "missing.toml"),
         (["--grid", "http://127.0.0.1:1"], "Selenium Grid at http://127.0.0.1:1 does not answer"),
         (["--grid", "ftp://grid"], "grid_url"),
+        (["--runners", "9"], "Invalid value for '--runners': 9 is not in the range 1<=x<=8"),
+        (["--scenario", "fleet", "--pages", "4"], "3 runner crashes 2 pages apart need"),
+        (["--pages", "0"], "see enduro stress --help"),
     ],
 )
 def test_bad_scenarios_give_one_line_and_exit_2(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from enduro.recovery import RateLimiter
-from enduro.runner._pace import StorePace
+from enduro.recovery import EndpointLimiters, RateLimiter
+from enduro.runner._pace import HTTP_PACE, StorePace
 from enduro.store import Store
 
 JOB = "matches"
@@ -135,3 +135,49 @@ def test_a_hold_that_began_while_a_runner_waited_for_its_turn_holds_that_turn(
     assert b.acquire(wait=wait_then_429)
 
     assert clock.waits == [1.0, 20.0]
+
+
+def _endpoints(store: Store, clock: Clock, **learned: float) -> EndpointLimiters:
+    return EndpointLimiters(
+        clock=clock,
+        learned=learned,
+        shared=lambda name: StorePace(store, JOB, f"{HTTP_PACE}{name}"),
+    )
+
+
+def test_an_endpoint_s_retry_after_holds_that_endpoint_in_every_runner_and_no_other(
+    store: Store, clock: Clock
+) -> None:
+    a, b = _endpoints(store, clock), _endpoints(store, clock)
+    _acquire(a.get("api/matches"), clock)
+
+    a.get("api/matches").throttled(retry_after=20.0)
+
+    assert _acquire(b.get("api/matches"), clock) == pytest.approx(20.0)
+    assert _acquire(b.get("api/match/{id}"), clock) == 0.0  # another endpoint: not held
+    assert store.hold_left(JOB, "pages") == 0.0  # nor the pages
+
+
+def test_endpoints_without_a_shared_pace_keep_their_holds_to_themselves(
+    store: Store, clock: Clock
+) -> None:
+    a, b = EndpointLimiters(clock=clock), EndpointLimiters(clock=clock)
+    _acquire(a.get("api/matches"), clock)
+
+    a.get("api/matches").throttled(retry_after=20.0)
+
+    assert _acquire(b.get("api/matches"), clock) == 0.0
+
+
+def test_a_learned_endpoint_rate_paces_every_runner_but_never_undoes_a_cut(
+    store: Store, clock: Clock
+) -> None:
+    a = _endpoints(store, clock, **{"api/matches": 2.0})
+    b = _endpoints(store, clock)
+
+    waits = [_acquire(x.get("api/matches"), clock) for x in (a, b, a, b)]
+
+    assert waits == [0.0, 0.5, 0.5, 0.5]  # 2 requests/s together
+    store.set_pace(JOB, f"{HTTP_PACE}api/matches", interval=1.0)  # cut to 1/s since
+    _endpoints(store, clock, **{"api/matches": 2.0}).get("api/matches")
+    assert store.take_turn(JOB, f"{HTTP_PACE}api/matches")[1] == 1.0

@@ -106,7 +106,8 @@ def test_production_minimums_are_honoured() -> None:
 
     assert delivered["runner_crash"] >= 3
     assert delivered["browser_crash"] >= 5
-    assert all(delivered[fault] >= 1 for fault in FAULT_TYPES)
+    one_machine = [fault for fault in FAULT_TYPES if fault != "database_restart"]
+    assert all(delivered[fault] >= 1 for fault in one_machine)
     assert schedule.planned()["runner_crash"] == 3
     assert schedule.planned()["browser_crash"] == 5
 
@@ -126,6 +127,24 @@ def test_layers_and_params() -> None:
         assert pin.layer == "site"
         assert pin.params["kind"] in SITE_KINDS[pin.type]
         assert pin.after_pages == pin.params["page"] - 1
+
+
+def test_a_fleet_s_runner_crashes_name_their_runner_and_its_database_restart_its_hold() -> None:
+    schedule = _schedule("fleet", database_hold=4.5)
+    crashes = [i for i in schedule.injections if i.type == "runner_crash"]
+    restarts = [i for i in schedule.injections if i.type == "database_restart"]
+
+    assert len(crashes) >= 3
+    assert all(0 <= i.params["runner"] < 3 and i.params["signal"] == "SIGKILL" for i in crashes)
+    assert {i.params["runner"] for i in crashes} == {0, 1, 2}  # each of them, in turn
+    assert [(i.layer, i.params) for i in restarts] == [("machine", {"mode": "fast", "hold": 4.5})]
+    # one runner: no choice to make, and the schedule stays as it was
+    single = _schedule("fleet", runners=1)
+    assert all("runner" not in i.params for i in single.injections)
+    assert [i.after_pages for i in single.injections] == [
+        i.after_pages for i in schedule.injections
+    ]
+    assert _schedule("fleet").to_json() == _schedule("fleet").to_json()
 
 
 def test_ids_follow_schedule_order() -> None:
@@ -268,7 +287,7 @@ def test_a_users_job_gets_no_site_faults_and_alternating_network_windows() -> No
     schedule = FailureInjector(config).schedule()
     assert schedule.site_injections == () and dict(schedule.site_rates) == {}
     assert schedule.expire_session_every == 0
-    assert {i.type for i in schedule.injections} == set(JOB_FAULTS)
+    assert {i.type for i in schedule.injections} == set(JOB_FAULTS) - {"database_restart"}
     assert {i.layer for i in schedule.injections} == {"browser", "machine", "runner"}
     counts = Counter(i.type for i in schedule.injections)
     assert counts == config.injection_counts()

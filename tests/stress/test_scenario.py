@@ -29,9 +29,12 @@ TABLE = {
     "light": (10, 15 * 60.0, 0.02, set(BASIC_FAULTS), False),
     "medium": (50, HOUR, 0.05, {*BASIC_FAULTS, "memory_pressure"}, False),
     "heavy": (100, 2 * HOUR, 0.08, {*BASIC_FAULTS, "memory_pressure", "network_timeout"}, False),
-    "production": (724, 20 * HOUR, 0.03, set(FAULT_TYPES), False),
+    "production": (724, 20 * HOUR, 0.03, set(FAULT_TYPES) - {"database_restart"}, False),
     "endurance": (200, 8 * HOUR, 0.05, {*BASIC_FAULTS, "memory_pressure"}, True),
+    # issue 12: runners sharing a PostgreSQL store, crashed, the database restarted
+    "fleet": (120, HOUR, 0.05, {*BASIC_FAULTS, "runner_crash", "database_restart"}, False),
 }
+RUNNERS = {"fleet": 3}
 
 
 def _write(tmp_path: Path, text: str, name: str = "scenario.toml") -> str:
@@ -51,7 +54,7 @@ def _usage(ref: str, **overrides: object) -> str:
 # --- presets ------------------------------------------------------------------
 
 
-def test_the_presets_are_exactly_the_five_of_the_table() -> None:
+def test_the_presets_are_exactly_the_six_of_the_table() -> None:
     assert list(PRESETS) == list(TABLE)
 
 
@@ -67,8 +70,23 @@ def test_preset_figures(name: str) -> None:
     assert set(config.faults) == faults
     assert len(config.faults) == len(faults)
     assert config.cycle is cycle
+    assert config.runners == RUNNERS.get(name, 1)
+    assert config.shared_store is (name == "fleet")  # only the fleet needs PostgreSQL
     assert config.criteria == SuccessCriteria()
     assert load_scenario(name) == config
+
+
+def test_runners_are_one_to_eight_and_a_database_restart_means_a_shared_store(
+    tmp_path: Path,
+) -> None:
+    base = 'pages = 20\nduration = "10m"\nfailure_rate = 0.1\n'
+    one = load_scenario(_write(tmp_path, base + 'faults = ["database_restart"]\n'))
+    assert one.runners == 1 and one.shared_store
+    assert not load_scenario("light").shared_store
+    assert load_scenario("light", runners=2).shared_store
+    for bad in (0, 9):
+        line = _usage("light", runners=bad)
+        assert "runners" in line, line
 
 
 def test_basic_faults() -> None:
@@ -430,7 +448,7 @@ def test_a_scenario_on_a_users_job_keeps_the_faults_that_need_no_site() -> None:
     )
     production = for_job(PRESETS["production"], "mine.py:job", 300)
     assert production.pages == 300  # a job shorter than the preset: all of it
-    assert set(production.faults) == set(JOB_FAULTS)
+    assert set(production.faults) == set(JOB_FAULTS) - {"database_restart"}
     assert production.min_injections == {"runner_crash": 3, "browser_crash": 5}
 
 

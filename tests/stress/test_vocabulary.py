@@ -31,7 +31,7 @@ def test_every_scenario_fault_type_has_a_row_and_a_way_in() -> None:
         # delivered by the tester, or by the site on at least one of the jobs
         assert (spec.delivery == "site") == (spec.layer is None), name
         assert spec.layer is not None or spec.site_kinds or spec.hybrid_kinds, name
-        assert (spec.delivery in ("kill", "devtools")) == bool(spec.target), name
+        assert (spec.delivery in ("kill", "devtools", "database")) == bool(spec.target), name
 
 
 def test_every_site_fault_kind_stands_for_exactly_one_fault_type() -> None:
@@ -49,8 +49,9 @@ def test_every_site_fault_kind_stands_for_exactly_one_fault_type() -> None:
 def test_expected_categories_are_error_categories() -> None:
     for spec in FAULTS.values():
         assert set(spec.categories) <= set(CATEGORIES), spec.type
-    # the faults the runner meets without a page error are the resumed and the paused ones
-    assert {n for n, s in FAULTS.items() if not s.categories} == {"runner_crash", "memory_pressure"}
+    # the faults the runner meets without a page error: resumed, paused, waited out
+    quiet = {n for n, s in FAULTS.items() if not s.categories}
+    assert quiet == {"runner_crash", "memory_pressure", "database_restart"}
 
 
 def test_the_derived_lists_follow_the_table() -> None:
@@ -61,6 +62,7 @@ def test_the_derived_lists_follow_the_table() -> None:
         "network_timeout",
         "memory_pressure",
         "runner_crash",
+        "database_restart",
         "cookie_wipe",
     )
     assert BROWSER_PAGE_FAULTS == ("element_not_found", "javascript_error")

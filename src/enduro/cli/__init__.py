@@ -11,7 +11,7 @@ import json
 import shlex
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +31,41 @@ __all__ = ["main"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """The command group, with click's own usage errors (an option out of range, an
+    unknown option, a missing argument) as one line on stderr and exit 2, as every
+    other bad input is, instead of click's three."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # `enduro` alone: the help, as click gives it
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "enduro"
+            line = UsageError(exc.format_message().rstrip("."), f"see {where} --help")
+            click.echo(line.format_line(), err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_OneLineErrors)
 @click.version_option(package_name="enduro")
 def main() -> None:
     """enduro: make long browser-automation jobs finish."""

@@ -63,6 +63,13 @@ def _report_dir(given: Path | None, prefix: str) -> Path:
     help="Seconds the site takes per page, as a real site would.",
 )
 @click.option(
+    "--runners",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="Runner processes sharing the pages through one PostgreSQL store (a throwaway "
+    "server on loopback); runner crashes hit any of them.",
+)
+@click.option(
     "--grid",
     "grid_url",
     envvar="ENDURO_GRID_URL",
@@ -90,6 +97,9 @@ def stress(
     from enduro.stress.suite import run_scenario
 
     config = load_scenario(scenario, job=job_ref, **overrides)
+    from enduro.stress.tester import preflight
+
+    preflight(config)  # before writing
     if grid_url is not None:
         from enduro.session import GridSession
 

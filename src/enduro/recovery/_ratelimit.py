@@ -295,12 +295,15 @@ class EndpointLimiters:
     An endpoint is a name ``ctx.http`` gives a request (the path with its ids
     templated out, or the handler's own name). Each starts unlimited, or at the
     rate a previous run learned, and honours the Retry-After its own answers
-    carry.
+    carry. With ``shared``, an endpoint's turns, rate and cool-downs are kept
+    where every runner of the job sees them, as the pages' are.
 
     Args:
         min_rate: no endpoint's rate is cut below this many requests per second.
         learned: rates a previous run learned, by endpoint.
         clock: monotonic seconds.
+        shared: the pace of an endpoint, shared with the other runners of the job
+            (None: each endpoint's pace is this process's own).
     """
 
     def __init__(
@@ -309,11 +312,13 @@ class EndpointLimiters:
         min_rate: float = 1.0,
         learned: dict[str, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        shared: Callable[[str], SharedPace] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._min_rate = min_rate
         self._learned = dict(learned or {})
         self._clock = clock
+        self._shared = shared
         self._limiters: dict[str, RateLimiter] = {}
 
     def get(self, endpoint: str) -> RateLimiter:
@@ -324,8 +329,13 @@ class EndpointLimiters:
         with self._lock:
             limiter = self._limiters.get(endpoint)
             if limiter is None:
+                learned = self._learned.get(endpoint)
+                shared = self._shared(endpoint) if self._shared is not None else None
+                if shared is not None and learned:
+                    # a rate learned before slows every runner; it never undoes a cut
+                    shared.set(interval=1.0 / learned, only_slower=True)
                 limiter = RateLimiter(
-                    self._learned.get(endpoint), min_rate=self._min_rate, clock=self._clock
+                    learned, min_rate=self._min_rate, clock=self._clock, shared=shared
                 )
                 self._limiters[endpoint] = limiter
             return limiter

@@ -25,6 +25,7 @@ _PLURALS: dict[str, str] = {
     "auth_loss": "session expiries",
     "server_error": "server errors",
     "runner_crash": "runner crashes",
+    "database_restart": "database restarts",
 }
 
 

@@ -122,6 +122,9 @@ def figures(results: StressTestResults) -> list[tuple[str, str]]:
         ("critical failures", f"{results.critical_failures:,}"),
         ("integrity", integrity_line(results.integrity)),
     ]
+    if results.shared_store:
+        many = f"{results.runners} runner processes" if results.runners > 1 else "the runner"
+        rows.insert(0, ("store", f"PostgreSQL, shared by {many}"))
     if results.job:
         rows.insert(0, ("job", results.job))
     if results.hybrid:

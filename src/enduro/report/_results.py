@@ -244,6 +244,11 @@ class StressTestResults(_Model):
     """A hybrid run's requests per endpoint: counts, errors by category, latency (ms)."""
     site_served: bool = True
     """Whether the built-in site was served (its request log then judges Retry-After)."""
+    runners: int = 1
+    """Runner processes side by side."""
+    shared_store: bool = False
+    """Whether the runners shared a PostgreSQL store (copied into the report's SQLite
+    store when the run ended)."""
     seed: int = 0
     started_at: float = 0.0
     ended_at: float = 0.0

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from enduro.store import JobState
 
-__all__ = ["PAGES", "StorePace"]
+__all__ = ["HTTP_PACE", "PAGES", "StorePace"]
 
-PAGES = "pages"  # the key of the page limiter's pace; ctx.http endpoints use "http:<name>"
+PAGES = "pages"
+"""The key of the page limiter's pace."""
+HTTP_PACE = "http:"
+"""The prefix of a ``ctx.http`` endpoint's pace key (``http:<endpoint>``)."""
 
 
 class StorePace:

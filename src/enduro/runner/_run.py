@@ -34,7 +34,7 @@ from enduro.recovery import (
     StallWatch,
 )
 from enduro.runner._events import RunEvents, store_listener
-from enduro.runner._pace import StorePace
+from enduro.runner._pace import HTTP_PACE, StorePace
 from enduro.runner._page import PageWorker
 from enduro.runner._state import Progress, RunControl, RunResult
 from enduro.session import (
@@ -142,9 +142,16 @@ class Runner:
         if settings.flight_recorder:
             self._recorder = FlightRecorder(store.flight_dir, self._redact)
         self._saved_endpoint_rates = self._learned_endpoint_rates()
+        # ctx.http's endpoints: shared by the runners of a server store; a SQLite
+        # store is one machine's, where a write per request would cost more than it saves
         self._endpoints = EndpointLimiters(
             min_rate=settings.http_rate_min,
             learned={k: v for k, v in self._saved_endpoint_rates.items() if v is not None},
+            shared=(
+                (lambda name: StorePace(store, job.name, f"{HTTP_PACE}{name}"))
+                if store.serves_hosts
+                else None
+            ),
         )
         self.http_stats = HttpStats()
         self._stats_saved = -1  # the HttpStats version last saved

@@ -372,6 +372,11 @@ class Store(PageQueue, RecordStore, RunRegistry, EventLog, SampleLog, JobState):
     """A directory on the disk this store's runs write to (the monitor watches
     its free space)."""
 
+    serves_hosts: bool = False
+    """Whether runners on other hosts share this store (a database server), so
+    what must hold across runners — every ``ctx.http`` endpoint's pace too, not
+    only the pages' — is kept in it."""
+
     @abstractmethod
     def now(self) -> float:
         """The store's time, in epoch seconds: leases, retry times, heartbeats and

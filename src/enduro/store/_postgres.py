@@ -209,6 +209,8 @@ def hidden(target: str | Path | URL) -> str:
 class PostgresStore(SqlPages, SqlLog, Store):
     """The enduro store in a PostgreSQL database. Use :meth:`Store.open`."""
 
+    serves_hosts = True
+
     def __init__(
         self,
         engine: Engine,

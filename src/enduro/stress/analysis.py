@@ -122,6 +122,8 @@ def analyse(
             record.requests, config.retry_after, *_reactions(events)
         ),
         site_served=record.site_served,
+        runners=config.runners,
+        shared_store=config.shared_store,
         sample_records=samples_of_records,
         timeline=_timeline(done_times, samples, events, injections),
     )

@@ -15,7 +15,12 @@ driver_crash        ``{"process": "chromedriver", "signal": "SIGKILL"}``
 network_timeout     offline and latency windows, in turn: ``{"seconds": 2.0}``,
                     ``{"seconds": 6.0, "latency_ms": 2000}``
 memory_pressure     ``{"hold": memory_hold}``
-runner_crash        ``{"signal": "SIGKILL"}``
+runner_crash        ``{"signal": "SIGKILL"}``, and ``"runner": n`` (0-based) with
+                    several ``runners``: the one it hits, each in turn in a
+                    seeded order (the next still running if that one has
+                    finished)
+database_restart    ``{"mode": "fast", "hold": database_hold}``: ``pg_ctl stop
+                    -m fast``, down for ``hold`` seconds, started again
 ==================  ===========================================================
 
 A hybrid scenario (``config.hybrid``) takes the site's faults on its JSON API
@@ -242,11 +247,13 @@ class FailureInjector:
 
     def __init__(self, config: StressTestConfig) -> None:
         self._config = config
+        self._victims = self._draw_victims()
 
     def schedule(self) -> FaultSchedule:
         """The scenario's fault schedule; the same for the same config and seed."""
         config = self._config
         rng = random.Random(config.seed)
+        self._victims = self._draw_victims()
         low, high = self._window()
         per_page = self.requests_per_page()
         timed: list[tuple[int, str, str, dict[str, Any]]] = []
@@ -302,6 +309,13 @@ class FailureInjector:
             requests_per_page=per_page,
         )
 
+    def _draw_victims(self) -> list[int]:
+        """The runners the runner crashes hit, in turn: each of them once in a seeded
+        order, then again (its own draws: the rest of the schedule stays as it was)."""
+        order = list(range(self._config.runners))
+        random.Random(self._config.seed + 1).shuffle(order)
+        return order
+
     def requests_per_page(self) -> int:
         """Site requests one page of the scenario's job makes (the hybrid job's API
         calls; one document for the browser job)."""
@@ -336,7 +350,11 @@ class FailureInjector:
         if fault_type == "memory_pressure":
             return {"hold": self._config.memory_hold}
         if fault_type == "runner_crash":
+            if self._config.runners > 1:  # which runner: drawn here, so the schedule says
+                return {"signal": "SIGKILL", "runner": self._victims[n % len(self._victims)]}
             return {"signal": "SIGKILL"}
+        if fault_type == "database_restart":
+            return {"mode": "fast", "hold": self._config.database_hold}
         return {}
 
 

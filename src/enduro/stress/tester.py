@@ -23,6 +23,16 @@ user's own site (nothing is served): ``enduro run`` on a small generated
 file that takes the job's first ``config.pages`` pages, the browser, machine
 and runner faults only, and integrity checked for completeness and
 duplicates, as there is no ground truth.
+
+With ``config.runners`` above 1, or a ``database_restart`` among the faults
+(:attr:`StressTestConfig.shared_store`), the store is a throwaway PostgreSQL
+server the tester starts on loopback (:mod:`enduro.stress._postgres`): that
+many ``enduro run`` processes share its pages, each with its own host id
+(``stress-1``...), a runner crash SIGKILLs the one its injection names and
+starts it again, and a database restart stops the server (``pg_ctl stop -m
+fast``), holds it down and starts it. When the run ends every row is copied
+into the report directory's SQLite store (:func:`enduro.store.copy_store`),
+so the run is judged, and can be judged again, from its directory alone.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ import sys
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -45,16 +55,17 @@ from typing import Any
 import psutil
 
 from enduro.job import load_job
-from enduro.session import grid_sessions, shown_url
-from enduro.store import Store
+from enduro.session import grid_sessions, process_alive, shown_url
+from enduro.store import Store, copy_store
 from enduro.stress._devtools import DevToolsError, devtools_port, page_command
+from enduro.stress._postgres import PostgresServer, find_bindir
 from enduro.stress.injector import FailureInjector, FaultSchedule, Injection
 from enduro.stress.record import Delivery, RunRecord, judged_requests
 from enduro.stress.scenario import StressTestConfig
 from enduro.stress.site import REQUEST_LOG, FaultPlan, RequestLogEntry, SiteConfig, SiteServer
 from enduro.stress.vocabulary import FAULTS
 
-__all__ = ["ProductionStressTester", "RunnerCommand"]
+__all__ = ["ProductionStressTester", "RunnerCommand", "preflight"]
 
 log = logging.getLogger(__name__)
 
@@ -66,28 +77,43 @@ JOB_NAME = "matches"
 JOB_FILE = "stress_job.py"
 """The file, in the report directory, that gives ``enduro run`` the user's job's first pages."""
 
-RunnerCommand = Callable[[Path], list[str]]
-"""Builds the command that runs the job against a store (tests swap in broken runners)."""
+DATABASE = "stress"
+"""The database of the tester's PostgreSQL server that holds a shared-store run."""
+
+RunnerCommand = Callable[[Path | str], list[str]]
+"""Builds the command that runs the job against a store, a path or a PostgreSQL URL
+(tests swap in broken runners)."""
 
 
-def enduro_run(job: str, store: Path) -> list[str]:
+def enduro_run(job: str, store: Path | str) -> list[str]:
     """``enduro run JOB --store STORE``, with this Python's enduro."""
     return [str(Path(sys.executable).parent / "enduro"), "run", job, "--store", str(store)]
 
 
-def default_runner_command(store: Path) -> list[str]:
+def default_runner_command(store: Path | str) -> list[str]:
     """``enduro run`` with the reference job: the code path users run."""
     return enduro_run("enduro.stress.reference:job", store)
 
 
-def hybrid_runner_command(store: Path) -> list[str]:
+def hybrid_runner_command(store: Path | str) -> list[str]:
     """``enduro run`` with the hybrid reference job."""
     return enduro_run("enduro.stress.reference_hybrid:job", store)
 
 
-def job_runner_command(store: Path) -> list[str]:
-    """``enduro run`` with the user's job, through the file the tester writes beside the store."""
-    return enduro_run(f"{store.parent / JOB_FILE}:job", store)
+def job_runner_command(directory: Path) -> RunnerCommand:
+    """``enduro run`` with the user's job, through the file the tester writes in ``directory``."""
+    return lambda store: enduro_run(f"{directory.resolve() / JOB_FILE}:job", store)
+
+
+def preflight(config: StressTestConfig) -> None:
+    """Check that this machine has what the scenario needs, before anything is written:
+    PostgreSQL's server programs for a shared store.
+
+    Raises:
+        UsageError: something is missing (one line: what, and how to get it).
+    """
+    if config.shared_store:
+        find_bindir()
 
 
 def new_run_id() -> str:
@@ -132,6 +158,7 @@ class ProductionStressTester:
         self.config = config
         self._grid = grid
         self.directory = directory
+        default: RunnerCommand
         if config.job is None:
             job_name, record_key = JOB_NAME, "match_id"
             keys = [str(page) for page in range(1, config.pages + 1)]
@@ -140,7 +167,7 @@ class ProductionStressTester:
             job = load_job(config.job)
             job_name, record_key = job.name, job.record_key
             keys = job.page_keys[: config.pages]
-            default = job_runner_command
+            default = job_runner_command(directory)
         self._runner_command = runner_command or default
         self._settings_env = dict(settings_env or {})
         self._env_cache: dict[str, str] = {}
@@ -160,6 +187,10 @@ class ProductionStressTester:
         self._sidecars: list[subprocess.Popen[bytes]] = []
         self.site_plan = FaultPlan()  # the built-in site's faults (none for a user's job)
         self.site_url = ""
+        self._database: PostgresServer | None = None  # a shared store's server, while it runs
+        self._shared: Store | None = None  # the tester's own connection to it
+        self._runners: dict[int, subprocess.Popen[bytes]] = {}  # slot -> its runner
+        self._exits_seen: set[int] = set()  # runner pids whose exit is in the record
 
     @property
     def store_path(self) -> Path:
@@ -188,7 +219,8 @@ class ProductionStressTester:
         if self.config.job is not None:
             (self.directory / JOB_FILE).write_text(_job_file(self.config.job, len(self.keys)))
             try:
-                self._timed(self._drive)
+                with self._store_server():
+                    self._timed(self._drive)
             finally:
                 record.write()
             return record
@@ -204,7 +236,8 @@ class ProductionStressTester:
         with SiteServer(site_config) as site:
             self.site_url = site.url
             try:
-                self._timed(self._drive)
+                with self._store_server():
+                    self._timed(self._drive)
             finally:
                 served: list[RequestLogEntry] = site.app[REQUEST_LOG]
                 log = list(served)
@@ -213,6 +246,58 @@ class ProductionStressTester:
                 record.requests_seen = len(log)
                 record.write()
         return record
+
+    @contextlib.contextmanager
+    def _store_server(self) -> Iterator[None]:
+        """For a shared store: a PostgreSQL server of the tester's own, up for the run;
+        then every row copied into the report directory's SQLite store, and the server
+        removed. Nothing to do for a SQLite store."""
+        if not self.config.shared_store:
+            yield
+            return
+        server = PostgresServer()
+        try:
+            server.start()
+            server.new_database(DATABASE)
+            self._database = server
+            self._shared = Store.open(server.url(DATABASE))
+            yield
+        finally:
+            try:
+                if self._shared is not None:
+                    self._copy_out(self._shared)
+            finally:
+                if self._shared is not None:
+                    self._shared.close()
+                self._shared = self._database = None
+                server.close()
+
+    def _copy_out(self, shared: Store) -> None:
+        """Copy the shared store into the report directory's SQLite store. The runners
+        are all gone by now: a run still marked running died without saying so."""
+        if self._database is not None and not self._database.running():
+            self._database.start()  # stopped by a restart the run's end cut short
+        for run in shared.running_runs():
+            if not process_alive(run.pid, run.pid_create_time):
+                shared.mark_run_dead(run.run_id)
+        _, copied = copy_store(shared, self.store_path)
+        log.info("shared store copied into %s: %s", self.store_path, copied)
+
+    def _store_target(self) -> Path | str:
+        """What the runners are given: the SQLite file, or the shared store's URL
+        without its password (they find it in ``PGPASSWORD``)."""
+        if self._database is None:
+            return self.store_path
+        return self._database.url(DATABASE, password="")
+
+    @contextlib.contextmanager
+    def _store(self) -> Iterator[Store]:
+        """The run's store, for a look while the run goes on."""
+        if self._shared is not None:
+            yield self._shared
+            return
+        with Store.open(self.store_path, create=False) as store:
+            yield store
 
     def _timed(self, drive: Callable[[float], None]) -> None:
         record = self.record
@@ -280,6 +365,8 @@ class ProductionStressTester:
             env["ENDURO_ALERT_MEMORY_PERCENT"] = f"{min(95.0, used + 4.0):.1f}"
         if self._grid is not None:
             env["ENDURO_GRID_URL"] = self._grid
+        if self._database is not None:
+            env["PGPASSWORD"] = self._database.password  # not in the URL: not in `ps`
         env.update(self._settings_env)
         self._env_cache = env
         return env
@@ -293,12 +380,13 @@ class ProductionStressTester:
         limit = deadline  # a cycling scenario lets the pass under way at the deadline end
         pass_started = self._monotonic()
         while True:
-            runner = self._start_runner(env)
-            crashed = False
-            while runner.poll() is None:
+            runners = self._runners
+            for slot in range(self.config.runners):
+                runners[slot] = self._start_runner(env, slot)
+            while any(runner.poll() is None for runner in runners.values()):
                 if self._monotonic() > limit:
                     record.stopped_early = "time budget spent"
-                    _stop(runner)
+                    self._stop_runners()
                     return
                 done = self._done_pages()
                 due = [d for d in pending if d.injection.after_pages <= done]
@@ -311,25 +399,23 @@ class ProductionStressTester:
                     pending.remove(delivery)
                     last_at, last_time = done, self._monotonic()
                     if delivery.injection.type == "runner_crash":
-                        self._deliver_runner_crash(delivery, runner)
-                        crashed = True
-                        break
+                        slot = self._deliver_runner_crash(delivery)
+                        runners[slot] = self._start_runner(env, slot)  # the resume path
+                        continue
                     self._deliver(delivery)
                     if not delivery.delivered and delivery.tries < DELIVERY_TRIES:
                         # its target went away under it (a restart, a page load):
                         # it goes in again once there is a live one
                         pending.insert(0, delivery)
-                if reason := self._stop_condition():
+                if reason := self._stop_condition() or self._failed_runner():
                     record.stopped_early = reason
-                    _stop(runner)
+                    self._stop_runners()
                     return
                 self._sleep(POLL_SECONDS)
-            if crashed:
-                continue  # start the runner again: the resume path
-            code = runner.wait()
-            record.runner_exits.append(code)
-            if code != 0 and self._done_pages() < len(self.keys):
-                record.stopped_early = f"the runner exited with {code}"
+            for slot in sorted(runners):
+                self._exited(slot)
+            if reason := self._failed_runner():
+                record.stopped_early = reason
                 return
             now = self._monotonic()
             if not self.config.cycle or now >= deadline:
@@ -345,9 +431,30 @@ class ProductionStressTester:
             pending += fresh
             last_at = -1
 
+    def _exited(self, slot: int) -> int | None:
+        """The exit code of the runner in ``slot`` once it has exited, recorded the
+        first time it is seen (None: it still runs)."""
+        runner = self._runners[slot]
+        code = runner.poll()
+        if code is not None and runner.pid not in self._exits_seen:
+            self._exits_seen.add(runner.pid)
+            self.record.runner_exits.append(code)
+        return code
+
+    def _failed_runner(self) -> str:
+        """Why the run cannot go on: a runner exited with an error while pages remain."""
+        failed = [code for slot in sorted(self._runners) if (code := self._exited(slot))]
+        if failed and self._done_pages() < len(self.keys):
+            return f"the runner exited with {failed[0]}"
+        return ""
+
+    def _stop_runners(self) -> None:
+        for runner in self._runners.values():
+            _stop(runner)
+
     def _next_pass(self) -> None:
         """Keep this pass's completion times, then put every page back to pending."""
-        with Store.open(self.store_path, create=False) as store:
+        with self._store() as store:
             done_at = store.done_at(self.job_name)
             self.record.done_times += [done_at[k] for k in self.keys if k in done_at]
             store.requeue(self.job_name, keys=self.keys)
@@ -358,26 +465,32 @@ class ProductionStressTester:
         """The schedule's faults for pass ``number`` (ids ``i0001.2``, ``i0001.3``...)."""
         return [Delivery(replace(i, id=f"{i.id}.{number}")) for i in self.schedule.injections]
 
-    def _start_runner(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def _start_runner(self, env: dict[str, str], slot: int = 0) -> subprocess.Popen[bytes]:
+        """Start the runner of ``slot``; with several, each is its own host (``stress-N``),
+        and with a shared store each writes its flight records under the report directory."""
         self.record.runner_starts += 1
         log_path = self.directory / f"runner-{self.record.runner_starts}.log"
+        if self.config.runners > 1:
+            env = {**env, "ENDURO_HOST_ID": f"stress-{slot + 1}"}
+        shared = self._database is not None
         with log_path.open("wb") as out:
             return subprocess.Popen(
-                self._runner_command(self.store_path),
+                self._runner_command(self._store_target()),
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                cwd=self.directory if shared else None,
             )
 
     # ---- what the store says ---------------------------------------------
 
     def _done_pages(self) -> int:
-        if not self.store_path.exists():
+        if self._shared is None and not self.store_path.exists():
             return 0
         try:
-            with Store.open(self.store_path, create=False) as store:
+            with self._store() as store:
                 return store.page_counts(self.job_name)["done"]
         except Exception:
             return 0
@@ -389,7 +502,7 @@ class ProductionStressTester:
         if psutil.virtual_memory().percent >= criteria.stop_memory_percent:
             return f"host memory over {criteria.stop_memory_percent:g}%"
         try:
-            with Store.open(self.store_path, create=False) as store:
+            with self._store() as store:
                 events = store.event_counts(self.job_name)
                 counts = store.page_counts(self.job_name)
         except Exception:
@@ -412,7 +525,7 @@ class ProductionStressTester:
         if self._grid is not None:
             return self._grid_target(self._grid)
         try:
-            with Store.open(self.store_path, create=False) as store:
+            with self._store() as store:
                 rows = store.open_processes()
         except Exception:
             return _Target()
@@ -431,7 +544,7 @@ class ProductionStressTester:
         if not _loopback(grid):
             return _Target(why="the Grid is not on this host: its browsers can't be reached")
         try:
-            with Store.open(self.store_path, create=False) as store:
+            with self._store() as store:
                 running = {run.run_id for run in store.running_runs()}
             held = [info for info in grid_sessions(grid) if info.run_id in running]
         except Exception:
@@ -456,11 +569,24 @@ class ProductionStressTester:
         return not delivered or self._clock() - delivered[-1].at > SPACING_SECONDS
 
     def _ready_for(self, injection: Injection) -> bool:
-        """A browser fault waits for a live browser (the last one may have just died)."""
+        """A browser fault waits for a live browser (the last one may have just died);
+        a database restart for every runner to have registered its run (one that
+        opens the store while the server is down gives up, as on a wrong URL)."""
+        if injection.type == "database_restart":
+            return self._runners_registered()
         if injection.layer != "browser":
             return True
         target = self._target()
         return target.ready() or bool(target.why)  # out of reach: tried, and reported
+
+    def _runners_registered(self) -> bool:
+        live = {runner.pid for runner in self._runners.values() if runner.poll() is None}
+        try:
+            with self._store() as store:
+                registered = {run.pid for run in store.running_runs()}
+        except Exception:
+            return False
+        return live <= registered
 
     def _deliver(self, delivery: Delivery) -> None:
         kind = delivery.injection.type
@@ -478,6 +604,9 @@ class ProductionStressTester:
         spec = FAULTS[kind]
         if spec.delivery == "sidecar":
             return self._squeeze_memory(float(params.get("hold", self.config.memory_hold)))
+        if spec.delivery == "database":
+            hold = float(params.get("hold", self.config.database_hold))
+            return self._restart_database(str(params.get("mode", "fast")), hold)
         target = self._target()
         if target.why:
             raise LookupError(target.why)
@@ -519,13 +648,34 @@ class ProductionStressTester:
         self._sidecars.append(sidecar)
         return f"sidecar pid {sidecar.pid} holds memory over {target:.1f}% for {hold:g}s"
 
-    def _deliver_runner_crash(self, delivery: Delivery, runner: subprocess.Popen[bytes]) -> None:
+    def _restart_database(self, mode: str, hold: float) -> str:
+        """Stop the shared store's server, keep it down ``hold`` seconds, start it again."""
+        server = self._database
+        if server is None:
+            raise LookupError("no PostgreSQL server: the store is a SQLite file")
+        server.stop(mode)
+        self._sleep(hold)  # the outage itself: the runners must wait it out
+        server.start()
+        return f"PostgreSQL stopped ({mode}) for {hold:g}s and started again"
+
+    def _deliver_runner_crash(self, delivery: Delivery) -> int:
+        """SIGKILL the runner the injection names (the next one still running if
+        that one has finished); returns its slot, for the tester to start again."""
+        slots = sorted(self._runners)
+        wanted = int(delivery.injection.params.get("runner", 0)) % len(slots)
+        order = slots[wanted:] + slots[:wanted]
+        slot = next((n for n in order if self._runners[n].poll() is None), wanted)
+        runner = self._runners[slot]
         delivery.at = self._clock()
-        os.kill(runner.pid, signal.SIGKILL)
-        runner.wait()
+        if self._exited(slot) is None:
+            os.kill(runner.pid, signal.SIGKILL)
+            runner.wait()
+            self._exits_seen.add(runner.pid)
+            self.record.runner_exits.append(-9)
         delivery.delivered = True
-        delivery.detail = f"SIGKILL runner pid {runner.pid}; started again"
-        self.record.runner_exits.append(-9)
+        which = f"runner {slot + 1} of {len(slots)}, " if len(slots) > 1 else "runner "
+        delivery.detail = f"SIGKILL {which}pid {runner.pid}; started again"
+        return slot
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,11 @@ server_error                                  server_error, maintenance;      se
 memory_pressure    a sidecar holds memory                                     (none: new pages
                                                                               wait)
 runner_crash       SIGKILL of the runner,                                     (none: the run
-                   then a restart                                             resumes)
+                   then a restart (one of                                     resumes)
+                   ``runners``)
+database_restart   the shared PostgreSQL                                      (none: runners
+                   store stopped, held down,                                  wait it out)
+                   started again
 cookie_wipe        DevTools                                                   auth_lost
                    ``Network.clearBrowserCookies``
 =================  =========================  ==============================  =====================
@@ -63,10 +67,11 @@ __all__ = [
     "fault_type_of",
 ]
 
-DeliveryChannel = Literal["kill", "devtools", "sidecar", "site"]
+DeliveryChannel = Literal["kill", "devtools", "sidecar", "database", "site"]
 """How the tester delivers a fault itself: a SIGKILL of a process, a command on the
-browser's DevTools port, a memory sidecar process; ``"site"``: it does not, the
-built-in site serves it."""
+browser's DevTools port, a memory sidecar process, a stop and start of the
+PostgreSQL server its runners share; ``"site"``: it does not, the built-in site
+serves it."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,7 @@ FAULTS: Mapping[str, FaultSpec] = MappingProxyType(
             ),
             FaultSpec("memory_pressure", "sidecar", layer="machine"),
             FaultSpec("runner_crash", "kill", "runner", "runner"),
+            FaultSpec("database_restart", "database", "postgresql", "machine"),
             FaultSpec(
                 "cookie_wipe",
                 "devtools",

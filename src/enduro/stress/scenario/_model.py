@@ -177,7 +177,11 @@ class StressTestConfig(BaseModel):
     """Seeds the fault schedule, the site's faults and its data: same seed, same run."""
 
     workers: int = Field(default=1, ge=1, le=32)
-    """Browser sessions side by side."""
+    """Browser sessions side by side (in each runner)."""
+
+    runners: int = Field(default=1, ge=1, le=8)
+    """Runner processes sharing the pages through one PostgreSQL store (a throwaway
+    server the tester starts); ``runner_crash`` hits any of them."""
 
     rows: int = Field(default=50, ge=1, le=500)
     """Records on each page of the site."""
@@ -187,6 +191,10 @@ class StressTestConfig(BaseModel):
 
     memory_hold: float = Field(default=20.0, gt=0, allow_inf_nan=False)
     """Seconds a memory-pressure sidecar holds its memory."""
+
+    database_hold: float = Field(default=3.0, gt=0, le=50, allow_inf_nan=False)
+    """Seconds a ``database_restart`` keeps the PostgreSQL server down (the runners
+    wait out 120 s of it per statement)."""
 
     expire_session_every: int = Field(default=0, ge=0)
     """Expire the site session on every N-th page request as well (0: only injected auth_loss)."""
@@ -273,6 +281,12 @@ class StressTestConfig(BaseModel):
                 f"{RUNNER_CRASH_SPACING * crashes} pages, got {self.pages}"
             )
         return self
+
+    @property
+    def shared_store(self) -> bool:
+        """Whether the run's store is a PostgreSQL server (many runners, or a
+        database restart to survive) rather than a SQLite file."""
+        return self.runners > 1 or "database_restart" in self.faults
 
     def minimum(self, fault_type: str) -> int:
         """Least injections of ``fault_type`` (0 for a type the scenario does not name)."""

@@ -1,4 +1,4 @@
-"""The five built-in scenarios and the two named criteria profiles."""
+"""The six built-in scenarios and the two named criteria profiles."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ def _preset(
 
 
 _MEDIUM = (*BASIC_FAULTS, "memory_pressure")
+_ONE_MACHINE = tuple(fault for fault in FAULT_TYPES if fault != "database_restart")
+# a database restart needs a store that is a server: the fleet's, not a SQLite file
 
 PRESETS: Mapping[str, StressTestConfig] = MappingProxyType(
     {
@@ -67,10 +69,19 @@ PRESETS: Mapping[str, StressTestConfig] = MappingProxyType(
             724,
             "20h",
             0.03,
-            FAULT_TYPES,
+            _ONE_MACHINE,
             min_injections={"runner_crash": 3, "browser_crash": 5},
         ),
         "endurance": _preset("endurance", 200, "8h", 0.05, _MEDIUM, cycle=True),
+        "fleet": _preset(
+            "fleet",
+            120,
+            "1h",
+            0.05,
+            (*BASIC_FAULTS, "runner_crash", "database_restart"),
+            runners=3,
+            min_injections={"runner_crash": 3},
+        ),
     }
 )
 """The five built-in scenarios, by name (issue 5's table)."""
