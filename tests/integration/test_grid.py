@@ -42,7 +42,7 @@ def _done_and_runs(store_path: Path) -> tuple[int, int]:
 def test_sigkilled_runs_on_grid_browsers_resume_exactly_and_close_their_sessions(
     tmp_path: Path, site_factory: Any, grid: GridServer
 ) -> None:
-    pages = 120
+    pages = 200
     site = site_factory(pages)
     store_path = tmp_path / "grid.db"
     env = reference_env(site.url, pages)
@@ -56,6 +56,10 @@ def test_sigkilled_runs_on_grid_browsers_resume_exactly_and_close_their_sessions
         seed=4444,
         runs=lambda: _done_and_runs(store_path)[1],
         progress=lambda: _done_and_runs(store_path)[:1],
+        # every second kill a few pages into its run: on a fast day the runs killed
+        # by time alone could otherwise walk every page before the fifth kill
+        done=lambda: _done_and_runs(store_path)[0],
+        advance=(2, 10),
     )
     assert _done_and_runs(store_path)[0] < pages, "the kills came too late to test resuming"
 

@@ -38,7 +38,6 @@ class Fleet:
     env: dict[str, str]
     logs: Path
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
-    started: dict[int, float] = field(default_factory=dict)
     exits: list[int] = field(default_factory=list)
     kills: int = 0
 
@@ -52,11 +51,13 @@ class Fleet:
             stderr=log,
             cwd=self.logs,  # flight records here
         )
-        self.started[slot] = time.monotonic()
 
-    def settled(self, seconds: float) -> bool:
-        """Whether every runner has been up for ``seconds`` (it has its store open)."""
-        return all(time.monotonic() - at >= seconds for at in self.started.values())
+    def registered(self, url: str) -> bool:
+        """Whether every live runner has its run in the store (it has opened the store:
+        one that opens it while the server is down gives up, as on a wrong URL)."""
+        live = {proc.pid for proc in self.procs.values() if proc.poll() is None}
+        with Store.open(url, create=False) as store:
+            return live <= {run.pid for run in store.running_runs()}
 
     def kill(self, slot: int) -> None:
         proc = self.procs[slot]
@@ -95,9 +96,10 @@ def _run_fleet(
     max_kills: int,
 ) -> Fleet:
     """Run the fleet to the end, killing a random runner every ``every`` seconds
-    (``max_kills`` at most) and restarting the database server once, when about
-    half the pages are done and every runner is up (a runner that starts while
-    the server is down refuses to start, exit 2, as for a wrong URL)."""
+    (``max_kills`` at most) and restarting the database server once, when a
+    third of the pages are done and every live runner has registered its run (a
+    runner that starts while the server is down refuses to start, exit 2, as for
+    a wrong URL)."""
     rng = random.Random(seed)
     command = [ENDURO, "run", "enduro.stress.reference:job", "--store", url]
     fleet = Fleet(command, reference_env(site_url, pages), tmp_path)
@@ -111,7 +113,7 @@ def _run_fleet(
         while not fleet.finished():
             assert time.monotonic() < deadline, "the fleet did not finish"
             done = _done(url)
-            if not db_restarted and done >= pages // 2 and fleet.settled(15.0):
+            if not db_restarted and done >= pages // 3 and fleet.registered(url):
                 server.stop()
                 time.sleep(3.0)  # the outage itself: runners must wait it out
                 server.start()

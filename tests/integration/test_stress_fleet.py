@@ -104,4 +104,4 @@ def test_three_runners_crashed_in_turn_and_a_database_restart_are_go(
         [ENDURO, "report", str(report)], capture_output=True, text=True, check=False
     )
     assert shown.returncode == 0, shown.stderr
-    assert "PostgreSQL, shared by 3 runner processes" in shown.stdout
+    assert "PostgreSQL, shared by 3 runner processes" in shown.stdout + shown.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from enduro.report import CriterionId, InjectionStats, Integrity, Leak, StressTestResults
-from enduro.stress.analysis import retry_after_violations
+from enduro.stress.analysis import Turn, retry_after_violations
 from enduro.stress.scenario import LENIENT, PRESETS
 from enduro.stress.site import RequestLogEntry
 from enduro.stress.verdict import judge, recommendations
@@ -145,3 +145,36 @@ def test_advice_is_matched_on_ids_not_on_display_names() -> None:
         "recovery from tab_crash takes 99.0s at p95 (limit 60.0s): look at the events of that "
         "fault type"
     ]
+
+
+def test_a_request_of_a_turn_taken_before_the_runner_knew_was_on_its_way() -> None:
+    """Several runners: one took its turn a moment before another stored the hold, so
+    its request reached the site a moment after; its own record of the turn says so."""
+
+    def get(at: float, path: str, status: int = 200, **fault: str) -> RequestLogEntry:
+        return RequestLogEntry(at=at, method="GET", path=path, status=status, **fault)
+
+    log = [
+        get(10.0, "/matches?page=3", 429, fault_id="f1", fault_kind="rate_limit"),
+        get(10.21, "/matches?page=4"),  # page 4's turn came at 10.19, before the hold
+        get(10.22, "/matches?page=4"),  # a second load of it: not that turn's
+        get(10.5, "/login"),  # a login whose turn came at 10.15
+        get(10.6, "/login"),
+        get(10.61, "/matches?page=1"),  # where it landed
+        get(10.62, "/matches?page=1"),  # one more: no login sends four
+        get(10.7, "/matches?page=6"),  # page 6's turn came after the hold: a violation
+    ]
+    turns = [
+        Turn(10.19, 10.4, "4"),
+        Turn(10.15, 10.65),
+        Turn(10.3, 10.8, "6"),
+        Turn(9.0, 9.5, "2"),  # an earlier page, long done
+    ]
+    found = retry_after_violations(log, 2.0, reactions=[10.2], turns=turns)
+    assert found == [
+        "/matches?page=4 0.22s after a 429 on /matches?page=3",
+        "/matches?page=1 0.62s after a 429 on /matches?page=3",
+        "/matches?page=6 0.70s after a 429 on /matches?page=3",
+    ]
+    # without the runners' records of their turns, every one of them is a violation
+    assert len(retry_after_violations(log, 2.0, reactions=[10.2])) == len(log) - 1

@@ -166,17 +166,19 @@ class PageWorker:
         if not self._limiter.wait_hold(control.stop):
             store.release(page, self._run_id)  # stopped while waiting for the site
             return
+        turn_at: float | None = None  # when the page's turn came (no turn: none sent)
         try:
             session.ready(page.key, attempt)
             if not self._limiter.acquire(control.stop):
                 store.release(page, self._run_id)
                 return
+            turn_at = self._clock()
             records, ctx = self.call_handler(session, page.key, attempt, self.job.handler)
             if session.halting:  # ctx.http halted the run; the handler swallowed it
                 raise HaltRun(session.halting)
             rows = prepare_records(page, records, self.job.record_key)
             found = ctx.enqueued or ()
-            if store.complete_rows(page, self._run_id, rows, found):
+            if store.complete_rows(page, self._run_id, rows, found, turn_at=turn_at):
                 control.count(done=1, done_this_run=1)
                 if found:
                     total = store.page_counts(self.job.name)["total"]
@@ -202,11 +204,16 @@ class PageWorker:
             if control.hard_stop.is_set():
                 store.release(page, self._run_id)
                 return
-            self._failed(session, page, attempt, exc)
+            self._failed(session, page, attempt, exc, turn_at)
         control.report()
 
     def _failed(
-        self, session: PageSession, page: ClaimedPage, attempt: int, exc: Exception
+        self,
+        session: PageSession,
+        page: ClaimedPage,
+        attempt: int,
+        exc: Exception,
+        turn_at: float | None = None,
     ) -> None:
         """Classify the error, charge the right budget, and carry out the policy's actions."""
         signals = session.signals()
@@ -229,6 +236,8 @@ class PageWorker:
             data["status"] = found.status
         if found.retry_after is not None:
             data["retry_after"] = found.retry_after
+        if turn_at is not None:
+            data["turn_at"] = round(turn_at, 6)
         if files:
             data["flight"] = files
         self._emit("error", message, category=found.category, page_key=page.key, data=data)

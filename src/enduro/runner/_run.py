@@ -445,6 +445,7 @@ class Runner:
             recorder=self._recorder,
             pages_left=self._control.pages_left,
             on_restart=restarted,
+            store_clock=self._clock,
         )
         if self.job.site is not None:
             manager.http = HttpClient(

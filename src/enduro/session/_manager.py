@@ -83,6 +83,8 @@ class SessionManager:
         on_restart: called after each restart (progress counters).
         clock: epoch seconds (login expiries, the page's start for its signals).
         monotonic: seconds for intervals (the idle browser's health checks).
+        store_clock: the store's time, for the moment a login took its turn of
+            the pace (its events are on it); default ``clock``.
     """
 
     def __init__(
@@ -102,9 +104,11 @@ class SessionManager:
         on_restart: Callable[[], None],
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        store_clock: Callable[[], float] | None = None,
     ) -> None:
         self.session = session
         self._clock = clock
+        self._store_clock = store_clock or clock
         self._monotonic = monotonic
         self.job = job
         self.settings = settings
@@ -223,9 +227,12 @@ class SessionManager:
             AuthLost: this login failed.
         """
         assert self.job.login is not None
+        # the cookies first: the turn of the pace is taken last, just before the
+        # login's first request, so a hold another runner began meanwhile holds it
+        before = {c["name"]: c.get("value") for c in self._cookies_now()}
         if not self._limiter.acquire(self._stop):
             raise AuthLost("stopped before logging in")
-        before = {c["name"]: c.get("value") for c in self._cookies_now()}
+        turn_at = self._store_clock()
         began = self._clock()
         try:
             self.job.login(self._context(page_key, attempt))
@@ -236,7 +243,13 @@ class SessionManager:
             self._copy_login_cookies()
         except Exception as exc:
             message = classify(exc).message  # the runner redacts what it records
-            self._emit("login_failed", message, category="auth_lost", page_key=page_key)
+            self._emit(
+                "login_failed",
+                message,
+                category="auth_lost",
+                page_key=page_key,
+                data={"turn_at": round(turn_at, 6)},
+            )
             if self._relogins.failure():
                 raise HaltRun(
                     f"login failed {self.settings.relogin_max} times within "
@@ -250,7 +263,7 @@ class SessionManager:
         self._pages_since_auth_check = 0
         kind = "relogin" if self._logins else "login"
         self._logins += 1
-        data: dict[str, Any] = {"reason": reason}
+        data: dict[str, Any] = {"reason": reason, "turn_at": round(turn_at, 6)}
         if self.login_expires_at is not None:
             data["expires_in"] = round(self.login_expires_at - self._clock(), 1)
         category = "auth_lost" if kind == "relogin" else None

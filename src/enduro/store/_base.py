@@ -104,6 +104,8 @@ class PageQueue(ABC):
         owner: str,
         rows: list[dict[str, Any]],
         new_pages: Sequence[str] = (),
+        *,
+        turn_at: float | None = None,
     ) -> bool:
         """:meth:`complete` with records already checked by :func:`prepare_records`.
 
@@ -111,6 +113,10 @@ class PageQueue(ABC):
             new_pages: page keys the handler found (``ctx.enqueue``): added in the
                 same transaction, after the job's other pages; keys the store
                 already knows are left as they are.
+            turn_at: when the attempt took its turn of the pace (store time), kept
+                in its ``page_done`` event: a request of it that reached the site
+                inside a Retry-After window another runner was told about had
+                been on its way since then.
         """
 
     @abstractmethod

@@ -338,10 +338,12 @@ class PostgresStore(SqlPages, SqlLog, Store):
         owner: str,
         rows: list[dict[str, Any]],
         new_pages: Sequence[str] = (),
+        *,
+        turn_at: float | None = None,
     ) -> bool:
         now = self._clock()
         try:
-            return self._complete_at(page, owner, rows, new_pages, now)
+            return self._complete_at(page, owner, rows, new_pages, now, turn_at)
         except _CommitUnknown:
             return self._outlast(lambda: self._done_at(page, now))
 

@@ -3,6 +3,7 @@ each method promises and ``_sql`` for what the SQL backends share)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -79,8 +80,10 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
         owner: str,
         rows: list[dict[str, Any]],
         new_pages: Sequence[str] = (),
+        *,
+        turn_at: float | None = None,
     ) -> bool:
-        return self._complete_at(page, owner, rows, new_pages, self._clock())
+        return self._complete_at(page, owner, rows, new_pages, self._clock(), turn_at)
 
     def _complete_at(
         self,
@@ -89,8 +92,12 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
         rows: list[dict[str, Any]],
         new_pages: Sequence[str],
         now: float,
+        turn_at: float | None = None,
     ) -> bool:
         where = {"b_job": page.job, "b_key": page.key}
+        data: dict[str, Any] = {"records": len(rows)}
+        if turn_at is not None:
+            data["turn_at"] = round(turn_at, 6)
         with self._begin() as conn:
             done = conn.execute(self._sql.mark_done, {**where, "b_owner": owner, "b_now": now})
             if done.rowcount != 1:
@@ -110,7 +117,7 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
                     "run_id": owner,
                     "job": page.job,
                     "page_key": page.key,
-                    "data": f'{{"records": {len(rows)}}}',
+                    "data": json.dumps(data),
                 },
             )
         return True

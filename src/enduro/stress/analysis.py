@@ -39,7 +39,7 @@ from enduro.stress.tester import ProductionStressTester
 from enduro.stress.verdict import judge
 from enduro.stress.vocabulary import fault_type_of
 
-__all__ = ["EndpointReaction", "analyse", "retry_after_violations"]
+__all__ = ["EndpointReaction", "Turn", "analyse", "retry_after_violations"]
 
 # An error this soon after an injection is put down to it.
 EXPLAINED_WITHIN = 30.0
@@ -119,7 +119,7 @@ def analyse(
         http=http,
         site_faults=dict(Counter(f.kind for f in record.site_faults)),
         retry_after_violations=retry_after_violations(
-            record.requests, config.retry_after, *_reactions(events)
+            record.requests, config.retry_after, *_reactions(events), turns=_turns(events)
         ),
         site_served=record.site_served,
         runners=config.runners,
@@ -168,11 +168,44 @@ class EndpointReaction:
     in_flight: int = 0
 
 
+@dataclass(frozen=True)
+class Turn:
+    """A turn of the pace a runner took (its own record of it): a page attempt's,
+    or a login's, from the ``turn_at`` its ``page_done`` / ``error`` / ``login``
+    event carries to the event itself.
+
+    Attributes:
+        at: when the turn was taken.
+        until: when the attempt or the login ended.
+        page: the page attempted (empty: a login).
+    """
+
+    at: float
+    until: float
+    page: str = ""
+
+    def sends(self, entry: RequestLogEntry) -> bool:
+        """Whether ``entry`` is one this turn makes (within its time): the page's
+        document, or a login's form, its post and the page it lands on."""
+        if not self.at <= entry.at <= self.until:
+            return False
+        if self.page:
+            return entry.path == f"/matches?page={self.page}"
+        return entry.path in ("/login", LOGIN_LANDING)
+
+
+_LOGIN_REQUESTS = 3  # a login's form, its post, the page it lands on
+LOGIN_LANDING = "/matches?page=1"
+"""Where the built-in site's login lands."""
+
+
 def retry_after_violations(
     log: list[RequestLogEntry],
     retry_after: float,
     reactions: Sequence[float] = (),
     endpoint_reactions: Sequence[EndpointReaction] = (),
+    *,
+    turns: Sequence[Turn] = (),
 ) -> list[str]:
     """Requests that reached the site while a Retry-After it had sent was running.
 
@@ -185,7 +218,10 @@ def retry_after_violations(
     itself if it never reacted. A page another worker requested before that,
     and the script and data calls of a page already loading, were on their way
     (the site cannot tell them apart from a Retry-After the runner ignored,
-    the runner's own events can).
+    the runner's own events can). So was a request of a turn of the pace taken
+    before the runner knew (``turns``: one runner's turn, taken a moment before
+    another runner stored the hold, reaches the site a moment after): a page
+    attempt's document, a login's three requests.
 
     The hybrid API (``/api/v2/``): windows are per endpoint. Inside one, no
     request to that endpoint may arrive once the runner held it
@@ -201,10 +237,23 @@ def retry_after_violations(
             found += _endpoint_violations(log, slow_down, end, endpoint_reactions)
             continue
         knew = min((t for t in reactions if slow_down.at <= t < end), default=slow_down.at)
+        on_their_way = [t for t in turns if t.at < knew]
+        sent: dict[Turn, int] = {}
         for entry in log:
             if entry is slow_down or entry.path.startswith(SUBRESOURCES):
                 continue
             if knew <= entry.at < end and entry.at > slow_down.at:
+                turn = next(
+                    (
+                        t
+                        for t in on_their_way
+                        if t.sends(entry) and sent.get(t, 0) < (1 if t.page else _LOGIN_REQUESTS)
+                    ),
+                    None,
+                )
+                if turn is not None:
+                    sent[turn] = sent.get(turn, 0) + 1
+                    continue
                 found.append(_violation(entry, slow_down))
     return found
 
@@ -236,6 +285,20 @@ def _endpoint_violations(
 def _violation(entry: RequestLogEntry, slow_down: RequestLogEntry) -> str:
     gap = entry.at - slow_down.at
     return f"{entry.path} {gap:.2f}s after a {slow_down.status} on {slow_down.path}"
+
+
+def _turns(events: list[dict[str, Any]]) -> list[Turn]:
+    """The turns of the pace the runners recorded: page attempts and logins."""
+    turns = []
+    for event in events:
+        if event["kind"] not in ("page_done", "error", "login", "relogin", "login_failed"):
+            continue
+        data = json.loads(event["data"]) if event.get("data") else {}
+        if "turn_at" not in data:
+            continue
+        page = str(event.get("page_key") or "") if event["kind"] in ("page_done", "error") else ""
+        turns.append(Turn(float(data["turn_at"]), float(event["ts"]), page))
+    return turns
 
 
 def _reactions(events: list[dict[str, Any]]) -> tuple[list[float], list[EndpointReaction]]:
