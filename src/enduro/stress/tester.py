@@ -37,7 +37,6 @@ so the run is judged, and can be judged again, from its directory alone.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -45,25 +44,23 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from enduro.job import load_job
-from enduro.session import grid_sessions, process_alive, shown_url
-from enduro.store import Store, copy_store
-from enduro.stress._devtools import DevToolsError, devtools_port, page_command
-from enduro.stress._postgres import PostgresServer, find_bindir
+from enduro.session import shown_url
+from enduro.store import Store
+from enduro.stress._delivery import FaultDelivery, stop_process
+from enduro.stress._postgres import find_bindir
+from enduro.stress._runstore import RunStore
 from enduro.stress.injector import FailureInjector, FaultSchedule, Injection
 from enduro.stress.record import Delivery, RunRecord, judged_requests
 from enduro.stress.scenario import StressTestConfig
 from enduro.stress.site import REQUEST_LOG, FaultPlan, RequestLogEntry, SiteConfig, SiteServer
-from enduro.stress.vocabulary import FAULTS
 
 __all__ = ["ProductionStressTester", "RunnerCommand", "preflight"]
 
@@ -76,9 +73,6 @@ DELIVERY_TRIES = 3
 JOB_NAME = "matches"
 JOB_FILE = "stress_job.py"
 """The file, in the report directory, that gives ``enduro run`` the user's job's first pages."""
-
-DATABASE = "stress"
-"""The database of the tester's PostgreSQL server that holds a shared-store run."""
 
 RunnerCommand = Callable[[Path | str], list[str]]
 """Builds the command that runs the job against a store, a path or a PostgreSQL URL
@@ -184,11 +178,18 @@ class ProductionStressTester:
             site_served=config.job is None,
             grid=shown_url(grid) if grid else "",
         ).at(directory)
-        self._sidecars: list[subprocess.Popen[bytes]] = []
+        self._store = RunStore(self.record.store_path, shared=config.shared_store)
+        self._faults = FaultDelivery(
+            self._store.look,
+            grid=grid,
+            database=lambda: self._store.database,
+            memory_line=lambda: float(self._env().get("ENDURO_ALERT_MEMORY_PERCENT", "90")),
+            memory_hold=config.memory_hold,
+            database_hold=config.database_hold,
+            sleep=sleep,
+        )
         self.site_plan = FaultPlan()  # the built-in site's faults (none for a user's job)
         self.site_url = ""
-        self._database: PostgresServer | None = None  # a shared store's server, while it runs
-        self._shared: Store | None = None  # the tester's own connection to it
         self._runners: dict[int, subprocess.Popen[bytes]] = {}  # slot -> its runner
         self._exits_seen: set[int] = set()  # runner pids whose exit is in the record
 
@@ -219,7 +220,7 @@ class ProductionStressTester:
         if self.config.job is not None:
             (self.directory / JOB_FILE).write_text(_job_file(self.config.job, len(self.keys)))
             try:
-                with self._store_server():
+                with self._store.serving():
                     self._timed(self._drive)
             finally:
                 record.write()
@@ -236,7 +237,7 @@ class ProductionStressTester:
         with SiteServer(site_config) as site:
             self.site_url = site.url
             try:
-                with self._store_server():
+                with self._store.serving():
                     self._timed(self._drive)
             finally:
                 served: list[RequestLogEntry] = site.app[REQUEST_LOG]
@@ -247,66 +248,13 @@ class ProductionStressTester:
                 record.write()
         return record
 
-    @contextlib.contextmanager
-    def _store_server(self) -> Iterator[None]:
-        """For a shared store: a PostgreSQL server of the tester's own, up for the run;
-        then every row copied into the report directory's SQLite store, and the server
-        removed. Nothing to do for a SQLite store."""
-        if not self.config.shared_store:
-            yield
-            return
-        server = PostgresServer()
-        try:
-            server.start()
-            server.new_database(DATABASE)
-            self._database = server
-            self._shared = Store.open(server.url(DATABASE))
-            yield
-        finally:
-            try:
-                if self._shared is not None:
-                    self._copy_out(self._shared)
-            finally:
-                if self._shared is not None:
-                    self._shared.close()
-                self._shared = self._database = None
-                server.close()
-
-    def _copy_out(self, shared: Store) -> None:
-        """Copy the shared store into the report directory's SQLite store. The runners
-        are all gone by now: a run still marked running died without saying so."""
-        if self._database is not None and not self._database.running():
-            self._database.start()  # stopped by a restart the run's end cut short
-        for run in shared.running_runs():
-            if not process_alive(run.pid, run.pid_create_time):
-                shared.mark_run_dead(run.run_id)
-        _, copied = copy_store(shared, self.store_path)
-        log.info("shared store copied into %s: %s", self.store_path, copied)
-
-    def _store_target(self) -> Path | str:
-        """What the runners are given: the SQLite file, or the shared store's URL
-        without its password (they find it in ``PGPASSWORD``)."""
-        if self._database is None:
-            return self.store_path
-        return self._database.url(DATABASE, password="")
-
-    @contextlib.contextmanager
-    def _store(self) -> Iterator[Store]:
-        """The run's store, for a look while the run goes on."""
-        if self._shared is not None:
-            yield self._shared
-            return
-        with Store.open(self.store_path, create=False) as store:
-            yield store
-
     def _timed(self, drive: Callable[[float], None]) -> None:
         record = self.record
         record.started_at = self._clock()
         try:
             drive(self._monotonic() + self.config.duration)
         finally:
-            for sidecar in self._sidecars:
-                _stop(sidecar)
+            self._faults.close()
             record.ended_at = self._clock()
             for delivery in record.deliveries:
                 if not delivery.delivered and not delivery.detail:
@@ -365,8 +313,8 @@ class ProductionStressTester:
             env["ENDURO_ALERT_MEMORY_PERCENT"] = f"{min(95.0, used + 4.0):.1f}"
         if self._grid is not None:
             env["ENDURO_GRID_URL"] = self._grid
-        if self._database is not None:
-            env["PGPASSWORD"] = self._database.password  # not in the URL: not in `ps`
+        if self._store.database is not None:
+            env["PGPASSWORD"] = self._store.database.password  # not in the URL: not in `ps`
         env.update(self._settings_env)
         self._env_cache = env
         return env
@@ -450,11 +398,11 @@ class ProductionStressTester:
 
     def _stop_runners(self) -> None:
         for runner in self._runners.values():
-            _stop(runner)
+            stop_process(runner)
 
     def _next_pass(self) -> None:
         """Keep this pass's completion times, then put every page back to pending."""
-        with self._store() as store:
+        with self._store.look() as store:
             done_at = store.done_at(self.job_name)
             self.record.done_times += [done_at[k] for k in self.keys if k in done_at]
             store.requeue(self.job_name, keys=self.keys)
@@ -472,10 +420,10 @@ class ProductionStressTester:
         log_path = self.directory / f"runner-{self.record.runner_starts}.log"
         if self.config.runners > 1:
             env = {**env, "ENDURO_HOST_ID": f"stress-{slot + 1}"}
-        shared = self._database is not None
+        shared = self._store.database is not None
         with log_path.open("wb") as out:
             return subprocess.Popen(
-                self._runner_command(self._store_target()),
+                self._runner_command(self._store.target()),
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -487,10 +435,10 @@ class ProductionStressTester:
     # ---- what the store says ---------------------------------------------
 
     def _done_pages(self) -> int:
-        if self._shared is None and not self.store_path.exists():
+        if not self._store.exists():
             return 0
         try:
-            with self._store() as store:
+            with self._store.look() as store:
                 return store.page_counts(self.job_name)["done"]
         except Exception:
             return 0
@@ -502,7 +450,7 @@ class ProductionStressTester:
         if psutil.virtual_memory().percent >= criteria.stop_memory_percent:
             return f"host memory over {criteria.stop_memory_percent:g}%"
         try:
-            with self._store() as store:
+            with self._store.look() as store:
                 events = store.event_counts(self.job_name)
                 counts = store.page_counts(self.job_name)
         except Exception:
@@ -519,48 +467,6 @@ class ProductionStressTester:
             return f"error rate {errors / attempts:.0%} over {criteria.stop_error_rate:.0%}"
         return ""
 
-    def _target(self) -> _Target:
-        """The newest browser of the run in progress: from the run's PID registry,
-        or, with a Grid, from the Grid's sessions of the store's running runs."""
-        if self._grid is not None:
-            return self._grid_target(self._grid)
-        try:
-            with self._store() as store:
-                rows = store.open_processes()
-        except Exception:
-            return _Target()
-        browser = next((r for r in reversed(rows) if r.kind == "browser"), None)
-        if browser is None:
-            return _Target()
-        driver = next(
-            (r for r in rows if r.kind == "driver" and r.workdir == browser.workdir), None
-        )
-        port = devtools_port(Path(browser.workdir) / "profile") if browser.workdir else None
-        return _Target(browser.pid, driver.pid if driver else None, port)
-
-    def _grid_target(self, grid: str) -> _Target:
-        """A Grid session's browser, found by the run id it carries; reachable for
-        the tester's faults only when the Grid's node runs on this host."""
-        if not _loopback(grid):
-            return _Target(why="the Grid is not on this host: its browsers can't be reached")
-        try:
-            with self._store() as store:
-                running = {run.run_id for run in store.running_runs()}
-            held = [info for info in grid_sessions(grid) if info.run_id in running]
-        except Exception:
-            return _Target()
-        if not held:
-            return _Target()
-        info = held[-1]
-        browser = _local_process(info.browser_pid, "chrom")
-        driver = None
-        if browser is not None:
-            with contextlib.suppress(psutil.Error):
-                driver = _local_process(psutil.Process(browser).ppid(), "chromedriver")
-        host, _, port = (info.devtools or "").rpartition(":")
-        local = host in ("localhost", "127.0.0.1", "[::1]") and port.isdigit()
-        return _Target(browser, driver, int(port) if local else None, session=info.session_id)
-
     # ---- delivering faults --------------------------------------------------
 
     def _site_quiet(self) -> bool:
@@ -576,13 +482,13 @@ class ProductionStressTester:
             return self._runners_registered()
         if injection.layer != "browser":
             return True
-        target = self._target()
+        target = self._faults.target()
         return target.ready() or bool(target.why)  # out of reach: tried, and reported
 
     def _runners_registered(self) -> bool:
         live = {runner.pid for runner in self._runners.values() if runner.poll() is None}
         try:
-            with self._store() as store:
+            with self._store.look() as store:
                 registered = {run.pid for run in store.running_runs()}
         except Exception:
             return False
@@ -593,70 +499,11 @@ class ProductionStressTester:
         delivery.tries += 1
         delivery.at = self._clock()
         try:
-            delivery.detail = self._act(kind, delivery.injection.params)
+            delivery.detail = self._faults.act(kind, delivery.injection.params)
             delivery.delivered = True
         except Exception as exc:  # a fault that could not be delivered is reported, not hidden
             delivery.detail = f"not delivered: {type(exc).__name__}: {exc}"
         log.info("injection %s %s: %s", delivery.injection.id, kind, delivery.detail)
-
-    def _act(self, kind: str, params: Mapping[str, Any]) -> str:
-        """Deliver one fault through its channel (:data:`enduro.stress.vocabulary.FAULTS`)."""
-        spec = FAULTS[kind]
-        if spec.delivery == "sidecar":
-            return self._squeeze_memory(float(params.get("hold", self.config.memory_hold)))
-        if spec.delivery == "database":
-            hold = float(params.get("hold", self.config.database_hold))
-            return self._restart_database(str(params.get("mode", "fast")), hold)
-        target = self._target()
-        if target.why:
-            raise LookupError(target.why)
-        if spec.delivery == "kill":  # the runner's own is _deliver_runner_crash
-            pid = {"browser": target.browser, "chromedriver": target.driver}.get(spec.target)
-            if pid is None:
-                raise LookupError(f"no {spec.target} running")
-            os.kill(pid, signal.SIGKILL)
-            where = f" on the Grid's node (session {target.session})" if target.session else ""
-            return f"SIGKILL {spec.target} pid {pid}{where}"
-        if spec.delivery != "devtools":
-            raise DevToolsError(f"no browser-side delivery for {kind}")
-        port = target.devtools
-        if port is None:
-            raise LookupError("no DevTools port for the browser")
-        if kind != "network_timeout":
-            page_command(port, spec.target)
-            return f"{spec.target} through DevTools"
-        seconds = float(params.get("seconds", 2.0))
-        latency = int(params.get("latency_ms", 0))
-        conditions = {
-            "offline": not latency,
-            "latency": latency,
-            "downloadThroughput": -1,
-            "uploadThroughput": -1,
-        }
-        page_command(port, spec.target, conditions, hold=seconds)
-        what = f"{latency} ms latency" if latency else "offline"
-        return f"{what} for {seconds:g}s through DevTools"
-
-    def _squeeze_memory(self, hold: float) -> str:
-        target = float(self._env().get("ENDURO_ALERT_MEMORY_PERCENT", "90")) + 1.0
-        sidecar = subprocess.Popen(
-            [sys.executable, "-m", "enduro.stress._memhog", f"{target:.1f}", f"{hold:g}"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self._sidecars.append(sidecar)
-        return f"sidecar pid {sidecar.pid} holds memory over {target:.1f}% for {hold:g}s"
-
-    def _restart_database(self, mode: str, hold: float) -> str:
-        """Stop the shared store's server, keep it down ``hold`` seconds, start it again."""
-        server = self._database
-        if server is None:
-            raise LookupError("no PostgreSQL server: the store is a SQLite file")
-        server.stop(mode)
-        self._sleep(hold)  # the outage itself: the runners must wait it out
-        server.start()
-        return f"PostgreSQL stopped ({mode}) for {hold:g}s and started again"
 
     def _deliver_runner_crash(self, delivery: Delivery) -> int:
         """SIGKILL the runner the injection names (the next one still running if
@@ -678,43 +525,6 @@ class ProductionStressTester:
         return slot
 
 
-@dataclass(frozen=True)
-class _Target:
-    """The browser of the run in progress, as the tester's faults reach it: its
-    process, its chromedriver's, and its DevTools port on this host (None: not
-    found, or not reachable from here)."""
-
-    browser: int | None = None
-    driver: int | None = None
-    devtools: int | None = None
-    why: str = ""
-    """Why a part is missing, when it is for good (a Grid node on another host)."""
-    session: str = ""
-    """The Grid session the browser serves (empty: a local browser)."""
-
-    def ready(self) -> bool:
-        """Every part found and its processes alive."""
-        parts = (self.browser, self.driver, self.devtools)
-        return all(part is not None for part in parts) and all(
-            _alive(pid) for pid in (self.browser, self.driver) if pid is not None
-        )
-
-
-def _local_process(pid: int | None, name: str) -> int | None:
-    """``pid`` if it is a live process of this host whose name has ``name``."""
-    if pid is None:
-        return None
-    try:
-        return pid if name in psutil.Process(pid).name() else None
-    except psutil.Error:
-        return None
-
-
-def _loopback(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    return host in ("127.0.0.1", "localhost", "::1")
-
-
 def _job_file(ref: str, pages: int) -> str:
     """The little job file ``enduro run`` is given: the user's job, first ``pages`` pages."""
     target, colon, name = ref.partition(":")
@@ -727,21 +537,3 @@ def _job_file(ref: str, pages: int) -> str:
         f"_job = load_job({ref!r})\n"
         f"job = dataclasses.replace(_job, pages=_job.page_keys[:{pages}])\n"
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _stop(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM, then SIGKILL if it does not go."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
