@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import json
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import ClassVar
@@ -15,7 +16,7 @@ import psutil
 import pytest
 
 from enduro.store import Store
-from enduro.stress import tester as tester_module
+from enduro.stress import _runstore
 from enduro.stress._postgres import PostgresServer
 from enduro.stress.scenario import load_scenario
 from enduro.stress.suite import judge_again, run_scenario
@@ -49,7 +50,7 @@ def _postmasters_of(root: Path) -> list[int]:
 def test_three_runners_crashed_in_turn_and_a_database_restart_are_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tester_module, "PostgresServer", _Recorded)
+    monkeypatch.setattr(_runstore, "PostgresServer", _Recorded)
     _Recorded.made.clear()
     config = load_scenario("fleet", pages=PAGES, duration="15m", seed=5)
     report = tmp_path / "fleet"
@@ -105,3 +106,32 @@ def test_three_runners_crashed_in_turn_and_a_database_restart_are_go(
     )
     assert shown.returncode == 0, shown.stderr
     assert "PostgreSQL, shared by 3 runner processes" in shown.stdout + shown.stderr
+
+
+def test_three_hybrid_runners_share_every_endpoint_s_pace_and_retry_after(
+    tmp_path: Path,
+) -> None:
+    """The hybrid job on three runners: ctx.http's endpoints keep their turns and
+    cool-downs in the shared store, and no runner calls an endpoint inside a window
+    another runner was told about (the verdict reads the site's own log)."""
+    config = load_scenario("medium", hybrid=True, runners=3, pages=30, seed=2)
+    report = tmp_path / "hybrid"
+
+    results = run_scenario(config, report)
+
+    assert results.verdict.go, [c.detail for c in results.verdict.failed]
+    assert results.integrity.found == results.integrity.expected > 0
+    honoured = next(c for c in results.verdict.criteria if c.name == "Retry-After honoured")
+    assert honoured.judged and honoured.passed
+    slowed = [
+        q
+        for q in json.loads((report / "run.json").read_text())["requests"]
+        if q["status"] in (429, 503) and q["path"].startswith("/api/v2/")
+    ]
+    assert slowed, "no endpoint was told to slow down"
+    with Store.open(report / "stress.db", create=False) as store:
+        hosts = {r.host for r in store.runs()}
+    assert hosts == {"stress-1", "stress-2", "stress-3"}
+    with sqlite3.connect(report / "stress.db") as db:  # the paces the runners shared
+        held = dict(db.execute("SELECT key, hold_until FROM pacing WHERE key LIKE 'http:%'"))
+    assert len(held) >= 2 and any(until > 0 for until in held.values()), held

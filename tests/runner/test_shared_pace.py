@@ -181,3 +181,28 @@ def test_a_learned_endpoint_rate_paces_every_runner_but_never_undoes_a_cut(
     store.set_pace(JOB, f"{HTTP_PACE}api/matches", interval=1.0)  # cut to 1/s since
     _endpoints(store, clock, **{"api/matches": 2.0}).get("api/matches")
     assert store.take_turn(JOB, f"{HTTP_PACE}api/matches")[1] == 1.0
+
+
+def test_a_runner_meeting_another_s_hold_tells_what_it_had_on_the_way_once(
+    store: Store, clock: Clock
+) -> None:
+    told: list[tuple[str, float, int, list[float]]] = []
+    a = _endpoints(store, clock)
+    b = EndpointLimiters(
+        clock=clock,
+        shared=lambda name: StorePace(store, JOB, f"{HTTP_PACE}{name}"),
+        on_shared_hold=lambda *seen: told.append(seen),
+    )
+    for _ in range(2):  # two of b's requests passed before the hold, not back yet
+        assert b.get("api/matches").acquire(wait=clock.wait, track=True)
+    a.get("api/matches").hold(10.0)
+    assert told == []  # b has not met it yet
+
+    assert b.get("api/matches").acquire(wait=clock.wait, track=True)
+    assert b.get("api/matches").acquire(wait=clock.wait, track=True)  # the same hold: once
+
+    # its two requests still out, and its two turns a moment ago (the clock stood still)
+    assert told == [("api/matches", pytest.approx(10.0), 2, [0.0, 0.0])]
+    a.get("api/matches").hold(30.0)  # a new one, after the first ended: met again
+    b.get("api/matches").acquire(wait=clock.wait)
+    assert len(told) == 2 and told[1][2] == 4 and told[1][3] == [0.0]  # the one just before

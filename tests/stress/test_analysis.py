@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from enduro.report import CriterionId, InjectionStats, Integrity, Leak, StressTestResults
-from enduro.stress.analysis import Turn, retry_after_violations
+from enduro.stress.analysis import EndpointReaction, Turn, retry_after_violations
 from enduro.stress.scenario import LENIENT, PRESETS
 from enduro.stress.site import RequestLogEntry
 from enduro.stress.verdict import judge, recommendations
@@ -178,3 +178,26 @@ def test_a_request_of_a_turn_taken_before_the_runner_knew_was_on_its_way() -> No
     ]
     # without the runners' records of their turns, every one of them is a violation
     assert len(retry_after_violations(log, 2.0, reactions=[10.2])) == len(log) - 1
+
+
+def test_the_other_runners_requests_on_their_way_when_they_met_a_hold_are_allowed() -> None:
+    def get(at: float, path: str, status: int = 200, **fault: str) -> RequestLogEntry:
+        return RequestLogEntry(at=at, method="GET", path=path, status=status, **fault)
+
+    badge = "/api/v2/matches/M{}A9C0B1D2/badge"
+    log = [
+        get(10.0, badge.format(1), 503, fault_id="f1", fault_kind="maintenance"),
+        get(10.03, badge.format(2)),  # another runner's, on its way
+        get(10.05, badge.format(3)),  # another's again
+        get(10.9, badge.format(4)),  # sent after every runner knew: a violation
+    ]
+    reactions = [EndpointReaction(10.01, "/api/v2/matches/{id}/badge", 0)]
+    assert len(retry_after_violations(log, 2.0, endpoint_reactions=reactions)) == 3
+    seen = [  # two runners' turns before the hold began; the late one does not count
+        EndpointReaction(10.02, "/api/v2/matches/{id}/badge", began=False, turns=(10.0,)),
+        EndpointReaction(10.04, "/api/v2/matches/{id}/badge", began=False, turns=(9.99, 10.02)),
+        EndpointReaction(10.04, "/api/v2/matches/{id}/relationship", began=False, turns=(10.0,)),
+    ]
+    assert retry_after_violations(log, 2.0, endpoint_reactions=reactions + seen) == [
+        "/api/v2/matches/M4A9C0B1D2/badge 0.90s after a 503 on /api/v2/matches/M1A9C0B1D2/badge"
+    ]

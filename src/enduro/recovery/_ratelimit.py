@@ -23,6 +23,8 @@ __all__ = ["EndpointLimiters", "RateLimiter", "SharedPace"]
 
 # A short history makes a noisy estimate of the rate we were going at.
 _MIN_SPAN = 1.0
+# Holds whose ends lie this close are one (the clocks of two runners differ a little).
+_SAME_HOLD = 0.5
 
 
 class SharedPace(Protocol):
@@ -66,6 +68,11 @@ class RateLimiter:
             unlimited start becomes this.
         shared: keep the spacing, the rate and the cool-downs in a pace shared
             with other runners (None: in this process only).
+        on_shared_hold: told ``(seconds left, requests in flight, turns)`` the
+            first time this limiter meets a hold another runner began, ``turns``
+            being how long ago (seconds) each turn of the last second was taken:
+            the requests of those before the hold began were on their way, and
+            may reach the site inside its window.
     """
 
     def __init__(
@@ -80,6 +87,7 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         max_rate: float | None = None,
         shared: SharedPace | None = None,
+        on_shared_hold: Callable[[float, int, list[float]], None] | None = None,
     ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError(f"rate must be > 0 or None, not {rate}")
@@ -105,6 +113,8 @@ class RateLimiter:
         self._in_flight = 0  # tracked acquisitions not yet finished
         self._max_rate = max_rate
         self._shared = shared
+        self._on_shared_hold = on_shared_hold
+        self._noticed_until = float("-inf")  # the end of the last hold met and told
 
     @property
     def rate(self) -> float | None:
@@ -185,6 +195,8 @@ class RateLimiter:
             self._take(now)
             if track:
                 self._in_flight += 1
+        if left > 0 and self._on_shared_hold is not None:
+            self._notice_hold(now, track)
         # A hold another runner began while this one waited for its turn (a
         # Retry-After it was told) holds this turn too.
         while left > 0:
@@ -194,6 +206,22 @@ class RateLimiter:
                 return False
             left = self._shared.hold_left()
         return True
+
+    def _notice_hold(self, now: float, track: bool) -> None:
+        """Tell ``on_shared_hold`` of a hold another runner began, once per hold."""
+        assert self._shared is not None and self._on_shared_hold is not None
+        held = self._shared.hold_left()
+        until = now + held
+        with self._lock:
+            own = self._hold_until >= until - _SAME_HOLD
+            new = held > 0 and not own and until > self._noticed_until + _SAME_HOLD
+            if new:
+                self._noticed_until = until
+            in_flight = max(0, self._in_flight - (1 if track else 0))  # not this one: held
+            # the turns of the last second, this one (held) left out
+            turns = [round(now - t, 4) for t in list(self._recent)[:-1] if now - t <= 1.0]
+        if new:
+            self._on_shared_hold(held, in_flight, turns)
 
     def _take(self, now: float) -> None:
         if self._rate:
@@ -304,6 +332,9 @@ class EndpointLimiters:
         clock: monotonic seconds.
         shared: the pace of an endpoint, shared with the other runners of the job
             (None: each endpoint's pace is this process's own).
+        on_shared_hold: told ``(endpoint, seconds left, requests in flight, turns)``
+            when an endpoint meets a hold another runner began (see
+            :class:`RateLimiter`).
     """
 
     def __init__(
@@ -313,8 +344,10 @@ class EndpointLimiters:
         learned: dict[str, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
         shared: Callable[[str], SharedPace] | None = None,
+        on_shared_hold: Callable[[str, float, int, list[float]], None] | None = None,
     ) -> None:
         self._lock = threading.Lock()
+        self._on_shared_hold = on_shared_hold
         self._min_rate = min_rate
         self._learned = dict(learned or {})
         self._clock = clock
@@ -334,8 +367,17 @@ class EndpointLimiters:
                 if shared is not None and learned:
                     # a rate learned before slows every runner; it never undoes a cut
                     shared.set(interval=1.0 / learned, only_slower=True)
+                told = self._on_shared_hold
                 limiter = RateLimiter(
-                    learned, min_rate=self._min_rate, clock=self._clock, shared=shared
+                    learned,
+                    min_rate=self._min_rate,
+                    clock=self._clock,
+                    shared=shared,
+                    on_shared_hold=(
+                        (lambda left, n, turns: told(endpoint, left, n, turns))
+                        if told is not None
+                        else None
+                    ),
                 )
                 self._limiters[endpoint] = limiter
             return limiter

@@ -152,6 +152,7 @@ class Runner:
                 if store.serves_hosts
                 else None
             ),
+            on_shared_hold=self._endpoint_held if store.serves_hosts else None,
         )
         self.http_stats = HttpStats()
         self._stats_saved = -1  # the HttpStats version last saved
@@ -304,6 +305,22 @@ class Runner:
             value = "unlimited" if rate is None else repr(rate)
             self.store.set_state(self.job.name, RATE_STATE_KEY, value)
         self._save_endpoint_rates()
+
+    def _endpoint_held(
+        self, endpoint: str, seconds: float, in_flight: int, turns: list[float]
+    ) -> None:
+        """A ctx.http endpoint met a cool-down another runner began: the turns it
+        had taken just before are on the record (the verdict allows for them)."""
+        self.events.emit(
+            "hold_seen",
+            f"{endpoint}: held {seconds:.1f}s by another runner's cool-down",
+            data={
+                "endpoint": endpoint,
+                "seconds": round(seconds, 3),
+                "in_flight": in_flight,
+                "turns_ago": turns,
+            },
+        )
 
     def _learned_endpoint_rates(self) -> dict[str, float | None]:
         """The rates previous runs learned per ctx.http endpoint (None: unlimited)."""

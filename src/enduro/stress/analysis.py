@@ -158,14 +158,20 @@ class EndpointReaction:
     """The runner holding one endpoint after a 429/503 (its ``cooldown`` event).
 
     Attributes:
-        at: when the hold began.
+        at: when the hold began (or, ``began`` False, when another runner met it).
         endpoint: the endpoint held.
         in_flight: requests to it that had passed the limiter and were not back yet.
+        began: whether this runner began the hold (its ``cooldown``), or met one
+            another runner began (``hold_seen``).
+        turns: for a hold met, when that runner took its turns of the last second
+            before it met it: those taken before the hold began were on their way.
     """
 
     at: float
     endpoint: str
     in_flight: int = 0
+    began: bool = True
+    turns: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,9 @@ class Turn:
 
 
 _LOGIN_REQUESTS = 3  # a login's form, its post, the page it lands on
+ON_THE_WAY = 0.1
+"""Seconds before a 429/503 in which another runner's turn may still have been on
+its way to the site when the hold began (a request takes milliseconds here)."""
 LOGIN_LANDING = "/matches?page=1"
 """Where the built-in site's login lands."""
 
@@ -226,7 +235,8 @@ def retry_after_violations(
     The hybrid API (``/api/v2/``): windows are per endpoint. Inside one, no
     request to that endpoint may arrive once the runner held it
     (``endpoint_reactions``), but for the ones it counted as already on their
-    way at that moment.
+    way at that moment, and the ones each other runner had on their way when it
+    met that hold (their ``hold_seen``).
     """
     window = retry_after_window(retry_after)
     told = [e for e in log if e.fault_kind in SLOW_DOWN_KINDS]
@@ -265,10 +275,19 @@ def _endpoint_violations(
     reactions: Sequence[EndpointReaction],
 ) -> list[str]:
     endpoint = endpoint_of(slow_down.path)
+    mine = [r for r in reactions if r.endpoint == endpoint and slow_down.at <= r.at < end]
     held = min(
-        (r for r in reactions if r.endpoint == endpoint and slow_down.at <= r.at < end),
+        (r for r in mine if r.began),
         key=lambda r: r.at,
         default=EndpointReaction(slow_down.at, endpoint),
+    )
+    # the other runners' turns taken after the answer (or just before: on their
+    # way already) and before the hold began: their requests were on their way
+    since = slow_down.at - ON_THE_WAY
+    allowed = held.in_flight + sum(
+        sum(1 for t in r.turns if since <= t < held.at)
+        for r in mine
+        if not r.began and r.at >= held.at
     )
     inside = [
         entry
@@ -279,7 +298,7 @@ def _endpoint_violations(
         and entry.path.startswith(HYBRID_API)
         and endpoint_of(entry.path) == endpoint
     ]
-    return [_violation(entry, slow_down) for entry in inside[held.in_flight :]]
+    return [_violation(entry, slow_down) for entry in inside[allowed:]]
 
 
 def _violation(entry: RequestLogEntry, slow_down: RequestLogEntry) -> str:
@@ -307,10 +326,14 @@ def _reactions(events: list[dict[str, Any]]) -> tuple[list[float], list[Endpoint
     pages: list[float] = []
     endpoints: list[EndpointReaction] = []
     for event in events:
-        if event["kind"] not in ("cooldown", "rate_cut"):
+        if event["kind"] not in ("cooldown", "rate_cut", "hold_seen"):
             continue
         data = json.loads(event["data"]) if event.get("data") else {}
-        if "endpoint" not in data:
+        if event["kind"] == "hold_seen":  # another runner's requests already on their way
+            at = float(event["ts"])
+            turns = tuple(at - float(ago) for ago in data.get("turns_ago") or ())
+            endpoints.append(EndpointReaction(at, str(data["endpoint"]), 0, False, turns))
+        elif "endpoint" not in data:
             pages.append(float(event["ts"]))
         elif event["kind"] == "cooldown":
             in_flight = int(data.get("in_flight") or 0)
