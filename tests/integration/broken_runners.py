@@ -56,7 +56,12 @@ def split_commit() -> None:
         buffer.clear()
 
     def complete_rows(
-        self: SQLiteStore, page: ClaimedPage, owner: str, rows: list[Any], new_pages: Any = ()
+        self: SQLiteStore,
+        page: ClaimedPage,
+        owner: str,
+        rows: list[Any],
+        new_pages: Any = (),
+        **_: Any,  # what the page_done event notes (turn_at, took)
     ) -> bool:
         where = {"b_job": page.job, "b_key": page.key}
         with self._begin() as conn:

@@ -22,7 +22,9 @@ from enduro.cli import _stress
 from enduro.cli._common import console as _console
 from enduro.cli._common import setup_logging as _setup_logging
 from enduro.cli._common import usage_errors as _usage_errors
+from enduro.cli._dashboard import dashboard, dashboard_option, live_dashboard
 from enduro.errors import UsageError
+from enduro.report import status_report
 from enduro.settings import Settings
 from enduro.store import Store, copy_store, display_target, dumps_record
 
@@ -96,6 +98,7 @@ def _run_options(func: F) -> F:
         click.option(
             "--monitor-interval", type=float, help="Seconds between resource samples (0: off)."
         ),
+        dashboard_option,
         click.option("-v", "--verbose", count=True, help="More log output (-vv: debug)."),
     ]
     for option in reversed(options):
@@ -119,8 +122,11 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in fields.items() if v is not None})
 
 
-def _execute(job: Any, settings: Settings, resume_cmd: str, verbose: int) -> None:
-    """Run a job with a progress bar and a summary; exits with the run's code."""
+def _execute(
+    job: Any, settings: Settings, resume_cmd: str, verbose: int, dashboard: int | None = None
+) -> None:
+    """Run a job with a progress bar and a summary (and the live dashboard on port
+    ``dashboard``); exits with the run's code."""
     from enduro.cli._display import print_summary, progress_bar
     from enduro.runner import Runner
     from enduro.session import backend_for
@@ -128,7 +134,10 @@ def _execute(job: Any, settings: Settings, resume_cmd: str, verbose: int) -> Non
     console = _console()
     _setup_logging(console, verbose)
     backend_for(settings).preflight(settings)
-    with Store.open(settings.store) as store:
+    with (
+        Store.open(settings.store) as store,
+        live_dashboard(lambda: Store.open(settings.store, read_only=True), dashboard, console),
+    ):
         with progress_bar(console, job.name) as hook:
             runner = Runner(job, store, settings, on_progress=hook)
             result = runner.run()
@@ -157,7 +166,7 @@ def run(job_ref: str, verbose: int, **options: Any) -> None:
     job = load_job(job_ref)
     settings = _settings(**options)
     resume = shlex.join(["enduro", "run", job_ref, "--store", display_target(settings.store)])
-    _execute(job, settings, resume, verbose)
+    _execute(job, settings, resume, verbose, options.get("dashboard_port"))
 
 
 @main.command()
@@ -186,7 +195,7 @@ def demo(pages: int, rows: int, seed: int, hybrid: bool, verbose: int, **options
         shown = display_target(settings.store)
         command = ["enduro", "demo", "--pages", str(pages), "--store", shown]
         resume = shlex.join([*command, "--hybrid"] if hybrid else command)
-        _execute(job, settings, resume, verbose)
+        _execute(job, settings, resume, verbose, options.get("dashboard_port"))
 
 
 # ---- site --------------------------------------------------------------
@@ -356,7 +365,7 @@ def status(store_path: str, as_json: bool) -> None:
     """Totals of a store: pages, records, restarts, errors by category, the last
     run's resources."""
     with _open_existing(store_path) as store:
-        report = _status_report(store)
+        report = status_report(store)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -416,40 +425,6 @@ def status(store_path: str, as_json: bool) -> None:
         console.print(line)
     for alert in report["open_alerts"]:
         console.print(f"[red]open alert[/]: {alert['message']}")
-
-
-def _status_report(store: Store) -> dict[str, Any]:
-    from enduro.monitor import run_resources
-    from enduro.session import merge_stats
-
-    jobs = {}
-    for name in store.jobs():
-        events = store.event_counts(name)
-        jobs[name] = {
-            "pages": store.page_counts(name),
-            "records": store.record_count(name),
-            "restarts": events.get("browser_restart", 0),
-            "errors": store.error_counts(name),
-            "failed_pages": [[k, e] for _, k, e in store.failed_pages(name)],
-            "http": merge_stats(store.http_stats(name)),
-        }
-    runs = store.runs()
-    last_run = None
-    if runs:  # peak memory and growth of the run that started last (it may still run)
-        run = runs[-1]
-        last_run = {
-            "run_id": run.run_id,
-            "job": run.job,
-            "status": run.status,
-            **run_resources(store.samples(run.run_id)),
-        }
-    return {
-        "store": store.location,
-        "jobs": jobs,
-        "latest_sample": store.latest_sample(),
-        "last_run_resources": last_run,
-        "open_alerts": store.open_alerts(),
-    }
 
 
 @main.command()
@@ -520,6 +495,7 @@ def migrate(source: str, destination: str) -> None:
     click.echo(f"copied into {where}: {rows or 'nothing'}")
 
 
+main.add_command(dashboard)
 main.add_command(_stress.stress)
 main.add_command(_stress.suite)
 main.add_command(_stress.report)

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from enduro.cli._common import console, setup_logging, usage_errors
+from enduro.cli._dashboard import dashboard_option, live_dashboard
 from enduro.errors import UsageError
 
 __all__ = ["report", "stress", "suite"]
@@ -78,6 +79,7 @@ def _report_dir(given: Path | None, prefix: str) -> Path:
     "faults reach them when the Grid's node runs on this host.",
 )
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None)
+@dashboard_option
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
 @click.option("-v", "--verbose", count=True)
 @usage_errors
@@ -86,6 +88,7 @@ def stress(
     job_ref: str | None,
     grid_url: str | None,
     report_dir: Path | None,
+    dashboard_port: int | None,
     as_json: bool,
     verbose: int,
     **overrides: Any,
@@ -107,7 +110,12 @@ def stress(
     directory = _report_dir(report_dir, "stress")
     out = console()
     setup_logging(out, verbose)
-    results = run_scenario(config, directory, grid=grid_url)
+    results = run_scenario(
+        config,
+        directory,
+        grid=grid_url,
+        watch=lambda tester: live_dashboard(tester.open_reader, dashboard_port, out),
+    )
     if as_json:
         click.echo(results.model_dump_json(indent=1))
     terminal_summary(results, out)

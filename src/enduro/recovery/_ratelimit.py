@@ -387,3 +387,9 @@ class EndpointLimiters:
         with self._lock:
             limiters = dict(self._limiters)
         return {name: limiter.rate for name, limiter in sorted(limiters.items())}
+
+    def cooldowns(self) -> dict[str, float]:
+        """Seconds left of each endpoint's own cool-down (0: none in force)."""
+        with self._lock:
+            limiters = dict(self._limiters)
+        return {name: limiter.cooldown_left() for name, limiter in sorted(limiters.items())}

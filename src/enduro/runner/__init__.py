@@ -16,7 +16,9 @@ progress display.
 stall watch and the monitor's alerts. :class:`PageWorker` (``_page``) takes one
 page from claim to commit, or through classification to the policy's
 recovery. :class:`RunEvents` (``_events``) is the run's event stream; the store
-is its first listener.
+is its first listener. Every couple of seconds the run writes what each worker
+is doing into the store (``_live``, job state ``LIVE_STATE_PREFIX`` + run id),
+for the dashboard.
 
 A hybrid job (``Job.site``) gives each worker's handler ``ctx.http`` too; its
 per-endpoint limiters and request counts are the run's, saved in the store.
@@ -26,12 +28,14 @@ See ARCHITECTURE.md, "The runner".
 """
 
 from enduro.runner._events import RunEvent, RunEvents, store_listener
+from enduro.runner._live import LIVE_STATE_PREFIX
 from enduro.runner._page import DISCOVERY_KEY, PageSession, PageWorker
 from enduro.runner._run import Runner
 from enduro.runner._state import Progress, RunControl, RunResult
 
 __all__ = [
     "DISCOVERY_KEY",
+    "LIVE_STATE_PREFIX",
     "PageSession",
     "PageWorker",
     "Progress",

@@ -167,6 +167,7 @@ class PageWorker:
             store.release(page, self._run_id)  # stopped while waiting for the site
             return
         turn_at: float | None = None  # when the page's turn came (no turn: none sent)
+        started = self._clock()
         try:
             session.ready(page.key, attempt)
             if not self._limiter.acquire(control.stop):
@@ -178,7 +179,8 @@ class PageWorker:
                 raise HaltRun(session.halting)
             rows = prepare_records(page, records, self.job.record_key)
             found = ctx.enqueued or ()
-            if store.complete_rows(page, self._run_id, rows, found, turn_at=turn_at):
+            took = self._clock() - started
+            if store.complete_rows(page, self._run_id, rows, found, turn_at=turn_at, took=took):
                 control.count(done=1, done_this_run=1)
                 if found:
                     total = store.page_counts(self.job.name)["total"]

@@ -34,6 +34,7 @@ from enduro.recovery import (
     StallWatch,
 )
 from enduro.runner._events import RunEvents, store_listener
+from enduro.runner._live import LIVE_SECONDS, LIVE_STATE_PREFIX, live_state
 from enduro.runner._pace import HTTP_PACE, StorePace
 from enduro.runner._page import PageWorker
 from enduro.runner._state import Progress, RunControl, RunResult
@@ -126,6 +127,7 @@ class Runner:
         self._lock = self._control.lock
         self._managers: list[SessionManager] = []
         self._busy = 0  # workers with a page in hand
+        self._in_hand: dict[str, str] = {}  # worker name -> its page (the live state)
         rng = random.Random(settings.seed)
         self._backoff = Backoff(base=settings.backoff_base, cap=settings.backoff_max, rng=rng)
         # start at the rate a previous run learned, unless settings name one
@@ -252,7 +254,8 @@ class Runner:
             ]
             for worker in workers:
                 worker.start()
-            last_beat = time.monotonic()
+            last_beat = last_live = time.monotonic()
+            self._save_live()
             while any(w.is_alive() for w in workers):
                 for worker in workers:
                     worker.join(timeout=0.5)
@@ -260,6 +263,9 @@ class Runner:
                     store.heartbeat(self.run_id, self.settings.lease_seconds)
                     self._save_http_stats()
                     last_beat = time.monotonic()
+                if time.monotonic() - last_live > LIVE_SECONDS:
+                    self._save_live()
+                    last_live = time.monotonic()
                 self._check_stall()
         finally:
             self._watchdog.close()
@@ -268,8 +274,25 @@ class Runner:
             restore()
         return self._finish()
 
+    def _save_live(self) -> None:
+        """What every worker is doing now, for the dashboard (``runner/_live.py``)."""
+        with self._lock:
+            managers, in_hand = list(self._managers), dict(self._in_hand)
+        state = live_state(
+            run_id=self.run_id,
+            host=self.settings.host_id,
+            now=self._clock(),
+            managers=managers,
+            in_hand=in_hand,
+            limiter=self._limiter,
+            hold_left=self._pace.hold_left(),
+            endpoints=self._endpoints,
+        )
+        self.store.set_state(self.job.name, LIVE_STATE_PREFIX + self.run_id, state)
+
     def _finish(self) -> RunResult:
         self._save_http_stats()
+        self._save_live()
         counts = self.store.page_counts(self.job.name)
         unfound = self.job.discovers_pages and not self._pages_found
         if self._control.halt_reason:
@@ -524,13 +547,16 @@ class Runner:
                     if not self._wait_for_work():
                         break
                     continue
+                page = claimed.popleft()
                 with self._lock:
                     self._busy += 1
+                    self._in_hand[name] = page.key
                 try:
-                    self._pages.process(manager, claimed.popleft())
+                    self._pages.process(manager, page)
                 finally:
                     with self._lock:
                         self._busy -= 1
+                        self._in_hand.pop(name, None)
         except HaltRun as exc:
             control.halt(str(exc))
         except Exception:

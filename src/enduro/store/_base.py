@@ -39,7 +39,9 @@ __all__ = [
 class StoreOpener(Protocol):
     """How a backend opens a store from a path or URL (see :meth:`Store.open`)."""
 
-    def __call__(self, target: str | Path, *, create: bool, clock: Clock | None) -> Store: ...
+    def __call__(
+        self, target: str | Path, *, create: bool, clock: Clock | None, read_only: bool = False
+    ) -> Store: ...
 
 
 # URL scheme -> opener. Filled once, when ``enduro.store`` is imported (its
@@ -106,6 +108,7 @@ class PageQueue(ABC):
         new_pages: Sequence[str] = (),
         *,
         turn_at: float | None = None,
+        took: float | None = None,
     ) -> bool:
         """:meth:`complete` with records already checked by :func:`prepare_records`.
 
@@ -117,6 +120,8 @@ class PageQueue(ABC):
                 in its ``page_done`` event: a request of it that reached the site
                 inside a Retry-After window another runner was told about had
                 been on its way since then.
+            took: the attempt's seconds, claim to records (the dashboard's page
+                latency), kept in its ``page_done`` event.
         """
 
     @abstractmethod
@@ -189,6 +194,10 @@ class RecordStore(ABC):
     @abstractmethod
     def iter_record_texts(self, job: str | None = None) -> Iterator[str]:
         """Records as canonical JSON text, in page order then position."""
+
+    @abstractmethod
+    def page_records(self, job: str, page_key: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The first ``limit`` records of one page, in their order on it."""
 
 
 class RunRegistry(ABC):
@@ -275,6 +284,11 @@ class EventLog(ABC):
         """Events in order, optionally of one job and kind."""
 
     @abstractmethod
+    def events_after(self, after_id: int = 0, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """At most ``limit`` events of every job whose ``id`` is above ``after_id``, in
+        order: what a reader following the log has not seen yet."""
+
+    @abstractmethod
     def event_counts(self, job: str | None = None) -> dict[str, int]:
         """Events by kind."""
 
@@ -297,6 +311,11 @@ class SampleLog(ABC):
     @abstractmethod
     def samples(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Resource samples in time order (of one run, or of all)."""
+
+    @abstractmethod
+    def samples_after(self, after_id: int = 0, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """At most ``limit`` samples of every run whose ``id`` is above ``after_id``, in
+        order, each with its ``id``, ``run_id``, ``ts`` and ``pages``."""
 
     @abstractmethod
     def latest_sample(self) -> dict[str, Any] | None:
@@ -390,9 +409,20 @@ class Store(PageQueue, RecordStore, RunRegistry, EventLog, SampleLog, JobState):
         runner on every host agrees on it."""
 
     @classmethod
-    def open(cls, target: str | Path, *, create: bool = True, clock: Clock | None = None) -> Store:
+    def open(
+        cls,
+        target: str | Path,
+        *,
+        create: bool = True,
+        clock: Clock | None = None,
+        read_only: bool = False,
+    ) -> Store:
         """Open (and if needed create) the store at ``target``: a file path, or a
         URL whose scheme names a backend (``sqlite:///path``).
+
+        ``read_only`` opens an existing store for reading only (the dashboard): the
+        database refuses every write, and a reader never holds up a runner's
+        writes (SQLite: WAL readers, no write lock taken).
 
         Raises:
             StoreError: the target is unusable, not an enduro store, or made by
@@ -407,6 +437,8 @@ class Store(PageQueue, RecordStore, RunRegistry, EventLog, SampleLog, JobState):
                 f"no store backend for {scheme}:// (in {text!r})",
                 f"give a file path or one of: {', '.join(f'{k}://' for k in sorted(_BACKENDS))}",
             )
+        if read_only:
+            return opener(target, create=False, clock=clock, read_only=True)
         return opener(target, create=create, clock=clock)
 
     @abstractmethod

@@ -86,10 +86,24 @@ def check_existing(path: Path) -> None:
         )
 
 
-def engine_for(path: Path) -> Engine:
+def _on_connect_reader(dbapi_conn: Any, _record: Any) -> None:
+    # A reader: plain (deferred) transactions, which in WAL mode never hold up a
+    # writer, on a connection that refuses every write.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA query_only = ON")
+    cursor.close()
+
+
+def _on_begin_reader(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def engine_for(path: Path, *, read_only: bool = False) -> Engine:
     engine = create_engine(f"sqlite:///{path}")
-    event.listen(engine, "connect", _on_connect)
-    event.listen(engine, "begin", _on_begin)
+    event.listen(engine, "connect", _on_connect_reader if read_only else _on_connect)
+    event.listen(engine, "begin", _on_begin_reader if read_only else _on_begin)
     return engine
 
 

@@ -340,10 +340,11 @@ class PostgresStore(SqlPages, SqlLog, Store):
         new_pages: Sequence[str] = (),
         *,
         turn_at: float | None = None,
+        took: float | None = None,
     ) -> bool:
         now = self._clock()
         try:
-            return self._complete_at(page, owner, rows, new_pages, now, turn_at)
+            return self._complete_at(page, owner, rows, new_pages, now, turn_at, took)
         except _CommitUnknown:
             return self._outlast(lambda: self._done_at(page, now))
 
@@ -403,13 +404,16 @@ def _connect_error(url: URL, exc: DBAPIError) -> StoreError:
     )
 
 
-def open_postgres(target: str | Path, *, create: bool, clock: Clock | None) -> Store:
+def open_postgres(
+    target: str | Path, *, create: bool, clock: Clock | None, read_only: bool = False
+) -> Store:
     """The ``postgresql`` backend's opener (see :func:`~enduro.store.register_backend`).
 
     Raises:
         StoreError: psycopg is not installed; the server can't be reached or
             refuses the login; the database holds another program's tables, no
             store (``create=False``), or a newer enduro's; nothing is written.
+            ``read_only``: also a store an older enduro made.
     """
     try:
         import psycopg  # noqa: F401
@@ -423,11 +427,19 @@ def open_postgres(target: str | Path, *, create: bool, clock: Clock | None) -> S
         pool_pre_ping=True,
         pool_size=8,
         max_overflow=16,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "enduro"},
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "application_name": "enduro-reader" if read_only else "enduro",
+            # a reader's every transaction is read only: the server refuses its writes
+            **({"options": "-c default_transaction_read_only=on"} if read_only else {}),
+        },
     )
 
     def prepare() -> None:
         with engine.begin() as conn:
+            if read_only:
+                _check_schema(conn, url)
+                return
             conn.execute(select(text("pg_advisory_xact_lock(:k)")), {"k": _SCHEMA_LOCK})
             _prepare_schema(conn, url, create, clock or time.time)
 
@@ -472,6 +484,23 @@ def _restarting(exc: BaseException) -> bool:
         return True
     message = str(exc.orig).lower()
     return any(f"the database system is {what}" in message for what in _RESTART_TEXTS)
+
+
+def _check_schema(conn: Connection, url: URL) -> None:
+    """Refuse, for a reader, what is not a store of this enduro's schema."""
+    name = f"database {url.database!r} at {url.host or 'localhost'}"
+    if s.meta.name not in set(inspect(conn).get_table_names()):
+        raise StoreError(f"no enduro store in {name}", "check the URL, or run a job first")
+    marks = {str(k): str(v) for k, v in conn.execute(select(s.meta.c.key, s.meta.c.value))}
+    if marks.get("app") != s.APP_MARK or "schema_version" not in marks:
+        raise StoreError(f"{name} is not an enduro store", "check the URL")
+    version = int(marks["schema_version"])
+    if version != s.SCHEMA_VERSION:
+        newer = version > s.SCHEMA_VERSION
+        raise StoreError(
+            f"store in {name} has the {'newer' if newer else 'older'} schema {version}",
+            "upgrade enduro" if newer else f"upgrade it first: enduro status {hidden(url)}",
+        )
 
 
 def _prepare_schema(conn: Connection, url: URL, create: bool, clock: Clock) -> None:

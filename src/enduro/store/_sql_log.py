@@ -159,6 +159,12 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
         with self._begin() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def events_after(self, after_id: int = 0, *, limit: int = 1000) -> list[dict[str, Any]]:
+        e = s.events.c
+        query = select(s.events).where(e.id > after_id).order_by(e.id).limit(limit)
+        with self._begin() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
     def event_counts(self, job: str | None = None) -> dict[str, int]:
         e = s.events.c
         query = select(e.kind, func.count()).group_by(e.kind)
@@ -205,6 +211,20 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
             query = query.where(s.samples.c.run_id == run_id)
         with self._begin() as conn:
             return [{"run_id": r, **json.loads(d)} for r, d in conn.execute(query)]
+
+    def samples_after(self, after_id: int = 0, *, limit: int = 1000) -> list[dict[str, Any]]:
+        c = s.samples.c
+        query = (
+            select(c.id, c.run_id, c.ts, c.pages, c.data)
+            .where(c.id > after_id)
+            .order_by(c.id)
+            .limit(limit)
+        )
+        with self._begin() as conn:
+            return [
+                {**json.loads(data), "id": id_, "run_id": run_id, "ts": ts, "pages": pages}
+                for id_, run_id, ts, pages, data in conn.execute(query)
+            ]
 
     def latest_sample(self) -> dict[str, Any] | None:
         query = select(s.samples.c.run_id, s.samples.c.data).order_by(s.samples.c.id.desc())

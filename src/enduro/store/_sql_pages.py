@@ -82,8 +82,9 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
         new_pages: Sequence[str] = (),
         *,
         turn_at: float | None = None,
+        took: float | None = None,
     ) -> bool:
-        return self._complete_at(page, owner, rows, new_pages, self._clock(), turn_at)
+        return self._complete_at(page, owner, rows, new_pages, self._clock(), turn_at, took)
 
     def _complete_at(
         self,
@@ -93,11 +94,14 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
         new_pages: Sequence[str],
         now: float,
         turn_at: float | None = None,
+        took: float | None = None,
     ) -> bool:
         where = {"b_job": page.job, "b_key": page.key}
         data: dict[str, Any] = {"records": len(rows)}
         if turn_at is not None:
             data["turn_at"] = round(turn_at, 6)
+        if took is not None:
+            data["took"] = round(took, 4)
         with self._begin() as conn:
             done = conn.execute(self._sql.mark_done, {**where, "b_owner": owner, "b_now": now})
             if done.rowcount != 1:
@@ -253,6 +257,17 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
         query = select(r.page_key, func.count()).where(r.job == job).group_by(r.page_key)
         with self._begin() as conn:
             return {str(key): int(n) for key, n in conn.execute(query)}
+
+    def page_records(self, job: str, page_key: str, limit: int = 50) -> list[dict[str, Any]]:
+        r = s.records.c
+        query = (
+            select(r.data)
+            .where(r.job == job, r.page_key == page_key)
+            .order_by(r.position)
+            .limit(limit)
+        )
+        with self._begin() as conn:
+            return [json.loads(data) for data in conn.execute(query).scalars()]
 
     def iter_record_texts(self, job: str | None = None) -> Iterator[str]:
         r = s.records.c

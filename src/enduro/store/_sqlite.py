@@ -42,9 +42,15 @@ class SQLiteStore(SqlPages, SqlLog, Store):
 
     @classmethod
     def open_file(
-        cls, path: str | Path, *, create: bool = True, clock: Clock | None = None
+        cls,
+        path: str | Path,
+        *,
+        create: bool = True,
+        clock: Clock | None = None,
+        read_only: bool = False,
     ) -> SQLiteStore:
-        """Open (and if needed create) the store in the file at ``path``.
+        """Open (and if needed create) the store in the file at ``path``;
+        ``read_only``: an existing one, for reading only (see :meth:`Store.open`).
 
         Raises:
             StoreError: the path is unusable, the file is not an enduro store,
@@ -55,18 +61,35 @@ class SQLiteStore(SqlPages, SqlLog, Store):
             raise StoreError(f"store path {str(path)!r} is a directory", "give a file path")
         if path.exists() and path.stat().st_size > 0:
             check_existing(path)
-        elif not create:
+        elif not create or read_only:
             raise StoreError(f"no store at {str(path)!r}", "check the path, or run a job first")
         else:
             create_store(path, clock or time.time)
         try:
-            store = cls(engine_for(path), path, clock)
-            store._upgrade()
+            store = cls(engine_for(path, read_only=read_only), path, clock)
+            if read_only:
+                store._check_current()
+            else:
+                store._upgrade()
             return store
         except (OperationalError, DatabaseError) as exc:
             raise StoreError(
                 f"can't use store {str(path)!r}: {exc.orig}", "check the path"
             ) from exc
+
+    def _check_current(self) -> None:
+        """Refuse, for a reader, a store an older enduro made (reading it would
+        need the upgrade a reader may not write)."""
+        with self._begin() as conn:
+            version = conn.execute(
+                select(s.meta.c.value).where(s.meta.c.key == "schema_version")
+            ).scalar_one()
+        if int(version) < s.SCHEMA_VERSION:
+            self.close()
+            raise StoreError(
+                f"store {self.location!r} has the older schema {version}",
+                f"upgrade it first: enduro status {self.location}",
+            )
 
     def _upgrade(self) -> None:
         """Bring a store made by an older enduro up to this schema.
@@ -113,6 +136,10 @@ def sqlite_path(target: str | Path) -> Path:
     return Path(text[len(_URL_PREFIX) :])
 
 
-def open_sqlite(target: str | Path, *, create: bool, clock: Clock | None) -> Store:
+def open_sqlite(
+    target: str | Path, *, create: bool, clock: Clock | None, read_only: bool = False
+) -> Store:
     """The ``sqlite`` backend's opener (see :func:`~enduro.store.register_backend`)."""
-    return SQLiteStore.open_file(sqlite_path(target), create=create, clock=clock)
+    return SQLiteStore.open_file(
+        sqlite_path(target), create=create, clock=clock, read_only=read_only
+    )

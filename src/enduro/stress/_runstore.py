@@ -87,6 +87,16 @@ class RunStore:
         """Whether there is a store to look at yet (a runner creates the SQLite one)."""
         return self._shared is not None or self.path.exists()
 
+    def reader(self) -> Store:
+        """The run's store opened read only (the dashboard's), as the runners see it.
+
+        Raises:
+            StoreError: there is no store yet (its first runner makes it).
+        """
+        if self.database is not None:
+            return Store.open(self.database.url(DATABASE), read_only=True)
+        return Store.open(self.path, read_only=True)
+
     @contextlib.contextmanager
     def look(self) -> Iterator[Store]:
         """The run's store, for a look while the run goes on."""

@@ -9,8 +9,11 @@ run record and the store the run left.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from enduro.report import (
@@ -33,15 +36,21 @@ SUITE = ("light", "medium", "heavy")
 
 
 def run_scenario(
-    config: StressTestConfig, directory: Path, *, grid: str | None = None
+    config: StressTestConfig,
+    directory: Path,
+    *,
+    grid: str | None = None,
+    watch: Callable[[ProductionStressTester], AbstractContextManager[object]] | None = None,
 ) -> StressTestResults:
     """Run one scenario; write the store, ``run.json``, ``results.json`` and
     ``report.html`` in ``directory``. ``grid``: take the browsers from this
-    Selenium Grid."""
+    Selenium Grid. ``watch``: what looks on while the tester runs (the live
+    dashboard), given the tester."""
     tester = ProductionStressTester(config, directory, grid=grid)
     log.info("scenario %s: %d pages, results in %s", config.name, config.pages, directory)
-    tester.run()
-    tester.record_injections()
+    with watch(tester) if watch is not None else contextlib.nullcontext():
+        tester.run()
+        tester.record_injections()
     return judge_again(directory)
 
 

@@ -45,7 +45,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,7 +60,14 @@ from enduro.stress._runstore import RunStore
 from enduro.stress.injector import FailureInjector, FaultSchedule, Injection
 from enduro.stress.record import Delivery, RunRecord, judged_requests
 from enduro.stress.scenario import StressTestConfig
-from enduro.stress.site import REQUEST_LOG, FaultPlan, RequestLogEntry, SiteConfig, SiteServer
+from enduro.stress.site import (
+    REQUEST_LOG,
+    Fault,
+    FaultPlan,
+    RequestLogEntry,
+    SiteConfig,
+    SiteServer,
+)
 
 __all__ = ["ProductionStressTester", "RunnerCommand", "preflight"]
 
@@ -192,6 +199,7 @@ class ProductionStressTester:
         self.site_url = ""
         self._runners: dict[int, subprocess.Popen[bytes]] = {}  # slot -> its runner
         self._exits_seen: set[int] = set()  # runner pids whose exit is in the record
+        self._written: set[tuple[str, float | None]] = set()  # injection events in the store
 
     @property
     def store_path(self) -> Path:
@@ -202,6 +210,14 @@ class ProductionStressTester:
     def job_name(self) -> str:
         """The name the run's job has in the store."""
         return self.record.job_name
+
+    def open_reader(self) -> Store:
+        """The run's store, read only, while the run goes on (the live dashboard).
+
+        Raises:
+            StoreError: the run has no store yet.
+        """
+        return self._store.reader()
 
     @property
     def keys(self) -> list[str]:
@@ -262,21 +278,43 @@ class ProductionStressTester:
 
     def record_injections(self) -> None:
         """Write every fault delivered (the tester's and the site's) into the store
-        as an ``injection`` event with its id and time, beside the run's own events."""
+        as an ``injection`` event with its id and time, beside the run's own events:
+        those not written while the run went on (the dashboard shows them live)."""
         if not self.store_path.exists():
             return
         with Store.open(self.store_path, create=False) as store:
-            for d in self.record.deliveries:
-                if d.delivered:
-                    i = d.injection
-                    store.add_event(
-                        "injection",
-                        f"{i.id} {i.type}: {d.detail}",
-                        job=self.job_name,
-                        data={"id": i.id, "type": i.type, "layer": i.layer},
-                        ts=d.at,
-                    )
-            for f in self.record.site_faults:
+            self._write_injections(store, self.record.site_faults)
+
+    def _log_injections(self) -> None:
+        """While the run goes on: the faults delivered since the last look, into the
+        run's store (a fault the store can't take now goes in at the end)."""
+        site_faults = self.site_plan.delivered
+        fresh = any(
+            d.delivered and (d.injection.id, d.at) not in self._written
+            for d in self.record.deliveries
+        ) or any((f.id, f.at) not in self._written for f in site_faults)
+        if not fresh or not self._store.exists():
+            return
+        try:
+            with self._store.look() as store:
+                self._write_injections(store, site_faults)
+        except Exception as exc:
+            log.debug("injections not written yet: %s", exc)
+
+    def _write_injections(self, store: Store, site_faults: Sequence[Fault]) -> None:
+        for d in self.record.deliveries:
+            i = d.injection
+            if d.delivered and (i.id, d.at) not in self._written:
+                store.add_event(
+                    "injection",
+                    f"{i.id} {i.type}: {d.detail}",
+                    job=self.job_name,
+                    data={"id": i.id, "type": i.type, "layer": i.layer},
+                    ts=d.at,
+                )
+                self._written.add((i.id, d.at))
+        for f in list(site_faults):
+            if (f.id, f.at) not in self._written:
                 store.add_event(
                     "injection",
                     f"{f.id} {f.kind} on {f.path}",
@@ -284,6 +322,7 @@ class ProductionStressTester:
                     data={"id": f.id, "kind": f.kind, "layer": "site"},
                     ts=f.at,
                 )
+                self._written.add((f.id, f.at))
 
     def _env(self) -> dict[str, str]:
         """The runner's environment: the scenario's settings (the user's own
@@ -355,6 +394,7 @@ class ProductionStressTester:
                         # its target went away under it (a restart, a page load):
                         # it goes in again once there is a live one
                         pending.insert(0, delivery)
+                self._log_injections()
                 if reason := self._stop_condition() or self._failed_runner():
                     record.stopped_early = reason
                     self._stop_runners()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import threading
@@ -18,32 +17,21 @@ from types import TracebackType
 
 from aiohttp import web
 
+from enduro._aiothread import ThreadedApp, base_url, is_loopback
 from enduro.stress.site.app import SiteConfig, make_app
 
 __all__ = ["SiteServer", "serve_forever"]
 
 logger = logging.getLogger(__name__)
 
-_START_TIMEOUT = 30.0
-_STOP_TIMEOUT = 30.0
 # Open keep-alive connections (a browser) must not hold up shutdown for aiohttp's default 60 s.
 _SHUTDOWN_GRACE = 2.0
 _STOP_POLL = 0.1
 
 
 def _check_host(host: str) -> None:
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(host):
         raise ValueError(f"the target site binds loopback addresses only, not {host!r}")
-
-
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
@@ -76,20 +64,14 @@ class SiteServer:
     def __init__(self, config: SiteConfig, host: str = "127.0.0.1", port: int = 0) -> None:
         _check_host(host)
         self._config = config
-        self._host = host
-        self._requested_port = port
-        self._app = make_app(config)
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
-        self._closed = False
+        self._served = ThreadedApp(
+            make_app(config), host, port, name="enduro-site", shutdown_grace=_SHUTDOWN_GRACE
+        )
 
     @property
     def app(self) -> web.Application:
         """The aiohttp application (its sessions and request counts are readable)."""
-        return self._app
+        return self._served.app
 
     @property
     def config(self) -> SiteConfig:
@@ -103,14 +85,12 @@ class SiteServer:
         Raises:
             RuntimeError: if the server has not been started.
         """
-        if self._port is None:
-            raise RuntimeError("SiteServer is not started")
-        return self._port
+        return self._served.port
 
     @property
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:8700`` (no trailing slash)."""
-        return _url(self._host, self.port)
+        return base_url(self._served.host, self.port)
 
     def start(self) -> SiteServer:
         """Start serving and return once the socket is listening.
@@ -119,46 +99,13 @@ class SiteServer:
             RuntimeError: if the server was closed.
             OSError: if the address cannot be bound.
         """
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("SiteServer is closed and cannot be started again")
-            if self._thread is not None:
-                return self
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(
-                target=self._run_loop, args=(loop,), name="enduro-site", daemon=True
-            )
-            thread.start()
-            future = asyncio.run_coroutine_threadsafe(
-                _start(self._app, self._host, self._requested_port), loop
-            )
-            try:
-                self._runner, self._port = future.result(_START_TIMEOUT)
-            except BaseException:
-                self._stop_loop(loop, thread)
-                raise
-            self._loop, self._thread = loop, thread
+        self._served.start()
         logger.info("target site listening on %s", self.url)
         return self
 
     def close(self) -> None:
         """Stop serving and join the thread; safe to call more than once."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            loop, thread, runner = self._loop, self._thread, self._runner
-            self._loop = self._thread = self._runner = None
-        if loop is None or thread is None:
-            return
-        if runner is not None:
-            future = asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)
-            try:
-                future.result(_STOP_TIMEOUT)
-            except Exception:
-                logger.warning("target site did not shut down cleanly", exc_info=True)
-        self._stop_loop(loop, thread)
-        logger.info("target site stopped")
+        self._served.close()
 
     def __enter__(self) -> SiteServer:
         return self.start()
@@ -170,18 +117,6 @@ class SiteServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    @staticmethod
-    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_forever()
-
-    @staticmethod
-    def _stop_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(_STOP_TIMEOUT)
-        if not thread.is_alive():
-            loop.close()
 
 
 def serve_forever(
@@ -226,7 +161,7 @@ async def _serve(
             loop.add_signal_handler(sig, stopping.set)
             handled.append(sig)
     try:
-        url = _url(host, bound)
+        url = base_url(host, bound)
         logger.info("target site listening on %s", url)
         if on_ready is not None:
             on_ready(url)
