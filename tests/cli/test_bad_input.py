@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -357,3 +358,46 @@ def test_status_of_an_empty_database_makes_no_store(
     count = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
     assert pg_server.sql(count, database) == "0"
     assert PASSWORD not in result.stderr
+
+
+# --- dashboard ------------------------------------------------------------------------
+
+
+def test_dashboard_of_a_missing_store(cli: Cli, workdir: Path) -> None:
+    result = cli("dashboard", str(workdir / "nope.db"), "--port", "0")
+
+    _assert_usage_error(result, "nope.db")
+    assert not (workdir / "nope.db").exists()
+
+
+def test_dashboard_on_a_network_address_without_a_token(cli: Cli, valid_store: Path) -> None:
+    before = _snapshot(valid_store)
+
+    result = cli("dashboard", str(valid_store), "--host", "0.0.0.0", "--port", "0")
+
+    _assert_usage_error(result, "0.0.0.0", "token")
+    assert _snapshot(valid_store) == before
+
+
+def test_dashboard_on_a_port_in_use(cli: Cli, valid_store: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+
+        result = cli("dashboard", str(valid_store), "--port", port)
+
+    _assert_usage_error(result, port)
+
+
+def test_run_with_a_dashboard_port_in_use_writes_nothing(cli: Cli, workdir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+
+        result = cli("run", REFERENCE, "--store", str(workdir / "new.db"), "--dashboard", port)
+
+    _assert_usage_error(result, port)
+    assert not (workdir / "new.db").exists()
+    _assert_no_browser(cli)

@@ -134,9 +134,10 @@ def _execute(
     console = _console()
     _setup_logging(console, verbose)
     backend_for(settings).preflight(settings)
+    # the dashboard first: a port it can't have refuses the run before anything is written
     with (
-        Store.open(settings.store) as store,
         live_dashboard(lambda: Store.open(settings.store, read_only=True), dashboard, console),
+        Store.open(settings.store) as store,
     ):
         with progress_bar(console, job.name) as hook:
             runner = Runner(job, store, settings, on_progress=hook)

@@ -75,8 +75,20 @@
 
   function width(node) { return Math.max(300, node.clientWidth || 600); }
 
+  // What each part of the page last showed: a part whose data did not change is
+  // left alone (the page must cost the run it watches next to nothing).
+  const shown = {};
+
+  function changed(part, value) {
+    const text = JSON.stringify(value);
+    if (shown[part] === text) return false;
+    shown[part] = text;
+    return true;
+  }
+
   // One uPlot per chart, built again only when its series change.
   function draw(id, shape, series, data, extra) {
+    if (!changed(id, [span, markers.length, data])) return;
     const node = el(id);
     const key = JSON.stringify(series.map(function (s) { return [s.label, s.scale || "y"]; }));
     let chart = charts[id];
@@ -148,6 +160,8 @@
   }
 
   function cards(live) {
+    if (!changed("cards", [live.pages, live.rate, live.eta_seconds, live.records, live.errors,
+      live.workers, live.windows, live.faults])) return;
     const pages = live.pages || {};
     const total = pages.total || 0, done = pages.done || 0;
     text(el("done"), done + " / " + total);
@@ -178,6 +192,7 @@
   }
 
   function tables(live) {
+    if (!changed("tables", [live.alerts, live.workers, live.last_errors, live.latest_records, live.runs])) return;
     const alerts = el("alerts");
     alerts.replaceChildren();
     if (!live.alerts || live.alerts.length === 0) { text(alerts, "none"); alerts.className = "muted"; }
@@ -240,8 +255,10 @@
     text(el("connection"), live.waiting ? "waiting: " + live.waiting : "updated " + clock(live.now));
     markers = live.markers || [];
     if (!live.job) return;
+    // the time axis moves when a new point comes, not with every second of the clock
     const t = (live.progress && live.progress.t) || [];
-    span = t.length ? [t[0], Math.max(t[t.length - 1], live.now)] : null;
+    const step = (live.progress && live.progress.step && live.progress.step[0]) || 1;
+    span = t.length ? [t[0], t[t.length - 1] + step] : null;
     cards(live);
     progress(live);
     errors(live);
@@ -250,6 +267,7 @@
   }
 
   function poll() {
+    if (document.hidden) { setTimeout(poll, POLL_MS); return; }  // nobody looks: no work
     fetch("api/live", { cache: "no-store", credentials: "same-origin" })
       .then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
