@@ -45,8 +45,16 @@ def main() -> None:
     report = Path(tempfile.mkdtemp(prefix="enduro-shot-"))
     enduro = str(Path(sys.executable).parent / "enduro")
     stress = subprocess.Popen(
-        [enduro, "stress", "--scenario", args.scenario, "--report-dir", str(report / "run"),
-         "--dashboard", str(port)],
+        [
+            enduro,
+            "stress",
+            "--scenario",
+            args.scenario,
+            "--report-dir",
+            str(report / "run"),
+            "--dashboard",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
