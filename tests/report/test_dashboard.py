@@ -189,6 +189,8 @@ def test_metrics_parse_and_match_the_status_report(served: tuple[DashboardServer
         assert total("enduro_pages", status=state) == n
     assert total("enduro_records") == status["records"]
     assert total("enduro_relogins", runner="host-b") == 1
+    runners = {s.labels["runner"] for s in families["enduro_pages_done"].samples}
+    assert runners == {"host-a", "host-b"}  # the fault the tester wrote is no runner's
     assert total("enduro_browser_pss_bytes", runner="host-a") == 300 * 2**20
     histogram = [s for s in families["enduro_page_seconds"].samples if s.name.endswith("_count")]
     assert sum(s.value for s in histogram) == 3

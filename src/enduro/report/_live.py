@@ -46,6 +46,7 @@ _MARKERS = 500
 _HOLE_SECONDS = 60.0  # an id skipped this long ago is given up (a rolled-back insert)
 _STALE_SECONDS = 15.0  # a run's live state older than this is not current
 _LEAK_SECONDS = 10.0  # the leak estimate is fitted again at most this often
+_COUNTED = frozenset({"page_done", "error", "browser_restart", "relogin"})
 _MARKER_KINDS = {
     "browser_restart": "restart",
     "login": "login",
@@ -255,7 +256,8 @@ class LiveView:
             return
         job = self._jobs.setdefault(name, _Job())
         kind, ts = str(event["kind"]), float(event["ts"])
-        host = job.hosts.setdefault(self._host(event.get("run_id")), HostCounts())
+        if kind in _COUNTED:  # a host's counters, for the events that count (not a fault's)
+            host = job.hosts.setdefault(self._host(event.get("run_id")), HostCounts())
         data = _data(event)
         second = int(ts)
         if kind == "page_done":
