@@ -339,8 +339,17 @@ def test_mark_run_dead_releases_its_leases_without_charging(store: Store) -> Non
     claim(store, "run-a")
     claim(store, "run-b")
 
-    assert store.mark_run_dead("run-a") == 2
+    assert store.mark_run_dead("run-a", killed=3) == 2
     assert store.mark_run_dead("run-a") is None  # a second reaper finds it done
+    # The death is logged in the same transaction, once: a reaper killed between
+    # marking and logging would leave a dead run nobody reported.
+    (dead,) = store.events(kind="run_dead")
+    assert (dead["run_id"], dead["job"], json.loads(dead["data"])) == (
+        "run-a",
+        JOB,
+        {"killed": 3, "released": 2},
+    )
+    assert "pid 101" in dead["message"]
 
     assert [(r.run_id, r.status) for r in store.running_runs()] == [("run-b", "running")]
     for key, attempts in (("1", 1), ("2", 0)):

@@ -204,17 +204,9 @@ def reap_dead_runs(
             if run.host == host
             else _close_remote(store, run.run_id, grid_url)
         )
-        released = store.mark_run_dead(run.run_id)
+        released = store.mark_run_dead(run.run_id, killed)
         if released is None:
             continue  # another runner found it dead first
-        store.add_event(
-            "run_dead",
-            f"run {run.run_id} (pid {run.pid}) died; killed {killed} leftover processes, "
-            f"released {released} pages",
-            run_id=run.run_id,
-            job=run.job,
-            data={"killed": killed, "released": released},
-        )
         log.info(
             "run %s had died: killed %d leftover processes, released %d pages",
             run.run_id,

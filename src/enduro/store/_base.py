@@ -224,8 +224,10 @@ class RunRegistry(ABC):
         return self.runs(status="running")
 
     @abstractmethod
-    def mark_run_dead(self, run_id: str) -> int | None:
-        """Mark a running run dead and put the pages it had leased back to pending.
+    def mark_run_dead(self, run_id: str, killed: int = 0) -> int | None:
+        """Mark a running run dead, put the pages it had leased back to pending and
+        log its ``run_dead`` event (``killed``: how many of its processes the caller
+        killed), all in one transaction: a reaper killed half-way leaves neither.
 
         A page in the hands of a killed runner is not charged an attempt: the
         runner's death says nothing about the page.

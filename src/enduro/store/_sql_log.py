@@ -64,17 +64,32 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
         with self._begin() as conn:
             return [dataclass_row(RunRow, r) for r in conn.execute(query)]
 
-    def mark_run_dead(self, run_id: str) -> int | None:
+    def mark_run_dead(self, run_id: str, killed: int = 0) -> int | None:
         now = self._clock()
         with self._begin() as conn:
+            run = conn.execute(
+                select(s.runs.c.pid, s.runs.c.job).where(s.runs.c.run_id == run_id)
+            ).first()
             marked = conn.execute(
                 update(s.runs)
                 .where(s.runs.c.run_id == run_id, s.runs.c.status == "running")
                 .values(status="dead", ended_at=now)
             )
-            if marked.rowcount != 1:
+            if run is None or marked.rowcount != 1:
                 return None
-            return release_where(conn, s.pages.c.lease_owner == run_id, now)
+            released = release_where(conn, s.pages.c.lease_owner == run_id, now)
+            conn.execute(
+                insert(s.events).values(
+                    ts=now,
+                    run_id=run_id,
+                    job=run.job,
+                    kind="run_dead",
+                    message=f"run {run_id} (pid {run.pid}) died; killed {killed} leftover "
+                    f"processes, released {released} pages",
+                    data=json.dumps({"killed": killed, "released": released}),
+                )
+            )
+            return released
 
     def register_process(
         self,
