@@ -76,6 +76,9 @@ class PageContext:
             Selenium WebDriver of Debian's Chromium (``execute_cdp_cmd`` works); a
             backend's ``driver`` property says what it gives. Don't quit it or
             close its window: enduro restarts, kills and replaces the browser.
+        page: with the Playwright backend, the live Playwright ``Page`` of the
+            worker's browser (and ``driver`` says to use it); with Selenium, the
+            other way round. Same rules: don't close it.
         attempt: 1 on the first try of this page, 2 on the first retry, …
         job: the job being run.
         log: a logger for the handler's own messages.
@@ -85,6 +88,7 @@ class PageContext:
     driver: Any
     attempt: int
     job: Job
+    page: Any = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("enduro.handler"))
     client: HttpClient | None = field(default=None, repr=False)
     enqueued: list[str] | None = field(default=None, repr=False)
@@ -155,6 +159,10 @@ class Job:
             browser's cookies for it are carried, and sent nowhere else.
         prepare_request: called on every ``ctx.http`` request before it goes out
             (typically :func:`enduro.csrf_header`).
+        backend: the browser backend the handler is written for, ``"selenium"``
+            (``ctx.driver``) or ``"playwright"`` (``ctx.page``); None: either (the
+            run's ``--backend``, Selenium by default). A run asking for the other
+            one is refused.
     """
 
     name: str
@@ -166,6 +174,7 @@ class Job:
     secrets: Sequence[str] = ()
     site: str | None = None
     prepare_request: PrepareRequest | None = None
+    backend: str | None = None
     _keys: list[str] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -179,6 +188,10 @@ class Job:
         self.secrets = tuple(s for s in self.secrets if s)
         if self.site is not None:
             self.site = _origin(self.site)
+        if self.backend is not None and self.backend not in ("selenium", "playwright"):
+            raise ValueError(
+                f"job backend {self.backend!r} must be 'selenium' or 'playwright' (or None)"
+            )
         if self.prepare_request is not None and not callable(self.prepare_request):
             raise TypeError("job prepare_request must be callable")
 

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     """A Selenium Grid 4 to take browsers from (``http://host:4444``) instead of
     starting Chromium on this host (None: local)."""
 
+    backend: Literal["selenium", "playwright"] | None = None
+    """What drives the browser: ``selenium`` (``ctx.driver``) or ``playwright``
+    (``ctx.page``). None: the one the job pins (``Job.backend``), else Selenium."""
+
     chromium: str = "chromium"
     """Chromium binary (a name on PATH or a path); never downloaded."""
 

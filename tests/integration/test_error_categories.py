@@ -15,14 +15,17 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from enduro import Job, PageContext, Runner, Settings, Store
+from enduro.stress._devtools import devtools_port, page_command
 from enduro.stress.reference import make_job
 from enduro.stress.site import FaultPlan, ScheduledFault
 from enduro.stress.site.app import REQUEST_LOG
@@ -45,9 +48,15 @@ FAST = {
 Fault = Callable[[PageContext], None]
 
 
-def _job(url: str, fault: Fault | None = None, pages: int = PAGES, **job_args: Any) -> Job:
+def _job(
+    url: str,
+    fault: Fault | None = None,
+    pages: int = PAGES,
+    backend: str = "selenium",
+    **job_args: Any,
+) -> Job:
     """The reference job; ``fault`` runs once, just before the real handler of FAULT_PAGE."""
-    base = make_job(url, pages, **job_args)
+    base = make_job(url, pages, backend=backend, **job_args)
     fired = threading.Event()
 
     def handler(ctx: PageContext) -> list[dict[str, Any]]:
@@ -72,6 +81,9 @@ def _events(store_path: Path, kind: str | None = None) -> list[dict[str, Any]]:
 def _after_first_error(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     first = next(i for i, e in enumerate(events) if e["kind"] == "error")
     return events[first:]
+
+
+# ---- the faults, done to the browser for real, through each backend's channels ----
 
 
 def _kill_browser(ctx: PageContext) -> None:
@@ -100,24 +112,99 @@ def _offline_for_a_while(ctx: PageContext) -> None:
     threading.Timer(1.5, conditions, args=(False,)).start()
 
 
+def _pw_chromium() -> psutil.Process:
+    """The Chromium the Playwright backend of this (in-process) run launched."""
+    found = [
+        p
+        for p in psutil.Process().children()
+        if "--remote-debugging-port=0" in p.cmdline() and p.status() != psutil.STATUS_ZOMBIE
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _pw_devtools() -> int:
+    profile = next(a for a in _pw_chromium().cmdline() if a.startswith("--user-data-dir="))
+    port = devtools_port(Path(profile.partition("=")[2]))
+    assert port is not None
+    return port
+
+
+def _pw_kill_browser(ctx: PageContext) -> None:
+    _pw_chromium().send_signal(signal.SIGKILL)
+
+
+def _pw_kill_driver(ctx: PageContext) -> None:
+    nodes = [p for p in psutil.Process().children() if "run-driver" in p.cmdline()]
+    assert len(nodes) == 1, nodes
+    nodes[0].send_signal(signal.SIGKILL)
+
+
+def _pw_crash_tab(ctx: PageContext) -> None:
+    # from outside, as the stress tester does (its own thread: Playwright's sync
+    # API runs an event loop in this one)
+    crash = threading.Thread(target=page_command, args=(_pw_devtools(), "Page.crash"))
+    crash.start()
+    crash.join()
+
+
+def _pw_offline_for_a_while(ctx: PageContext) -> None:
+    offline = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    port = _pw_devtools()
+    # the emulation lasts while the outside DevTools session is held open
+    threading.Thread(
+        target=page_command,
+        args=(port, "Network.emulateNetworkConditions", offline),
+        kwargs={"hold": 1.5},
+    ).start()
+    time.sleep(0.3)  # until the emulation is on: the fault must come before the page
+
+
 BROWSER_FAULTS = [
-    pytest.param(_kill_browser, "browser_crash", "browser_restart", id="sigkill-browser"),
-    pytest.param(_kill_driver, "driver_dead", "browser_restart", id="sigkill-chromedriver"),
-    pytest.param(_crash_tab, "page_crash", "browser_restart", id="tab-crash"),
-    pytest.param(_offline_for_a_while, "network", "recovered", id="offline"),
+    pytest.param(
+        {"selenium": _kill_browser, "playwright": _pw_kill_browser},
+        "browser_crash",
+        "browser_restart",
+        id="sigkill-browser",
+    ),
+    pytest.param(
+        {"selenium": _kill_driver, "playwright": _pw_kill_driver},
+        "driver_dead",
+        "browser_restart",
+        id="sigkill-driver",
+    ),
+    pytest.param(
+        {"selenium": _crash_tab, "playwright": _pw_crash_tab},
+        "page_crash",
+        "browser_restart",
+        id="tab-crash",
+    ),
+    pytest.param(
+        {"selenium": _offline_for_a_while, "playwright": _pw_offline_for_a_while},
+        "network",
+        "recovered",
+        id="offline",
+    ),
 ]
+BACKENDS = ["selenium", "playwright"]
 
 
-@pytest.mark.parametrize(("fault", "category", "recovery"), BROWSER_FAULTS)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("faults", "category", "recovery"), BROWSER_FAULTS)
 def test_browser_side_faults(
-    tmp_path: Path, site_factory: Any, fault: Fault, category: str, recovery: str
+    tmp_path: Path,
+    site_factory: Any,
+    faults: dict[str, Fault],
+    category: str,
+    recovery: str,
+    backend: str,
 ) -> None:
     site = site_factory(PAGES, rows=ROWS)
     store_path = tmp_path / "s.db"
-    result = _run(_job(site.url, fault), store_path)
+    result = _run(_job(site.url, faults[backend], backend=backend), store_path)
     assert result.status == "finished", result.reason
     errors = _events(store_path, "error")
-    assert errors and {e["category"] for e in errors} == {category}
+    assert errors and {e["category"] for e in errors} == {category}, [e["message"] for e in errors]
     if category == "network":  # an outage fails whichever pages come while it lasts
         assert FAULT_PAGE in {e["page_key"] for e in errors}
     else:
@@ -146,18 +233,21 @@ SITE_FAULTS = [
 ]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(("kind", "category", "recovery"), SITE_FAULTS)
 def test_site_side_faults(
-    tmp_path: Path, site_factory: Any, kind: str, category: str, recovery: str
+    tmp_path: Path, site_factory: Any, kind: str, category: str, recovery: str, backend: str
 ) -> None:
     plan = FaultPlan(schedule=[ScheduledFault(kind, page=int(FAULT_PAGE))], retry_after=1)
     site = site_factory(PAGES, rows=ROWS, fault_plan=plan)
     store_path = tmp_path / "s.db"
-    result = _run(_job(site.url), store_path)
+    result = _run(_job(site.url, backend=backend), store_path)
     assert result.status == "finished", result.reason
     assert plan.counts() == {kind: 1}  # the fault really was served
     errors = _events(store_path, "error")
-    assert [(e["category"], e["page_key"]) for e in errors] == [(category, FAULT_PAGE)]
+    assert [(e["category"], e["page_key"]) for e in errors] == [(category, FAULT_PAGE)], [
+        e["message"] for e in errors
+    ]
     later = [e["kind"] for e in _after_first_error(_events(store_path))]
     assert recovery in later
     assert "recovered" in later

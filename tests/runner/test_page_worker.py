@@ -50,6 +50,10 @@ class FakeBrowser:
     def driver(self) -> Any:
         return "driver"
 
+    @property
+    def page(self) -> Any:
+        return "page"
+
     def alive(self, timeout: float = 5.0) -> bool:
         return self.alive_answer
 

@@ -92,6 +92,11 @@ def _run_options(func: F) -> F:
         click.option(
             "--grid", "grid_url", help="Take browsers from this Selenium Grid (http://host:4444)."
         ),
+        click.option(
+            "--backend",
+            type=click.Choice(["selenium", "playwright"]),
+            help="What drives the browser (default: the job's pin, else selenium).",
+        ),
         click.option("--headful", is_flag=True, help="Show the browser window."),
         click.option("--page-timeout", type=float, help="Seconds a page may take (default 60)."),
         click.option("--restart-every", type=int, help="Restart the browser every N pages."),
@@ -113,6 +118,7 @@ def _settings(**overrides: Any) -> Settings:
         "rate_max": overrides.get("rate_max"),
         "host_id": overrides.get("host_id"),
         "grid_url": overrides.get("grid_url"),
+        "backend": overrides.get("backend"),
         "page_timeout": overrides.get("page_timeout"),
         "restart_every_pages": overrides.get("restart_every"),
         "monitor_interval": overrides.get("monitor_interval"),
@@ -133,7 +139,7 @@ def _execute(
 
     console = _console()
     _setup_logging(console, verbose)
-    backend_for(settings).preflight(settings)
+    backend_for(settings, job).preflight(settings)
     # the dashboard first: a port it can't have refuses the run before anything is written
     with (
         live_dashboard(lambda: Store.open(settings.store, read_only=True), dashboard, console),
@@ -192,9 +198,12 @@ def demo(pages: int, rows: int, seed: int, hybrid: bool, verbose: int, **options
     settings = _settings(**options)
     config = SiteConfig(seed=seed, pages=pages, rows=rows)
     with SiteServer(config) as site:
-        job = make_hybrid_job(site.url) if hybrid else make_job(site.url, pages)
+        backend = settings.backend or "selenium"
+        job = make_hybrid_job(site.url) if hybrid else make_job(site.url, pages, backend=backend)
         shown = display_target(settings.store)
         command = ["enduro", "demo", "--pages", str(pages), "--store", shown]
+        if settings.backend:
+            command += ["--backend", settings.backend]
         resume = shlex.join([*command, "--hybrid"] if hybrid else command)
         _execute(job, settings, resume, verbose, options.get("dashboard_port"))
 

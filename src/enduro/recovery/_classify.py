@@ -13,10 +13,12 @@
    goes by the status like an :class:`~enduro.errors.HttpError`. Nothing the page showed
    overrides these.
 2. **Structured signals** (:class:`PageSignals`, read from the browser after the error):
-   a ``net::ERR_*`` load error (network), HTTP 429 (rate_limited), 5xx (server_error),
-   401/403 or a login URL (auth_lost), an uncaught script error (javascript). They
-   override step 3: a ``KeyError`` in a handler that was served a 429 page is a rate
-   limit, not a handler bug.
+   the backend's driver found gone (driver_dead: Playwright's errors look the same
+   whichever of its processes died) or the tab crashed (page_crash), a ``net::ERR_*``
+   load error (network), HTTP 429 (rate_limited), 5xx (server_error), 401/403 or a
+   login URL (auth_lost), an uncaught script error (javascript). They override
+   step 3: a ``KeyError`` in a handler that was served a 429 page is a rate limit,
+   not a handler bug.
 3. **Symptom classes**: the backends' first (Selenium: stale / missing elements are
    element, ``JavascriptException`` javascript, ``TimeoutException`` timeout), then plain
    Python errors raised by the handler (handler_bug), ``ConnectionError`` /
@@ -314,6 +316,10 @@ def _by_status(
 def _from_signals(
     signals: PageSignals, message: str, login_pattern: str | re.Pattern[str]
 ) -> Classification | None:
+    if signals.lost == "driver":
+        return Classification("driver_dead", message)
+    if signals.lost == "page":
+        return Classification("page_crash", message)
     if signals.net_error:
         return Classification("network", message)
     found = _by_status(signals.status, signals.retry_after, message)

@@ -18,6 +18,9 @@ class PageSignals:
         net_error: Chromium's error for a failed main-document load
             (``net::ERR_CONNECTION_RESET``, ``net::ERR_INTERNET_DISCONNECTED``, …).
         console_errors: SEVERE console / script messages logged since the last look.
+        lost: a part of the browser found gone when asked, whose errors may look like
+            something else's: ``"driver"`` (the backend's driver process), ``"page"``
+            (the tab's renderer crashed; a load then fails as ``net::ERR_ABORTED``).
     """
 
     url: str = ""
@@ -25,3 +28,4 @@ class PageSignals:
     retry_after: float | None = None
     net_error: str = ""
     console_errors: tuple[str, ...] = ()
+    lost: str = ""

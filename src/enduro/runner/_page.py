@@ -53,11 +53,14 @@ T = TypeVar("T")
 
 class Browser(Protocol):
     """What the worker asks of the browser itself: the part of
-    :class:`~enduro.session.BrowserBackend` it uses (``ctx.driver`` for the handler, a
-    health check, and the kill the page deadline makes)."""
+    :class:`~enduro.session.BrowserBackend` it uses (``ctx.driver`` or ``ctx.page``
+    for the handler, a health check, and the kill the page deadline makes)."""
 
     @property
     def driver(self) -> Any: ...
+
+    @property
+    def page(self) -> Any: ...
 
     def alive(self, timeout: float = 5.0) -> bool: ...
 
@@ -310,7 +313,13 @@ class PageWorker:
             browser.kill()
 
         ctx = PageContext(
-            key=key, driver=browser.driver, attempt=attempt, job=self.job, client=http, enqueued=[]
+            key=key,
+            driver=browser.driver,
+            page=browser.page,
+            attempt=attempt,
+            job=self.job,
+            client=http,
+            enqueued=[],
         )
         if http is not None:
             http.begin_page(key, timeout)

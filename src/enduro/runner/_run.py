@@ -90,7 +90,9 @@ class Runner:
         clock: the wall clock (leases, retry times and events are on it; default:
             the store's, :meth:`~enduro.store.Store.now`).
         run_id: this run's id (default: a new random one).
-        backend: the browser backend each worker gets (default: browsers from the
+        backend: the browser backend each worker gets (default: Playwright's when
+            ``settings.backend`` or the job says so,
+            :class:`~enduro.session.PlaywrightSession`; browsers from the
             Selenium Grid at ``settings.grid_url`` if one is set,
             :class:`~enduro.session.GridSession`; else local Selenium and Debian's
             chromedriver, :class:`~enduro.session.BrowserSession`).
@@ -111,7 +113,7 @@ class Runner:
         self.store = store
         self.settings = settings
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self._backend = backend or backend_for(settings)
+        self._backend = backend or backend_for(settings, job)
         self._clock = clock = clock or store.now
         # learns the site's cookies and tokens as ctx.http meets them
         grid_secret = split_credentials(settings.grid_url or "")[1] or ""

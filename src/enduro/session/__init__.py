@@ -3,21 +3,30 @@
 
 The browser sits behind :class:`BrowserBackend`; :class:`BrowserSession` (local Selenium
 and Debian's chromedriver) is the backend a run uses by default, :class:`GridSession`
-(browsers from a Selenium Grid) the one for ``--grid``.
+(browsers from a Selenium Grid) the one for ``--grid``, :class:`PlaywrightSession`
+(Playwright on Debian's Chromium) the one for ``--backend playwright``.
 """
 
-from enduro.session._backend import BrowserBackend, BrowserView, CookieKey, ProcessRegistry
+from enduro.session._backend import (
+    BrowserBackend,
+    BrowserView,
+    CookieKey,
+    MissingHandle,
+    ProcessRegistry,
+)
+from enduro.session._choice import BACKENDS, backend_for, backend_name
 from enduro.session._cookies import Cookie, CookieChanges, SiteCookies
 from enduro.session._grid import (
     GridSession,
     GridSessionInfo,
-    backend_for,
     grid_sessions,
     grid_status,
 )
 from enduro.session._http import BrowserLink, HttpClient, csrf_header
 from enduro.session._http_stats import HttpStats, LatencyHistogram, merge_stats
 from enduro.session._manager import SessionManager
+from enduro.session._playwright import PlaywrightSession, playwright_available
+from enduro.session._playwright_errors import PLAYWRIGHT_ERRORS
 from enduro.session._processes import (
     kill_group,
     process_alive,
@@ -31,7 +40,9 @@ from enduro.session._selenium_errors import SELENIUM_ERRORS
 from enduro.session._signals import collect_signals, drain_logs, logging_options
 
 __all__ = [
+    "BACKENDS",
     "CHROMIUM_FLAGS",
+    "PLAYWRIGHT_ERRORS",
     "SELENIUM_ERRORS",
     "BrowserBackend",
     "BrowserLink",
@@ -46,10 +57,13 @@ __all__ = [
     "HttpClient",
     "HttpStats",
     "LatencyHistogram",
+    "MissingHandle",
+    "PlaywrightSession",
     "ProcessRegistry",
     "SessionManager",
     "SiteCookies",
     "backend_for",
+    "backend_name",
     "collect_signals",
     "csrf_header",
     "drain_logs",
@@ -59,6 +73,7 @@ __all__ = [
     "kill_group",
     "logging_options",
     "merge_stats",
+    "playwright_available",
     "process_alive",
     "reap_dead_runs",
     "shown_url",

@@ -20,11 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
+from enduro.errors import Fatal
 from enduro.recovery import ErrorTable, PageSignals
 from enduro.settings import Settings
 from enduro.store import Store
 
-__all__ = ["BrowserBackend", "BrowserView", "CookieKey", "ProcessRegistry"]
+__all__ = ["BrowserBackend", "BrowserView", "CookieKey", "MissingHandle", "ProcessRegistry"]
 
 CookieKey = tuple[str, str, str]  # (name, domain, path)
 
@@ -56,6 +57,28 @@ class BrowserView:
             and self.url is None
             and not (self.screenshot)
         )
+
+
+class MissingHandle:
+    """What a handler finds in ``ctx.driver`` or ``ctx.page`` when the run's backend
+    gives the other one: any use of it halts the run (``Fatal``) saying which to use."""
+
+    __slots__ = ("_why",)
+
+    def __init__(self, why: str) -> None:
+        object.__setattr__(self, "_why", why)
+
+    def __getattr__(self, name: str) -> Any:
+        raise Fatal(object.__getattribute__(self, "_why"))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise Fatal(object.__getattribute__(self, "_why"))
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"<not available: {object.__getattribute__(self, '_why')}>"
 
 
 class ProcessRegistry(Protocol):
@@ -91,6 +114,8 @@ class BrowserBackend(ABC):
     """
 
     errors: ErrorTable
+    kind = "selenium"
+    """What the handler drives: ``selenium`` (``ctx.driver``) or ``playwright`` (``ctx.page``)."""
 
     def __init__(
         self, settings: Settings, run_id: str, registry: ProcessRegistry, name: str = "w0"
@@ -193,6 +218,19 @@ class BrowserBackend(ABC):
         Raises:
             BrowserDead: no browser is running.
         """
+
+    @property
+    def page(self) -> Any:
+        """What the handler gets as ``ctx.page`` (Playwright's ``Page``); on a Selenium
+        backend, a :class:`MissingHandle` that says to use ``ctx.driver``."""
+        return MissingHandle(
+            "ctx.page is Playwright's page, but this run drives the browser with "
+            "Selenium: use ctx.driver (or run with --backend playwright)"
+        )
+
+    def after_page(self) -> None:
+        """Housekeeping after each completed page (a backend's own; none by default)."""
+        return None
 
     @abstractmethod
     def goto(self, url: str) -> None:

@@ -59,7 +59,6 @@ __all__ = [
     "RUN_CAPABILITY",
     "GridSession",
     "GridSessionInfo",
-    "backend_for",
     "grid_sessions",
     "grid_status",
 ]
@@ -284,9 +283,3 @@ def grid_status(url: str, timeout: float = 5.0) -> dict[str, Any]:
         raise BrowserNotFound(
             f"{shown_url(url)} answered /status, but not as a Selenium Grid does", "check the URL"
         ) from exc
-
-
-def backend_for(settings: Settings) -> type[BrowserSession]:
-    """The browser backend ``settings`` ask for: the Grid's when a Grid URL is
-    set, else the local one."""
-    return GridSession if settings.grid_url else BrowserSession

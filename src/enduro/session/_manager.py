@@ -177,6 +177,7 @@ class SessionManager:
         self._pages_done += 1
         self._pages_since_auth_check += 1
         self.session.pages_since_start += 1
+        self.session.after_page()
         if self.last_good_url and (self.http is not None or self._pages_done % HOUSEKEEPING_EVERY):
             return  # a hybrid job's pages leave no logs (nothing loads): its URL is enough
         timeout = self.settings.health_timeout
@@ -298,6 +299,7 @@ class SessionManager:
         return PageContext(
             key=page_key,
             driver=self.session.driver,
+            page=self.session.page,
             attempt=attempt,
             job=self.job,
             client=self.http,
@@ -356,8 +358,8 @@ class SessionManager:
     def signals(self, since: float | None = None) -> PageSignals | None:
         """What the browser showed since ``since`` (default: the page's start), or None
         when it does not answer."""
-        if not self.session.running or not self.session.present():
-            return None
+        if not self.session.running:
+            return None  # the backend says what it can of a dead browser (or None)
         since = since or self._page_started or None
         # a little slack: chromedriver stamps entries in whole milliseconds
         since = since - 0.05 if since else None

@@ -36,7 +36,14 @@ from enduro.session._selenium_view import look_through
 from enduro.session._signals import bounded_calls, collect_signals, drain_logs, logging_options
 from enduro.settings import Settings
 
-__all__ = ["CHROMIUM_FLAGS", "BrowserSession", "chromium_options", "find_browser"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "BrowserSession",
+    "chromium_options",
+    "find_browser",
+    "merge_cookie_lists",
+    "saved_cookies",
+]
 
 log = logging.getLogger(__name__)
 
@@ -447,12 +454,8 @@ class BrowserSession(BrowserBackend):
     def save_cookies(self) -> None:
         """Keep the browser's cookies (in memory only) for the next browser."""
         cookies = self.read_cookies(self._settings.health_timeout)
-        if cookies is None:
-            return
-        self._cookies = [
-            {k: c[k] for k in _COOKIE_FIELDS if k in c and not (k == "expires" and c[k] < 0)}
-            for c in cookies
-        ]
+        if cookies is not None:
+            self._cookies = saved_cookies(cookies)
 
     def forget_cookies(self) -> None:
         """Drop saved cookies (after a login was found to be lost)."""
@@ -464,12 +467,7 @@ class BrowserSession(BrowserBackend):
         """Lay cookies the site set outside the browser (``Network.setCookies`` shape)
         over the saved ones, and drop ``deleted`` (name, domain, path): what the next
         browser gets, even if this one dies before they reach it."""
-        merged = {_cookie_key(c): c for c in self._cookies}
-        for key in deleted:
-            merged.pop(key, None)
-        for cookie in cookies:
-            merged[_cookie_key(cookie)] = dict(cookie)
-        self._cookies = list(merged.values())
+        self._cookies = merge_cookie_lists(self._cookies, cookies, deleted)
 
     def stop(self, *, background: bool = False) -> None:
         """Quit the browser (killing it if quitting hangs); ``background``: don't wait."""
@@ -533,6 +531,27 @@ class _ChromeWithRegistry(Chrome):
 
         service._start_process = spawn_and_register
         super().__init__(**kwargs)
+
+
+def saved_cookies(cookies: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cookies as read from the browser, kept in the shape ``Network.setCookies``
+    takes (session cookies without their ``expires: -1``)."""
+    return [
+        {k: c[k] for k in _COOKIE_FIELDS if k in c and not (k == "expires" and c[k] < 0)}
+        for c in cookies
+    ]
+
+
+def merge_cookie_lists(
+    saved: list[dict[str, Any]], cookies: list[dict[str, Any]], deleted: Iterable[CookieKey] = ()
+) -> list[dict[str, Any]]:
+    """``cookies`` laid over ``saved`` by (name, domain, path), ``deleted`` dropped."""
+    merged = {_cookie_key(c): c for c in saved}
+    for key in deleted:
+        merged.pop(key, None)
+    for cookie in cookies:
+        merged[_cookie_key(cookie)] = dict(cookie)
+    return list(merged.values())
 
 
 def _cookie_key(cookie: dict[str, Any]) -> tuple[str, str, str]:

@@ -8,7 +8,8 @@ Run it against a site you started yourself with::
         enduro run enduro.stress.reference:job --store s.db
 
 Three WebDriver calls per page (navigate, wait, read): the number of
-round trips decides speed (BROWSER-FACTS.md).
+round trips decides speed (BROWSER-FACTS.md). ``make_job(..., backend="playwright")``
+is the same job on Playwright (``ctx.page``), the same three round trips.
 """
 
 from __future__ import annotations
@@ -25,11 +26,16 @@ from enduro.job import Job, PageContext, Record
 
 __all__ = [
     "COLLECT_ROWS_JS",
+    "COLLECT_ROWS_PW",
     "WAIT_READY_JS",
+    "WAIT_READY_PW",
     "extract_page",
+    "extract_page_pw",
     "job",
     "logged_in_hook",
+    "logged_in_hook_pw",
     "login_hook",
+    "login_hook_pw",
     "make_job",
     "parse_row",
 ]
@@ -96,6 +102,42 @@ def extract_page(driver: Any, base_url: str, key: str) -> list[Record]:
     """
     driver.get(f"{base_url.rstrip('/')}/matches?page={key}")
     result = driver.execute_async_script(WAIT_READY_JS)
+    _check_ready(result, key)
+    table = result.get("table") or driver.find_element(By.ID, "matches")
+    return [parse_row(row, int(key)) for row in driver.execute_script(COLLECT_ROWS_JS, table)]
+
+
+# The same wait and read for Playwright's page.evaluate: the wait resolves a
+# promise with the state and keeps the table it found at the start; the read
+# fails as a stale element if the page re-rendered that table meanwhile, and as
+# a missing one if there is none (what WebDriver's own checks do).
+WAIT_READY_PW = (
+    "() => new Promise((resolve) => (function () {" + WAIT_READY_JS + "}).call(null, (found) => {"
+    " window.__enduroTable = found.table || null; delete found.table; resolve(found); }))"
+)
+COLLECT_ROWS_PW = (
+    "() => { let table = window.__enduroTable || document.getElementById('matches');"
+    " if (!table) throw new Error('no such element: #matches');"
+    " if (!table.isConnected) throw new Error('stale element: #matches was re-rendered');"
+    " return (function () {" + COLLECT_ROWS_JS + "}).call(null, table); }"
+)
+
+
+def extract_page_pw(page: Any, base_url: str, key: str) -> list[Record]:
+    """:func:`extract_page` on Playwright (``ctx.page``): navigate, wait, read —
+    the same three round trips, the same errors for the same faults."""
+    page.goto(f"{base_url.rstrip('/')}/matches?page={key}")
+    _check_ready(page.evaluate(WAIT_READY_PW), key)
+    return [parse_row(row, int(key)) for row in page.evaluate(COLLECT_ROWS_PW)]
+
+
+def _check_ready(result: dict[str, Any], key: str) -> None:
+    """What the wait found, unless the rows are ready.
+
+    Raises:
+        AuthLost: the site showed its login form.
+        PageError: the page is not a match list, or its script reported an error.
+    """
     state = result.get("state")
     if state == "logged-out":
         raise AuthLost(f"page {key}: the site shows its login form")
@@ -103,8 +145,6 @@ def extract_page(driver: Any, base_url: str, key: str) -> list[Record]:
         raise PageError(f"page {key}: not a match list ({result.get('title') or 'no title'})")
     if state != "ready":
         raise PageError(f"page {key} did not render: {state} {result.get('error', '')}")
-    table = result.get("table") or driver.find_element(By.ID, "matches")
-    return [parse_row(row, int(key)) for row in driver.execute_script(COLLECT_ROWS_JS, table)]
 
 
 def parse_row(raw: dict[str, Any], page: int) -> Record:
@@ -128,21 +168,30 @@ def make_job(
     username: str = DEFAULT_USER,
     password: str = DEFAULT_PASSWORD,
     name: str = "matches",
+    backend: str = "selenium",
 ) -> Job:
-    """The reference job for a built-in site at ``base_url`` with ``pages`` pages."""
+    """The reference job for a built-in site at ``base_url`` with ``pages`` pages,
+    written for ``backend`` (``selenium``: ``ctx.driver``; ``playwright``:
+    ``ctx.page``), which it pins."""
     base = base_url.rstrip("/")
+    if backend not in ("selenium", "playwright"):
+        raise ValueError(f"backend {backend!r} must be 'selenium' or 'playwright'")
+    playwright = backend == "playwright"
 
     def extract(ctx: PageContext) -> list[Record]:
+        if playwright:
+            return extract_page_pw(ctx.page, base, ctx.key)
         return extract_page(ctx.driver, base, ctx.key)
 
     return Job(
         name=name,
         pages=range(1, pages + 1),
         handler=extract,
-        login=login_hook(base, username, password),
-        is_logged_in=logged_in_hook(base),
+        login=(login_hook_pw if playwright else login_hook)(base, username, password),
+        is_logged_in=(logged_in_hook_pw if playwright else logged_in_hook)(base),
         record_key="match_id",
         secrets=(password,),
+        backend=backend,
     )
 
 
@@ -174,6 +223,38 @@ def login_hook(base: str, username: str, password: str) -> Callable[[PageContext
     return login
 
 
+def login_hook_pw(base: str, username: str, password: str) -> Callable[[PageContext], None]:
+    """:func:`login_hook` on Playwright (``ctx.page``)."""
+
+    def login(ctx: PageContext) -> None:
+        page = ctx.page
+        page.goto(f"{base}/login")
+        page.fill("#username", username)
+        page.fill("#password", password)
+        page.click("#login-button")
+        try:  # until we leave the login page, or it says the credentials are wrong
+            page.wait_for_function(
+                "() => location.pathname !== '/login' || !!document.querySelector('.login-error')",
+                timeout=15_000,
+            )
+        except Exception as exc:
+            raise AuthLost("login did not leave the login page") from exc
+        if "/login" in page.url:
+            raise AuthLost("the site refused the login (wrong username or password?)")
+
+    return login
+
+
+def logged_in_hook_pw(base: str) -> Callable[[PageContext], bool]:
+    """``is_logged_in`` on Playwright: the session cookie in the context's jar."""
+
+    def is_logged_in(ctx: PageContext) -> bool:
+        found = ctx.page.context.cookies(base + "/")
+        return any(c["name"] == "enduro_session" for c in found)
+
+    return is_logged_in
+
+
 def logged_in_hook(base: str) -> Callable[[PageContext], bool]:
     """``is_logged_in``: the site's session cookie in the browser's cookie jar."""
 
@@ -188,10 +269,12 @@ def logged_in_hook(base: str) -> Callable[[PageContext], bool]:
 
 def job() -> Job:
     """The reference job, configured by ``ENDURO_SITE_URL``, ``ENDURO_SITE_PAGES``,
-    ``ENDURO_SITE_USER`` and ``ENDURO_SITE_PASSWORD``."""
+    ``ENDURO_SITE_USER`` and ``ENDURO_SITE_PASSWORD``; written for the backend the
+    run is given (``ENDURO_BACKEND``, Selenium by default)."""
     return make_job(
         os.environ.get("ENDURO_SITE_URL", DEFAULT_URL),
         int(os.environ.get("ENDURO_SITE_PAGES", "724")),
         username=os.environ.get("ENDURO_SITE_USER", DEFAULT_USER),
         password=os.environ.get("ENDURO_SITE_PASSWORD", DEFAULT_PASSWORD),
+        backend=os.environ.get("ENDURO_BACKEND") or "selenium",
     )
