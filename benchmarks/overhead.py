@@ -87,7 +87,7 @@ def enduro_run(url: str, pages: int, **settings_overrides: object) -> float:
     """The same pages through enduro's runner (default settings unless overridden)."""
     store_path = Path(tempfile.mkdtemp(prefix="bench-enduro-")) / "bench.db"
     settings = Settings(store=store_path, **settings_overrides)  # type: ignore[arg-type]
-    job = make_job(url, pages)
+    job = make_job(url, pages, backend=settings.backend or "selenium")
     began = time.perf_counter()
     with Store.open(store_path) as store:
         result = Runner(job, store, settings).run()

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     """What drives the browser: ``selenium`` (``ctx.driver``) or ``playwright``
     (``ctx.page``). None: the one the job pins (``Job.backend``), else Selenium."""
 
+    browser_gc_every: int = Field(20, ge=0)
+    """Playwright backend: pages between garbage collections of the page's heap, which
+    locators and element handles grow until one (0: never)."""
+
     chromium: str = "chromium"
     """Chromium binary (a name on PATH or a path); never downloaded."""
 

@@ -217,6 +217,17 @@ def test_run_with_a_foreign_sqlite_file_as_store(cli: Cli, workdir: Path, journa
         ),
         pytest.param({"ENDURO_LOGIN_URL_PATTERN": "(unclosed"}, ("login_url_pattern",), id="regex"),
         pytest.param({"ENDURO_RATE_MIN": "-1"}, ("rate_min",), id="negative-rate"),
+        pytest.param({"ENDURO_BACKEND": "firefox"}, ("backend", "firefox"), id="no-such-backend"),
+        pytest.param(
+            {"ENDURO_BACKEND": "playwright", "ENDURO_CHROMIUM": "/nonexistent/chromium"},
+            ("Chromium", "/nonexistent/chromium"),
+            id="playwright-no-chromium",
+        ),
+        pytest.param(
+            {"ENDURO_BACKEND": "playwright", "ENDURO_GRID_URL": "http://127.0.0.1:1"},
+            ("Playwright backend", "--grid"),
+            id="playwright-on-a-grid",
+        ),
     ],
 )
 def test_run_with_an_unusable_setting_leaves_the_store_alone(
@@ -228,6 +239,49 @@ def test_run_with_an_unusable_setting_leaves_the_store_alone(
 
     _assert_usage_error(result, *words)
     assert _snapshot(valid_store) == before
+    _assert_no_browser(cli)
+
+
+def test_run_asking_for_the_backend_the_job_is_not_written_for(cli: Cli, valid_store: Path) -> None:
+    before = _snapshot(valid_store)
+
+    # the reference job follows ENDURO_BACKEND (Selenium here) and pins it
+    result = cli("run", REFERENCE, "--store", str(valid_store), "--backend", "playwright")
+
+    line = _assert_usage_error(result, "written for the selenium backend", "playwright")
+    assert "--backend selenium" in line  # how to fix it
+    assert _snapshot(valid_store) == before
+    _assert_no_browser(cli)
+
+
+def test_run_on_playwright_without_the_package_says_how_to_get_it(
+    cli: Cli, valid_store: Path, tmp_path: Path
+) -> None:
+    shadow = tmp_path / "shadow" / "playwright"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('no playwright here')\n")
+    before = _snapshot(valid_store)
+
+    result = cli(
+        "run",
+        REFERENCE,
+        "--store",
+        str(valid_store),
+        ENDURO_BACKEND="playwright",
+        PYTHONPATH=str(shadow.parent),
+    )
+
+    _assert_usage_error(result, "playwright package is not installed", "enduro[playwright]")
+    assert _snapshot(valid_store) == before
+    _assert_no_browser(cli)
+
+
+@pytest.mark.parametrize("command", ["stress", "suite"])
+def test_the_hybrid_job_on_playwright_is_refused(cli: Cli, workdir: Path, command: str) -> None:
+    result = cli(command, "--hybrid", "--backend", "playwright")
+
+    _assert_usage_error(result, "hybrid", "selenium")
+    assert list(workdir.iterdir()) == []
     _assert_no_browser(cli)
 
 
@@ -256,6 +310,7 @@ def test_run_with_an_invalid_setting(cli: Cli, valid_store: Path) -> None:
         (("run", REFERENCE, "--nope"), ("No such option '--nope'",)),
         (("stress", "--runners", "0"), ("'--runners'", "1<=x<=8", "see enduro stress --help")),
         (("bogus",), ("No such command 'bogus'", "see enduro --help")),
+        (("run", REFERENCE, "--backend", "firefox"), ("'--backend'", "'firefox'")),
     ],
 )
 def test_what_the_command_line_parser_refuses_is_one_line_too(

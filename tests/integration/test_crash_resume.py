@@ -32,12 +32,13 @@ def _done_and_runs(store_path: Path) -> tuple[int, int]:
         return store.page_counts()["done"], len(store.runs())
 
 
+@pytest.mark.parametrize("backend", ["selenium", "playwright"])
 def test_sigkilled_runs_resume_to_exact_truth_and_leave_no_orphans(
-    tmp_path: Path, site_factory: object
+    tmp_path: Path, site_factory: object, backend: str
 ) -> None:
     site = site_factory(PAGES)  # type: ignore[operator]
     store_path = tmp_path / "crash.db"
-    env = reference_env(site.url, PAGES)
+    env = {**reference_env(site.url, PAGES), "ENDURO_BACKEND": backend}
     command = [ENDURO, "run", "enduro.stress.reference:job", "--store", str(store_path)]
     # A random moment: anywhere from browser start-up to mid-page or mid-commit.
     kill_at_random(

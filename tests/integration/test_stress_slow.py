@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ENDURO
+from .conftest import ENDURO, live_processes_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_production_scenario_is_go_with_runner_and_browser_crashes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["selenium", "playwright"])
+def test_production_scenario_is_go_with_runner_and_browser_crashes(
+    tmp_path: Path, backend: str
+) -> None:
+    report = ["--report-dir", str(tmp_path / "p")]
     out = subprocess.run(
-        [ENDURO, "stress", "--scenario", "production", "--report-dir", str(tmp_path / "p")],
+        [ENDURO, "stress", "--scenario", "production", "--backend", backend, *report],
         capture_output=True,
         text=True,
         timeout=3600,
@@ -28,6 +32,8 @@ def test_production_scenario_is_go_with_runner_and_browser_crashes(tmp_path: Pat
     per_type = results["injected_per_type"]
     assert per_type["runner_crash"]["delivered"] >= 3
     assert per_type["browser_crash"]["delivered"] >= 5
+    assert json.loads((tmp_path / "p" / "run.json").read_text())["config"]["backend"] == backend
+    assert live_processes_of(tmp_path / "p" / "stress.db") == []  # no orphan processes
 
 
 def test_production_hybrid_is_go_with_every_api_fault_and_retry_after_per_endpoint(

@@ -19,6 +19,7 @@ import click
 from rich.console import Console
 
 from enduro.cli import _stress
+from enduro.cli._common import backend_option
 from enduro.cli._common import console as _console
 from enduro.cli._common import setup_logging as _setup_logging
 from enduro.cli._common import usage_errors as _usage_errors
@@ -92,11 +93,7 @@ def _run_options(func: F) -> F:
         click.option(
             "--grid", "grid_url", help="Take browsers from this Selenium Grid (http://host:4444)."
         ),
-        click.option(
-            "--backend",
-            type=click.Choice(["selenium", "playwright"]),
-            help="What drives the browser (default: the job's pin, else selenium).",
-        ),
+        backend_option,
         click.option("--headful", is_flag=True, help="Show the browser window."),
         click.option("--page-timeout", type=float, help="Seconds a page may take (default 60)."),
         click.option("--restart-every", type=int, help="Restart the browser every N pages."),

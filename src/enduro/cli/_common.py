@@ -16,7 +16,7 @@ from rich.logging import RichHandler
 
 from enduro.errors import UsageError
 
-__all__ = ["console", "setup_logging", "usage_errors"]
+__all__ = ["backend_option", "console", "setup_logging", "usage_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,3 +52,13 @@ def setup_logging(out: Console, verbose: int) -> None:
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
     for noisy in ("urllib3", "selenium", "aiohttp", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["selenium", "playwright"]),
+    default=None,
+    help="What drives the browser (default: the job's pin, else selenium; "
+    "ENDURO_BACKEND for runs).",
+)
+"""``--backend selenium|playwright`` (``run``, ``demo``, ``stress``, ``suite``)."""

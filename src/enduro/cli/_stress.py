@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from enduro.cli._common import console, setup_logging, usage_errors
+from enduro.cli._common import backend_option, console, setup_logging, usage_errors
 from enduro.cli._dashboard import dashboard_option, live_dashboard
 from enduro.errors import UsageError
 
@@ -78,6 +78,7 @@ def _report_dir(given: Path | None, prefix: str) -> Path:
     help="Take the browsers from this Selenium Grid (http://host:4444); the browser "
     "faults reach them when the Grid's node runs on this host.",
 )
+@backend_option
 @click.option("--report-dir", type=click.Path(path_type=Path), default=None)
 @dashboard_option
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout.")
@@ -106,6 +107,12 @@ def stress(
     if grid_url is not None:
         from enduro.session import GridSession
 
+        if config.backend == "playwright":
+            raise UsageError(
+                "the Playwright backend drives a local Chromium; --grid is for Selenium",
+                "drop --grid, or --backend",
+            )
+
         GridSession.preflight(Settings.model_validate({"grid_url": grid_url}))  # before writing
     directory = _report_dir(report_dir, "stress")
     out = console()
@@ -131,21 +138,38 @@ def stress(
     is_flag=True,
     help="Only the hybrid reference job (by default the suite runs both jobs).",
 )
+@backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print suite.json to stdout.")
 @click.option("-v", "--verbose", count=True)
 @usage_errors
 def suite(
-    report_dir: Path | None, seed: int | None, hybrid: bool, as_json: bool, verbose: int
+    report_dir: Path | None,
+    seed: int | None,
+    hybrid: bool,
+    backend: str | None,
+    as_json: bool,
+    verbose: int,
 ) -> None:
     """Light, medium, heavy on the browser job, then on the hybrid job; stop at the first
-    failure; GO (exit 0) or NO-GO (exit 1)."""
+    failure; GO (exit 0) or NO-GO (exit 1). On Playwright (``--backend playwright``)
+    the browser job only: the hybrid job runs on Selenium."""
     from enduro.report import terminal_summary
+    from enduro.stress.scenario import load_scenario
     from enduro.stress.suite import run_suite
+    from enduro.stress.tester import preflight
 
+    on_hybrid: bool | None = True if hybrid else None
+    if backend == "playwright":
+        if hybrid:
+            raise UsageError(
+                "the hybrid reference job runs on the selenium backend", "drop --hybrid"
+            )
+        on_hybrid = False
+    preflight(load_scenario("light", backend=backend))  # before writing
     directory = _report_dir(report_dir, "suite")
     out = console()
     setup_logging(out, verbose)
-    results = run_suite(directory, hybrid=True if hybrid else None, seed=seed)
+    results = run_suite(directory, hybrid=on_hybrid, seed=seed, backend=backend)
     if as_json:
         click.echo(results.model_dump_json(indent=1))
     terminal_summary(results, out)

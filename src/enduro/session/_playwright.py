@@ -49,13 +49,10 @@ from enduro.session._playwright_procs import Chromium, Driver, start_driver
 from enduro.session._selenium import merge_cookie_lists, saved_cookies
 from enduro.settings import Settings
 
-__all__ = ["GC_EVERY_PAGES", "PlaywrightSession", "playwright_available"]
+__all__ = ["PlaywrightSession", "playwright_available"]
 
 log = logging.getLogger(__name__)
 
-# Pages between garbage collections of the page's heap: Playwright's locators
-# and element handles grow the renderer ~1.3 MB a page until one (BROWSER-FACTS.md).
-GC_EVERY_PAGES = 20
 _INSTALL_HINT = "pip install 'enduro[playwright]' (enduro never runs `playwright install`)"
 
 
@@ -103,7 +100,7 @@ class PlaywrightSession(BrowserBackend):
         self._events = PageEvents()
         self._cookies: list[dict[str, Any]] = []
         self._closed = False
-        self._gc_due = GC_EVERY_PAGES
+        self._gc_due = settings.browser_gc_every
         self.started_at = 0.0
 
     # ---- the browser's life ---------------------------------------------
@@ -140,7 +137,7 @@ class PlaywrightSession(BrowserBackend):
             raise
         self.started_at = time.monotonic()
         self.pages_since_start = 0
-        self._gc_due = GC_EVERY_PAGES
+        self._gc_due = self._settings.browser_gc_every
         self.starts += 1
         log.info(
             "%s: browser started (pid %s) in %.2fs",
@@ -334,12 +331,15 @@ class PlaywrightSession(BrowserBackend):
         return str(page.url)
 
     def after_page(self) -> None:
-        """Every :data:`GC_EVERY_PAGES` pages: collect the page's garbage, so what
-        locators and element handles left does not pile up in the renderer."""
+        """Every ``Settings.browser_gc_every`` pages: collect the page's garbage, so
+        what locators and element handles left does not pile up in the renderer
+        (it grows ~1.3 MB a page until a collection: BROWSER-FACTS.md)."""
         self._gc_due -= 1
-        if self._gc_due > 0 or self._chromium is None or self._chromium.devtools is None:
+        if not self._settings.browser_gc_every or self._gc_due > 0:
             return
-        self._gc_due = GC_EVERY_PAGES
+        if self._chromium is None or self._chromium.devtools is None:
+            return
+        self._gc_due = self._settings.browser_gc_every
         try:
             self._chromium.devtools.page_calls(
                 [("HeapProfiler.collectGarbage", {})], timeout=self._settings.health_timeout

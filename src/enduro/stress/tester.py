@@ -52,7 +52,8 @@ from pathlib import Path
 import psutil
 
 from enduro.job import load_job
-from enduro.session import shown_url
+from enduro.session import PlaywrightSession, shown_url
+from enduro.settings import Settings
 from enduro.store import Store
 from enduro.stress._delivery import FaultDelivery, stop_process
 from enduro.stress._postgres import find_bindir
@@ -108,13 +109,15 @@ def job_runner_command(directory: Path) -> RunnerCommand:
 
 def preflight(config: StressTestConfig) -> None:
     """Check that this machine has what the scenario needs, before anything is written:
-    PostgreSQL's server programs for a shared store.
+    PostgreSQL's server programs for a shared store, Playwright for its backend.
 
     Raises:
         UsageError: something is missing (one line: what, and how to get it).
     """
     if config.shared_store:
         find_bindir()
+    if config.backend == "playwright":
+        PlaywrightSession.preflight(Settings.model_validate({}))
 
 
 def new_run_id() -> str:
@@ -352,6 +355,8 @@ class ProductionStressTester:
             env["ENDURO_ALERT_MEMORY_PERCENT"] = f"{min(95.0, used + 4.0):.1f}"
         if self._grid is not None:
             env["ENDURO_GRID_URL"] = self._grid
+        if self.config.backend is not None:
+            env["ENDURO_BACKEND"] = self.config.backend  # the runner's, and the reference job's
         if self._store.database is not None:
             env["PGPASSWORD"] = self._store.database.password  # not in the URL: not in `ps`
         env.update(self._settings_env)

@@ -1,0 +1,137 @@
+"""Both browser backends side by side: bare loops and enduro, one site, one process.
+
+The same N pages of the built-in site go through (a) a bare Playwright loop
+(``chromium.launch`` on Debian's Chromium, the reference extraction through
+``page.evaluate``), (b) enduro's runner on Playwright (``--backend
+playwright``: the reference job's Playwright flavour, default settings — a
+SQLite store, a commit per page, restarts every 50 pages, a garbage
+collection every 20), (c) a bare Selenium loop and (d) enduro on Selenium, in
+turn for ``--rounds`` rounds against one site served by a separate process.
+Where Crawlee for Python is installed (``pip install 'crawlee[playwright]'``,
+an optional peer, never a dependency) its PlaywrightCrawler walks the same
+pages too (``benchmarks/peers/crawlee_playwright.py``, in its own process);
+the benchmark says so and skips it when it is absent. Prints pages/s of each
+and the ratios enduro / bare.
+
+    .venv/bin/python benchmarks/backends.py --pages 300 --rounds 3
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from enduro.job import PageContext
+from enduro.session import CHROMIUM_FLAGS
+from enduro.settings import Settings
+from enduro.stress.reference import extract_page_pw, make_job
+from overhead import bare_loop, enduro_run, parse_args, site_process
+
+PEER = Path(__file__).parent / "peers" / "crawlee_playwright.py"
+
+
+def bare_playwright(url: str, pages: int) -> float:
+    """The reference extraction in one plain Playwright browser; returns seconds."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which(Settings().chromium)
+    assert chromium is not None, "Chromium is not installed"
+    job = make_job(url, pages, backend="playwright")
+    began = time.perf_counter()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=[*CHROMIUM_FLAGS]
+        )
+        try:
+            page = browser.new_page()
+            assert job.login is not None
+            job.login(PageContext(key="1", driver=None, page=page, attempt=1, job=job))
+            count = 0
+            for key in range(1, pages + 1):
+                count += len(extract_page_pw(page, url, str(key)))
+            assert count == pages * 50, count
+        finally:
+            browser.close()
+    return time.perf_counter() - began
+
+
+def crawlee(url: str, pages: int) -> float | None:
+    """Crawlee's PlaywrightCrawler on the same pages, in its own process (None: not
+    installed). Returns seconds, as the peer script measured them."""
+    python = os.environ.get("ENDURO_PEER_PYTHON", sys.executable)
+    probe = subprocess.run([python, "-c", "import crawlee"], capture_output=True)
+    if probe.returncode != 0:
+        return None
+    out = subprocess.run(
+        [python, str(PEER), url, str(pages)], capture_output=True, text=True, timeout=1800
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"crawlee peer failed: {out.stderr[-2000:]}")
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    if found["records"] != pages * 50:
+        raise RuntimeError(f"crawlee stored {found['records']} of {pages * 50} records")
+    return float(found["seconds"])
+
+
+def main() -> None:
+    args = parse_args(__doc__, pages=300, rounds=3)
+    runs: dict[str, list[float]] = {
+        "bare_playwright": [],
+        "enduro_playwright": [],
+        "bare_selenium": [],
+        "enduro_selenium": [],
+        "crawlee_playwright": [],
+    }
+    crawlee_missing = False
+    with site_process(args.pages) as url:
+        for _ in range(args.rounds):
+            runs["bare_playwright"].append(args.pages / bare_playwright(url, args.pages))
+            runs["enduro_playwright"].append(
+                args.pages / enduro_run(url, args.pages, backend="playwright")
+            )
+            runs["bare_selenium"].append(args.pages / bare_loop(url, args.pages))
+            runs["enduro_selenium"].append(args.pages / enduro_run(url, args.pages))
+            if not crawlee_missing:
+                seconds = crawlee(url, args.pages)
+                crawlee_missing = seconds is None
+                if seconds is not None:
+                    runs["crawlee_playwright"].append(args.pages / seconds)
+    medians = {name: statistics.median(each) for name, each in runs.items() if each}
+    figures: dict[str, object] = {
+        "pages": args.pages,
+        "rounds": args.rounds,
+        "cpus": os.cpu_count(),
+        **{f"{name}_pages_per_s": round(value, 2) for name, value in medians.items()},
+        "ratio_playwright": round(medians["enduro_playwright"] / medians["bare_playwright"], 3),
+        "ratio_selenium": round(medians["enduro_selenium"] / medians["bare_selenium"], 3),
+        **{f"{name}_each": [round(x, 2) for x in each] for name, each in runs.items() if each},
+        "crawlee": "not installed (pip install 'crawlee[playwright]')"
+        if crawlee_missing
+        else "run",
+    }
+    if "crawlee_playwright" in medians:
+        figures["ratio_crawlee_to_bare_playwright"] = round(
+            medians["crawlee_playwright"] / medians["bare_playwright"], 3
+        )
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(f"{args.pages} pages, {args.rounds} rounds (median pages/s)")
+    for name, value in medians.items():
+        print(f"  {name:20s}: {value:7.2f} pages/s  {[round(x, 2) for x in runs[name]]}")
+    print(f"  enduro/bare on Playwright: {figures['ratio_playwright']:.3f}")
+    print(f"  enduro/bare on Selenium  : {figures['ratio_selenium']:.3f}")
+    if crawlee_missing:
+        print("  Crawlee: not installed, skipped (pip install 'crawlee[playwright]')")
+    else:
+        print(f"  Crawlee/bare Playwright  : {figures['ratio_crawlee_to_bare_playwright']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
