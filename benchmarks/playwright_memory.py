@@ -9,7 +9,10 @@ no planned restarts (so nothing but the collections can flatten it), the
 resource monitor sampling the browser's process tree (PSS) every second. Then
 the same with the collections off (``browser_gc_every=0``) for comparison.
 Prints the PSS after the first 100 pages, the most it reached after them and
-at the end, and the ratio (the acceptance bar: within 20%).
+at the end, and the ratio (the acceptance bar: within 20%); and the runner's own
+RSS (the handles Playwright keeps in this process until their page closes: the
+backend takes a fresh page every 250 pages). The collections-off run goes
+second, in the same process.
 
     .venv/bin/python benchmarks/playwright_memory.py --pages 2000
 """
@@ -69,11 +72,9 @@ def measure(url: str, pages: int, gc_every: int) -> dict[str, Any]:
         result = Runner(handle_job(url, pages), store, settings).run()
         assert result.status == "finished", result
         assert store.record_count() == pages * 50
-        samples = [
-            (int(s["pages"]), s["browser_pss"] / MB)
-            for s in store.samples_after(0, limit=100_000)
-            if s.get("browser_pss")
-        ]
+        found = [s for s in store.samples_after(0, limit=100_000) if s.get("browser_pss")]
+        samples = [(int(s["pages"]), s["browser_pss"] / MB) for s in found]
+        runner = [(int(s["pages"]), s["runner_rss"] / MB) for s in found]
     after_100 = next(pss for done, pss in samples if done >= 100)
     later = [pss for done, pss in samples if done >= 100]
     return {
@@ -84,6 +85,9 @@ def measure(url: str, pages: int, gc_every: int) -> dict[str, Any]:
         "pss_mb_max_after_100": round(max(later), 1),
         "pss_mb_at_end": round(samples[-1][1], 1),
         "max_over_first": round(max(later) / after_100, 3),
+        # the runner's own memory (this process: the handles Playwright keeps for it)
+        "runner_rss_mb_after_100": round(next(rss for done, rss in runner if done >= 100), 1),
+        "runner_rss_mb_at_end": round(runner[-1][1], 1),
         "by_pages": [(done, round(pss, 1)) for done, pss in samples[:: max(1, len(samples) // 20)]],
     }
 
@@ -102,7 +106,9 @@ def main() -> None:
         print(
             f"{name:16s}: {figures['pages']} pages, PSS after 100 pages "
             f"{figures['pss_mb_after_100']} MB, most after {figures['pss_mb_max_after_100']} MB,"
-            f" at the end {figures['pss_mb_at_end']} MB: max/first {figures['max_over_first']}"
+            f" at the end {figures['pss_mb_at_end']} MB: max/first {figures['max_over_first']};"
+            f" runner RSS {figures['runner_rss_mb_after_100']} MB"
+            f" -> {figures['runner_rss_mb_at_end']} MB"
         )
         print(f"{'':16s}  {figures['by_pages']}")
 

@@ -129,8 +129,10 @@ class Settings(BaseSettings):
     backoff_max: float = Field(60.0, ge=0)
     """Longest retry delay in seconds."""
 
-    restart_every_pages: int = Field(50, ge=0)
-    """Restart the browser after this many pages (0: never)."""
+    restart_every_pages: int | None = Field(None, ge=0)
+    """Restart the browser after this many pages (0: never; None: the backend's
+    default — 50 on Selenium; none on Playwright, whose garbage collections keep the
+    renderer flat, measured, so only its age and memory restart it)."""
 
     restart_max_age: float = Field(1800.0, ge=0)
     """Restart the browser once it is this many seconds old (0: never)."""

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,16 @@ def _run(job: Job, store_path: Path, **settings: Any) -> tuple[Any, Store]:
     return result, store
 
 
+BACKENDS = ["selenium", "playwright"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_proactive_restarts_carry_cookies_so_one_login_is_enough(
-    tmp_path: Path, site_factory: Any
+    tmp_path: Path, site_factory: Any, backend: str
 ) -> None:
     site = site_factory(40)
-    result, store = _run(make_job(site.url, 40), tmp_path / "s.db", restart_every_pages=10)
+    job = make_job(site.url, 40, backend=backend)
+    result, store = _run(job, tmp_path / "s.db", restart_every_pages=10)
     with store:
         assert result.status == "finished"
         restarts = store.events(kind="browser_restart")
@@ -72,21 +78,26 @@ def test_a_sigkilled_browser_is_restarted_and_the_run_finishes_exactly(
     assert live_processes_of(tmp_path / "s.db") == []
 
 
-def test_a_hung_page_is_cut_at_its_deadline_and_retried(tmp_path: Path, site_factory: Any) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_hung_page_is_cut_at_its_deadline_and_retried(
+    tmp_path: Path, site_factory: Any, backend: str
+) -> None:
     site = site_factory(8)
-    base = make_job(site.url, 8)
+    base = make_job(site.url, 8, backend=backend)
     hung = threading.Event()
 
     def handler(ctx: PageContext) -> list[dict[str, Any]]:
         if ctx.key == "3" and not hung.is_set():
             hung.set()
-            ctx.driver.get(f"{site.url}/matches?page=3")
-            ctx.driver.execute_script("while (true) {}")  # the renderer never answers
+            if backend == "selenium":
+                ctx.driver.get(f"{site.url}/matches?page=3")
+                ctx.driver.execute_script("while (true) {}")  # the renderer never answers
+            else:  # Playwright's evaluate has no timeout of its own: only the deadline ends it
+                ctx.page.goto(f"{site.url}/matches?page=3")
+                ctx.page.evaluate("() => { while (true) {} }")
         return base.handler(ctx)
 
-    job = Job(
-        name="matches", pages=range(1, 9), handler=handler, login=base.login, record_key="match_id"
-    )
+    job = replace(base, handler=handler)
     result, store = _run(job, tmp_path / "s.db", page_timeout=4)
     with store:
         assert result.status == "finished"
@@ -136,7 +147,10 @@ def test_a_page_that_always_fails_ends_failed_and_requeue_puts_it_back(
     assert export_lines(store_path) == truth_lines(6)
 
 
-def test_a_normal_run_ends_every_process_it_registered(tmp_path: Path, site_factory: Any) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_normal_run_ends_every_process_it_registered(
+    tmp_path: Path, site_factory: Any, backend: str
+) -> None:
     site = site_factory(12)
     store_path = tmp_path / "s.db"
     run = subprocess.run(
@@ -149,7 +163,7 @@ def test_a_normal_run_ends_every_process_it_registered(tmp_path: Path, site_fact
             "--restart-every",
             "5",
         ],
-        env=reference_env(site.url, 12),
+        env={**reference_env(site.url, 12), "ENDURO_BACKEND": backend},
         capture_output=True,
         text=True,
         timeout=300,
@@ -164,9 +178,12 @@ def test_a_normal_run_ends_every_process_it_registered(tmp_path: Path, site_fact
     assert live_processes_of(store_path) == []
 
 
-def test_two_workers_share_the_pages_without_duplicates(tmp_path: Path, site_factory: Any) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_workers_share_the_pages_without_duplicates(
+    tmp_path: Path, site_factory: Any, backend: str
+) -> None:
     site = site_factory(24)
-    result, store = _run(make_job(site.url, 24), tmp_path / "s.db", workers=2)
+    result, store = _run(make_job(site.url, 24, backend=backend), tmp_path / "s.db", workers=2)
     with store:
         assert result.status == "finished"
         assert len(store.events(kind="browser_start")) >= 2  # one browser per worker

@@ -18,7 +18,7 @@ from enduro.settings import Settings
 from enduro.store import Store
 from enduro.stress.scenario import PRESETS
 
-from .conftest import ENDURO, stress_scenario
+from .conftest import ENDURO, live_processes_of, stress_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +126,23 @@ def test_light_scenario_is_go_with_real_injections_and_perfect_integrity(tmp_pat
     assert rejudged.returncode == 0, rejudged.stderr
     assert json.loads((tmp_path / "a" / "results.json").read_text()) == results
     assert (tmp_path / "a" / "report.html").read_text().count('class="chart"') == 4
+
+
+def test_light_scenario_on_playwright_is_go_with_every_fault_delivered(tmp_path: Path) -> None:
+    out = _stress(tmp_path / "p", "--seed", "7", "--backend", "playwright")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    results = json.loads((tmp_path / "p" / "results.json").read_text())
+    run = json.loads((tmp_path / "p" / "run.json").read_text())
+    assert run["config"]["backend"] == "playwright"
+    assert results["verdict"]["go"] is True
+    assert results["pages_done"] == results["pages_total"] == PRESETS["light"].pages
+    integrity = results["integrity"]
+    assert (integrity["lost"], integrity["duplicated"], integrity["corrupted"]) == (0, 0, 0)
+    for kind in PRESETS["light"].faults:  # the Node driver killed too, and the tab crashed
+        assert results["injected_per_type"][kind]["delivered"] > 0, kind
+    killed = [i["detail"] for i in results["injections"] if i["type"] == "driver_crash"]
+    assert killed and all("SIGKILL Playwright's driver (node)" in d for d in killed), killed
+    assert live_processes_of(tmp_path / "p" / "stress.db") == []
 
 
 def _criteria_not_judged_say_so(

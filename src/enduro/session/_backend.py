@@ -116,6 +116,8 @@ class BrowserBackend(ABC):
     errors: ErrorTable
     kind = "selenium"
     """What the handler drives: ``selenium`` (``ctx.driver``) or ``playwright`` (``ctx.page``)."""
+    restart_every_pages = 50
+    """Pages between planned restarts when ``Settings.restart_every_pages`` is not set."""
 
     def __init__(
         self, settings: Settings, run_id: str, registry: ProcessRegistry, name: str = "w0"

@@ -540,8 +540,12 @@ class SessionManager:
 
     def _restart_every(self) -> int:
         """Pages between planned restarts: none for a hybrid job, whose pages don't load
-        in the browser (its memory does not grow with them)."""
-        return 0 if self.http is not None else self.settings.restart_every_pages
+        in the browser (its memory does not grow with them); else the setting, or the
+        backend's default."""
+        if self.http is not None:
+            return 0
+        every = self.settings.restart_every_pages
+        return self.session.restart_every_pages if every is None else every
 
     def _outlasts(self) -> bool:
         """Whether pages remain beyond this browser's planned end (a spare is worth it)."""

@@ -49,10 +49,12 @@ from enduro.session._playwright_procs import Chromium, Driver, start_driver
 from enduro.session._selenium import merge_cookie_lists, saved_cookies
 from enduro.settings import Settings
 
-__all__ = ["PlaywrightSession", "playwright_available"]
+__all__ = ["PAGE_EVERY", "PlaywrightSession", "playwright_available"]
 
 log = logging.getLogger(__name__)
 
+# Pages a tab serves before a fresh one takes over (see _fresh_page).
+PAGE_EVERY = 250
 _INSTALL_HINT = "pip install 'enduro[playwright]' (enduro never runs `playwright install`)"
 
 
@@ -82,6 +84,10 @@ class PlaywrightSession(BrowserBackend):
 
     errors = PLAYWRIGHT_ERRORS
     kind = "playwright"
+    # its garbage collections keep the renderer flat (benchmarks/playwright_memory.py),
+    # and a fresh page every PAGE_EVERY pages frees what the handler's handles kept in
+    # this process: no planned restarts by page count (age and memory still restart it)
+    restart_every_pages = 0
 
     def __init__(
         self, settings: Settings, run_id: str, registry: ProcessRegistry, name: str = "w0"
@@ -101,6 +107,7 @@ class PlaywrightSession(BrowserBackend):
         self._cookies: list[dict[str, Any]] = []
         self._closed = False
         self._gc_due = settings.browser_gc_every
+        self._pages_on_page = 0
         self.started_at = 0.0
 
     # ---- the browser's life ---------------------------------------------
@@ -157,12 +164,17 @@ class PlaywrightSession(BrowserBackend):
         )
         context = browser.contexts[0] if browser.contexts else browser.new_context()
         page = context.pages[0] if context.pages else context.new_page()
-        page.set_default_timeout(self._settings.page_timeout * 1000)
-        page.set_default_navigation_timeout(self._settings.page_timeout * 1000)
-        self._events.listen(page, lambda: self._end_load(page))
+        self._prepare(page)
         if driver.pid is not None:
             chromium.register_driver(driver.pid)
         self._page, self._page_thread = page, driver.thread
+
+    def _prepare(self, page: Any) -> None:
+        """Timeouts and event listeners on a page the handler will get."""
+        page.set_default_timeout(self._settings.page_timeout * 1000)
+        page.set_default_navigation_timeout(self._settings.page_timeout * 1000)
+        self._events.listen(page, lambda: self._end_load(page))
+        self._pages_on_page = 0
 
     def _driver_here(self) -> Driver:
         """This thread's Playwright, started if it has none or its Node died."""
@@ -333,7 +345,11 @@ class PlaywrightSession(BrowserBackend):
     def after_page(self) -> None:
         """Every ``Settings.browser_gc_every`` pages: collect the page's garbage, so
         what locators and element handles left does not pile up in the renderer
-        (it grows ~1.3 MB a page until a collection: BROWSER-FACTS.md)."""
+        (it grows ~1.3 MB a page until a collection: BROWSER-FACTS.md); every
+        :data:`PAGE_EVERY` pages a fresh page (see :meth:`_fresh_page`)."""
+        self._pages_on_page += 1
+        if self._pages_on_page >= PAGE_EVERY:
+            self._fresh_page()
         self._gc_due -= 1
         if not self._settings.browser_gc_every or self._gc_due > 0:
             return
@@ -346,6 +362,23 @@ class PlaywrightSession(BrowserBackend):
             )
         except CdpError as exc:
             log.debug("%s: garbage collection failed: %s", self.name, exc)
+
+    def _fresh_page(self) -> None:
+        """Swap the page for a new one in the same context (cookies and storage stay;
+        the tab's ``sessionStorage`` does not): closing the old one frees what
+        Playwright keeps for it in this process — every element handle the handler
+        took, every request and response — which nothing else releases."""
+        old = self._page
+        if old is None or self._page_thread != threading.get_ident():
+            return
+        self._pages_on_page = 0
+        try:
+            page = old.context.new_page()
+            self._prepare(page)
+            self._page = page
+            old.close()
+        except Exception as exc:  # a dying browser: the next page finds it
+            log.debug("%s: fresh page failed: %s", self.name, type(exc).__name__)
 
     # ---- cookies (over DevTools: from any thread) ----------------------------
 

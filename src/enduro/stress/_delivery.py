@@ -160,9 +160,12 @@ class FaultDelivery:
             pid = {"browser": target.browser, "chromedriver": target.driver}.get(spec.target)
             if pid is None:
                 raise LookupError(f"no {spec.target} running")
+            what = spec.target
+            if what == "chromedriver" and _local_process(pid, "chromedriver") is None:
+                what = "Playwright's driver (node)"  # the Playwright backend's driver
             os.kill(pid, signal.SIGKILL)
             where = f" on the Grid's node (session {target.session})" if target.session else ""
-            return f"SIGKILL {spec.target} pid {pid}{where}"
+            return f"SIGKILL {what} pid {pid}{where}"
         if spec.delivery != "devtools":
             raise DevToolsError(f"no browser-side delivery for {kind}")
         port = target.devtools
