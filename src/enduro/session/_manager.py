@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 # waits for it past the restart's due time by at most a tenth of the interval.
 SPARE_LEAD_SECONDS = 3.0
 SPARE_LATE_DIVISOR = 10
+# Categories that mean the browser itself went away (a login that meets one did not fail).
+BROWSER_GONE = frozenset({"browser_crash", "driver_dead", "page_crash"})
 # How often (in pages) the manager notes a URL of the site that loaded well
 # (for probes and for verifying a restarted browser) and empties the browser's
 # logs (chromedriver keeps ~16 KB of entries per page until they are read).
@@ -226,6 +228,8 @@ class SessionManager:
         Raises:
             HaltRun: too many failed logins in the breaker's window.
             AuthLost: this login failed.
+            Exception: the browser went away under the login (what it raised, for
+                the page's recovery to classify and restart it).
         """
         assert self.job.login is not None
         # the cookies first: the turn of the pace is taken last, just before the
@@ -243,7 +247,14 @@ class SessionManager:
             self._limiter.acquire(self._stop)
             self._copy_login_cookies()
         except Exception as exc:
-            message = classify(exc).message  # the runner redacts what it records
+            found = classify(exc)
+            if found.category in BROWSER_GONE:
+                # the browser died under the login (killed, crashed): not a failed
+                # login, and no count towards the breaker; the page's recovery
+                # restarts the browser, and the next one logs in
+                self.session.needs_login = True
+                raise
+            message = found.message  # the runner redacts what it records
             self._emit(
                 "login_failed",
                 message,
