@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from enduro import Job, Settings
-from enduro.errors import AuthLost, HaltRun
+from enduro.errors import AuthLost, BrowserDead, HaltRun
 from enduro.job import PageContext
-from enduro.recovery import Backoff, CircuitBreaker, PageSignals, RateLimiter
+from enduro.recovery import Backoff, CircuitBreaker, PageSignals, RateLimiter, classify
 from enduro.session import BrowserBackend, BrowserView, CookieKey, FlightRecorder, SessionManager
 
 SITE = "http://127.0.0.1:9"
@@ -170,6 +170,7 @@ class Rig:
         self.events: list[tuple[str, str, str | None]] = []
         self.logins: list[Any] = []
         self.login_fails = False
+        self.login_dies: BaseException | None = None  # the browser going away mid-login
         self.expires_in = expires_in
         self.settings = Settings(**{"relogin_max": 2, **settings})
         self.manager = SessionManager(
@@ -193,6 +194,8 @@ class Rig:
 
     def _login(self, ctx: PageContext) -> None:
         self.logins.append(ctx.driver)
+        if self.login_dies is not None:
+            raise self.login_dies
         if self.login_fails:
             raise RuntimeError("wrong password")
         cookie: dict[str, Any] = {"name": "sid", "value": f"s{len(self.logins)}", "domain": "h"}
@@ -269,6 +272,22 @@ def test_failed_logins_raise_auth_lost_then_trip_the_breaker(tmp_path: Path) -> 
     with pytest.raises(HaltRun, match="login failed 2 times"):
         rig.manager.ready("1", 2)
     assert rig.kinds().count("login_failed") == 2
+
+
+def test_a_browser_that_dies_under_a_login_is_a_crash_not_a_failed_login(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path)
+    rig.login_dies = BrowserDead("the browser has closed the connection")
+    for attempt in (1, 2, 3):  # more than relogin_max: the breaker must not count them
+        with pytest.raises(BrowserDead) as raised:
+            rig.manager.ready("1", attempt)
+        assert classify(raised.value).category == "browser_crash"
+    assert "login_failed" not in rig.kinds()
+    assert rig.backend.needs_login  # the next browser logs in
+    rig.login_dies = None
+    rig.manager.ready("1", 4)
+    assert rig.kinds()[-1] == "login"
 
 
 def test_a_probe_loads_the_last_good_url_and_reads_its_status(tmp_path: Path) -> None:
