@@ -171,6 +171,7 @@ class Rig:
         self.logins: list[Any] = []
         self.login_fails = False
         self.login_dies: BaseException | None = None  # the browser going away mid-login
+        self.login_kills = False
         self.expires_in = expires_in
         self.settings = Settings(**{"relogin_max": 2, **settings})
         self.manager = SessionManager(
@@ -195,6 +196,7 @@ class Rig:
     def _login(self, ctx: PageContext) -> None:
         self.logins.append(ctx.driver)
         if self.login_dies is not None:
+            self.backend.gone = self.login_kills  # its processes vanish under the login
             raise self.login_dies
         if self.login_fails:
             raise RuntimeError("wrong password")
@@ -285,8 +287,15 @@ def test_a_browser_that_dies_under_a_login_is_a_crash_not_a_failed_login(
         assert classify(raised.value).category == "browser_crash"
     assert "login_failed" not in rig.kinds()
     assert rig.backend.needs_login  # the next browser logs in
+    # a hook that wraps the dead browser's error in AuthLost: the browser is gone, so
+    # it is still a crash
+    rig.login_dies = AuthLost("login did not leave the login page")
+    rig.login_kills = True
+    with pytest.raises(BrowserDead, match="went away during the login"):
+        rig.manager.ready("1", 4)
+    assert "login_failed" not in rig.kinds()
     rig.login_dies = None
-    rig.manager.ready("1", 4)
+    rig.manager.ready("1", 5)
     assert rig.kinds()[-1] == "login"
 
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from enduro.errors import AuthLost, HaltRun
+from enduro.errors import AuthLost, BrowserDead, HaltRun
 from enduro.job import Job, PageContext
 from enduro.recovery import Backoff, CircuitBreaker, PageSignals, RateLimiter, classify
 from enduro.session._backend import BrowserBackend
@@ -248,12 +248,17 @@ class SessionManager:
             self._copy_login_cookies()
         except Exception as exc:
             found = classify(exc)
-            if found.category in BROWSER_GONE:
-                # the browser died under the login (killed, crashed): not a failed
-                # login, and no count towards the breaker; the page's recovery
-                # restarts the browser, and the next one logs in
+            if found.category in BROWSER_GONE or not self.session.present():
+                # the browser died under the login (killed, crashed; a hook may have
+                # wrapped that in AuthLost): not a failed login, and no count towards
+                # the breaker; the page's recovery restarts the browser, and the next
+                # one logs in
                 self.session.needs_login = True
-                raise
+                if found.category in BROWSER_GONE:
+                    raise
+                raise BrowserDead(
+                    f"the browser went away during the login: {found.message}"
+                ) from exc
             message = found.message  # the runner redacts what it records
             self._emit(
                 "login_failed",
