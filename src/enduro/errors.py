@@ -25,6 +25,7 @@ The tree::
     │   └── MemoryPressure          the machine or the browser is short of memory
     ├── Fatal                       a configuration problem found mid-run; the run halts
     └── HaltRun                     going on would be wrong: the run stops, saying why
+        └── JobLooksBroken          page after page fails in the job's own code: fix it, resume
 
 Foreign exceptions (Selenium, urllib3, httpx, OSError) are mapped onto the error
 categories in :data:`CATEGORIES` in one place, :func:`enduro.recovery.classify`,
@@ -33,8 +34,11 @@ so the runner never reads exception text itself.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "CATEGORIES",
+    "PAGE_SIDE_CATEGORIES",
     "AuthLost",
     "BadRecords",
     "BadResponse",
@@ -47,6 +51,7 @@ __all__ = [
     "HaltRun",
     "HttpError",
     "JobLoadError",
+    "JobLooksBroken",
     "MemoryPressure",
     "NetworkError",
     "PageError",
@@ -58,6 +63,8 @@ __all__ = [
     "StoreError",
     "TabCrashed",
     "UsageError",
+    "first_line",
+    "message_shape",
 ]
 
 CATEGORIES: dict[str, str] = {
@@ -78,6 +85,14 @@ CATEGORIES: dict[str, str] = {
     "unknown": "nothing more specific is known",
 }
 """Every error category, name -> one-line meaning."""
+
+PAGE_SIDE_CATEGORIES: frozenset[str] = frozenset(
+    {"handler_bug", "unknown", "element", "javascript"}
+)
+"""The categories that speak of the job's own code or the page's content, not of the
+site or the browser being unwell: a run of them with no page done between says the job
+is broken (``Settings.broken_job_errors``), and a burst of them is no reason to probe
+the site. Every other category is the site's, the browser's or the network's."""
 
 
 class EnduroError(Exception):
@@ -213,3 +228,24 @@ class HaltRun(EnduroError):
     the site stays down); the run stops with this reason and a resume hint.
 
     Not a page's error: nothing classifies it, every worker stops on it."""
+
+
+def first_line(message: str, limit: int = 300) -> str:
+    """An error message's first line (a driver's goes on with a stack trace), cut at
+    ``limit`` characters."""
+    return (message.strip().splitlines() or [""])[0][:limit]
+
+
+_NUMBER = re.compile(r"\d+")
+
+
+def message_shape(message: str) -> str:
+    """What messages that differ only in their numbers share (``page 12: no rows`` and
+    ``page 13: no rows`` are one kind of failure): numbers become ``#``."""
+    return _NUMBER.sub("#", first_line(message))
+
+
+class JobLooksBroken(HaltRun):
+    """Page after page failed in the job's own code (:data:`PAGE_SIDE_CATEGORIES`) and
+    none was done between them: the run stops early, the pages stay pending, and the
+    fixed job resumes where it stopped."""

@@ -195,13 +195,19 @@ class Settings(BaseSettings):
     """Seconds within which ``relogin_max`` failed logins halt the run."""
 
     cascade_errors: int = Field(5, ge=1)
-    """Errors of one category within ``cascade_window`` that pause every worker to probe."""
+    """Errors of one category within ``cascade_window`` that pause every worker to probe
+    (a site's, a browser's or the network's: a burst of page-side errors probes nothing)."""
 
     cascade_window: float = Field(60.0, gt=0)
     """Seconds within which ``cascade_errors`` errors count as a burst."""
 
     cascade_probes: int = Field(5, ge=1)
     """Probes (with backoff) after a burst before the run halts."""
+
+    broken_job_errors: int = Field(10, ge=0)
+    """Page-side failures (``handler_bug``, ``unknown``, ``element``, ``javascript``) with
+    no page done between them that halt the run as a broken job, its pages left pending
+    (0: never). Only pages that first failed since the last page done count."""
 
     stall_timeout: float = Field(600.0, ge=0)
     """Seconds without a completed page before the browsers restart, then the run halts (0: off)."""

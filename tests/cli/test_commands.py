@@ -248,6 +248,55 @@ def test_status_json_counts(filled_store: Path) -> None:
     assert (other["records"], other["restarts"], other["errors"]) == (1, 1, {"network": 1})
 
 
+def test_status_counts_a_record_key_that_moved_to_a_later_page(tmp_path: Path) -> None:
+    path = tmp_path / "moved.db"
+    with Store.open(path) as store:
+        store.seed_pages(JOB, ["1", "2"])
+        _finish(store, JOB, [{"id": "m1", "on": 1}, {"id": "a"}])
+        _finish(store, JOB, [{"id": "b"}, {"id": "m1", "on": 2}])  # m1 moved down the list
+
+    report = json.loads(_ok("status", str(path), "--json"))
+    text = _ok("status", str(path))
+    exported = _ok("export", str(path), "--format", "jsonl").splitlines()
+
+    assert report["jobs"][JOB]["key_moved"] == 1
+    assert report["jobs"][JOB]["records"] == 3
+    assert [json.loads(line) for line in exported] == [
+        {"id": "a"},
+        {"id": "b"},
+        {"id": "m1", "on": 2},  # one record, the later page's
+    ]
+    assert "record keys moved to another page: 1" in text
+
+
+def test_status_text_and_json_show_each_categorys_most_frequent_message(
+    filled_store: Path,
+) -> None:
+    with Store.open(filled_store) as store:
+        for page in ("5", "6"):
+            store.add_event(
+                "error",
+                f"KeyError: 'row {page}'\n  at line 9",
+                job=JOB,
+                category="handler_bug",
+                page_key=page,
+            )
+    report = json.loads(_ok("status", str(filled_store), "--json"))
+    text = _ok("status", str(filled_store))
+
+    assert report["jobs"][JOB]["top_errors"]["handler_bug"] == {
+        "message": "KeyError: 'row 5'",
+        "count": 2,
+        "page": "5",
+        "errors": 2,
+    }
+    assert "    handler_bug: KeyError: 'row 5' (2 of 2, e.g. page 5)" in text
+    assert "    timeout: boom (4 of 4, e.g. page 3)" in text
+    assert report["jobs"][OTHER]["top_errors"] == {
+        "network": {"message": "boom", "count": 1, "page": None, "errors": 1}
+    }
+
+
 def test_status_of_an_empty_store(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     Store.open(path).close()

@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,6 +101,77 @@ def live_processes_of(store_path: Path) -> list[str]:
         if proc.info["status"] != "zombie" and any(m in cmdline for m in markers):
             alive.append(f"pid {proc.pid}: {cmdline[:120]}")
     return alive
+
+
+def registered_victim(store_path: Path, kind: str) -> int | None:
+    """The pid of the newest browser's process of ``kind`` ("browser" or "driver"),
+    from the run's PID registry, as the stress tester finds it (None: none yet)."""
+    if not store_path.exists():
+        return None
+    try:
+        with Store.open(store_path, create=False) as store:
+            rows = store.open_processes()
+    except Exception:
+        return None
+    browser = next((r for r in reversed(rows) if r.kind == "browser"), None)
+    if browser is None:
+        return None
+    if kind == "browser":
+        return browser.pid
+    driver = next((r for r in rows if r.kind == "driver" and r.workdir == browser.workdir), None)
+    return driver.pid if driver is not None else None
+
+
+def sigkill(pid: int) -> bool:
+    """SIGKILL ``pid`` unless it is gone or a zombie; whether it was sent."""
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return False
+        os.kill(pid, signal.SIGKILL)
+    except (psutil.Error, ProcessLookupError):
+        return False
+    return True
+
+
+def run_under_kills(
+    command: list[str],
+    env: dict[str, str],
+    store_path: Path,
+    every: tuple[float, float],
+    *,
+    seed: int,
+    timeout: float = 600,
+) -> tuple[int, str, dict[str, int]]:
+    """Run ``command`` (an ``enduro run`` on ``store_path``) while SIGKILLing, every
+    ``every`` seconds (a random span), the browser and its driver in turn, found in
+    the run's PID registry. Returns the exit code, the output (stdout and stderr)
+    and the kills made by kind."""
+    runner = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(runner.stdout or ()), daemon=True)
+    reader.start()
+    rng = random.Random(seed)
+    killed = {"browser": 0, "driver": 0}
+    turn = 0
+    next_kill = time.monotonic() + rng.uniform(*every)
+    deadline = time.monotonic() + timeout
+    while runner.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        if time.monotonic() < next_kill:
+            continue
+        kind = ("browser", "driver")[turn % 2]
+        pid = registered_victim(store_path, kind)
+        if pid is not None and sigkill(pid):
+            killed[kind] += 1
+            turn += 1
+        next_kill = time.monotonic() + rng.uniform(*every)
+    if runner.poll() is None:
+        runner.kill()
+    runner.wait()
+    reader.join(30)
+    return runner.returncode, "".join(output), killed
 
 
 def kill_at_random(

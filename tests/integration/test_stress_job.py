@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,15 @@ def test_a_stop_condition_ends_the_run_early_and_the_result_says_which(
         tmp_path,
         f'preset = "light"\npages = 20\nduration = "10m"\n[criteria]\n{criteria}\n',
     )
-    out = _stress(site.url, tmp_path / "r", "--scenario", scenario, bug="raise")
+    # the runner's own broken-job halt off: the stress run's stop conditions come first
+    out = _stress(
+        site.url,
+        tmp_path / "r",
+        "--scenario",
+        scenario,
+        bug="raise",
+        ENDURO_BROKEN_JOB_ERRORS="0",
+    )
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-2000:]
     results = _results(tmp_path / "r")
     assert fired in results["stopped_early"], results["stopped_early"]
@@ -141,6 +150,25 @@ def test_a_stop_condition_ends_the_run_early_and_the_result_says_which(
     ran = next(c for c in results["verdict"]["criteria"] if c["name"] == "ran to the end")
     assert ran["passed"] is False and fired in ran["detail"]
     assert "stopped early" in out.stderr + out.stdout
+
+
+def test_a_broken_job_halts_the_stress_run_early_saying_what_fails(
+    tmp_path: Path, site_factory: Any
+) -> None:
+    site = site_factory(SITE_PAGES)
+    scenario = _scenario(tmp_path, 'preset = "light"\npages = 20\nduration = "10m"\n')
+    out = _stress(site.url, tmp_path / "r", "--scenario", scenario, bug="raise")
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-2000:]
+    results = _results(tmp_path / "r")
+    assert results["stopped_early"] == "the runner exited with 1"
+    assert results["verdict"]["go"] is False
+    (halt,) = [c for c in results["critical"] if c.startswith("run halted")]
+    assert re.fullmatch(
+        r"run halted: the job looks broken: ValueError: page \d+: this handler cannot read "
+        r"anything \(\d+ pages, e\.g\. page \d+\)",
+        halt,
+    ), halt
+    assert results["pages_done"] == 0 and results["pages_failed"] == 0
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from enduro.recovery import BurstDetector, CircuitBreaker, StallWatch
+import pytest
+
+from enduro.recovery import BrokenJobWatch, BurstDetector, CircuitBreaker, StallWatch
 
 
 class Clock:
@@ -131,3 +133,54 @@ def test_stall_watch_off() -> None:
     clock.now = 1e9
     assert stall.check() == ""
     assert stall.check() == ""
+
+
+# --- the broken-job watch --------------------------------------------------------
+
+
+def test_broken_job_trips_at_the_count_with_the_most_frequent_message() -> None:
+    watch = BrokenJobWatch(after=4)
+    assert watch.failed("1", "ValueError: no rows on page 1\nat line 3", final=False) is None
+    assert watch.failed("2", "KeyError: 'id'", final=False) is None
+    assert watch.failed("3", "ValueError: no rows on page 3", final=False) is None
+    broken = watch.failed("1", "ValueError: no rows on page 1", final=True)
+    assert broken is not None
+    # messages that differ only in their numbers are one kind; the first one shows it
+    assert (broken.message, broken.pages, broken.example) == (
+        "ValueError: no rows on page 1",
+        2,
+        "1",
+    )
+    assert (broken.failures, broken.given_up) == (4, ("1",))
+    assert broken.reason() == (
+        "the job looks broken: ValueError: no rows on page 1 (2 pages, e.g. page 1)"
+    )
+    assert watch.failed("4", "ValueError: no rows", final=False) is None  # trips once
+
+
+def test_a_page_done_starts_the_count_again() -> None:
+    watch = BrokenJobWatch(after=3)
+    watch.failed("1", "boom", final=False)
+    watch.failed("2", "boom", final=False)
+    watch.done()
+    assert watch.failed("3", "boom", final=False) is None
+    assert watch.failed("4", "boom", final=False) is None
+    assert watch.failed("5", "boom", final=False) is not None
+
+
+def test_retries_of_pages_that_failed_before_the_last_page_done_do_not_count() -> None:
+    """The end of a healthy run: only the retries of its few bad pages are left, in a
+    row with no page done between them. That is not a broken job."""
+    watch = BrokenJobWatch(after=3)
+    for bad in ("20", "40", "60", "80"):
+        watch.failed(bad, "ValueError: bad row", final=False)
+        watch.done()  # the good pages between them
+    for bad in ("20", "40", "60", "80"):
+        assert watch.failed(bad, "ValueError: bad row", final=True) is None
+
+
+def test_broken_job_watch_off() -> None:
+    watch = BrokenJobWatch(after=0)
+    assert all(watch.failed(str(n), "boom", final=False) is None for n in range(100))
+    with pytest.raises(ValueError):
+        BrokenJobWatch(after=-1)

@@ -15,10 +15,19 @@ from selenium.common.exceptions import NoSuchElementException
 
 from enduro import Job, Settings
 from enduro._secrets import Redactor
-from enduro.errors import AuthLost, BrowserDead, Fatal, HaltRun, NetworkError, RateLimited
+from enduro.errors import (
+    AuthLost,
+    BrowserDead,
+    Fatal,
+    HaltRun,
+    JobLooksBroken,
+    NetworkError,
+    RateLimited,
+)
 from enduro.job import PageContext
 from enduro.recovery import (
     Backoff,
+    BrokenJobWatch,
     BurstDetector,
     DeadlineWatch,
     PageSignals,
@@ -117,10 +126,10 @@ class FakeSession:
 class Rig:
     """A page worker on a real store, with the handler's behaviour scripted."""
 
-    def __init__(self, tmp_path: Path, **settings: Any) -> None:
+    def __init__(self, tmp_path: Path, pages: int = 2, **settings: Any) -> None:
         self.clock = Clock()
         self.store = Store.open(tmp_path / "s.db", clock=self.clock)
-        self.store.seed_pages(JOB, ["1", "2"])
+        self.store.seed_pages(JOB, [str(n) for n in range(1, pages + 1)])
         self.raises: list[BaseException] = []
         self.enqueue: list[str] = []
 
@@ -151,6 +160,7 @@ class Rig:
             limiter=RateLimiter(None),
             backoff=Backoff(base=0.0, cap=0.0, rng=rng),
             bursts=BurstDetector(self.settings.cascade_errors, self.settings.cascade_window),
+            broken=BrokenJobWatch(self.settings.broken_job_errors),
             stall=StallWatch(self.settings.stall_timeout),
             watchdog=self.watchdog,
             redact=Redactor(()),
@@ -282,6 +292,51 @@ def test_a_burst_of_errors_pauses_to_probe_and_halts_when_probes_fail(tmp_path: 
             rig.attempt(NetworkError("reset"))
         assert rig.session.did("probe") == [(False,), (False,)]
         assert rig.control.sites_ok.is_set()  # pages may start again after the probe
+    finally:
+        rig.close()
+
+
+def test_a_burst_of_the_jobs_own_errors_probes_nothing(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, pages=4, cascade_errors=2, broken_job_errors=0)
+    try:
+        for _ in range(4):
+            rig.attempt(NoSuchElementException("no such element: #matches"))
+        assert rig.session.did("probe") == [] and "cascade" not in rig.kinds()
+    finally:
+        rig.close()
+
+
+def test_a_job_failing_page_after_page_halts_as_broken_with_its_pages_pending(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, pages=6, broken_job_errors=4, handler_bug_attempts=2)
+    try:
+        rig.attempt(ValueError("no rows on the page"))  # page 1, attempt 1
+        rig.attempt(ValueError("no rows on the page"))  # page 1 again: given up
+        assert rig.page("1")["status"] == "failed"
+        rig.attempt(KeyError("id"))  # page 2
+        with pytest.raises(JobLooksBroken) as halted:
+            rig.attempt(ValueError("no rows on the page"))  # page 2 again: the 4th
+        assert str(halted.value) == (
+            "the job looks broken: ValueError: no rows on the page (2 pages, e.g. page 1)"
+        )
+        # what the broken job gave up goes back to pending, attempts forgotten
+        assert [rig.page(k)["status"] for k in "123456"] == ["pending"] * 6
+        assert rig.page("1")["attempts"] == 0
+        (event,) = [e for e in rig.events if e.kind == "job_broken"]
+        assert event.data is not None and set(event.data["requeued"]) == {"1", "2"}
+    finally:
+        rig.close()
+
+
+def test_infrastructure_errors_never_count_toward_a_broken_job(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, pages=2, broken_job_errors=2, max_recoveries=50)
+    try:
+        for _ in range(10):
+            rig.attempt(BrowserDead("chrome not reachable"))
+            rig.attempt(NetworkError("connection reset"))
+        rig.attempt(ValueError("one bad page"))  # one page-side failure: not yet
+        assert rig.page("1")["status"] == "pending"
     finally:
         rig.close()
 

@@ -202,12 +202,56 @@ def test_a_record_key_moves_between_pages(store: Store) -> None:
 
     # Keys are unique within the job: "m" now belongs to page 2, at page 2's place.
     assert records(store) == [{"id": "a"}, {"id": "m", "on": 2}, {"id": "b"}]
+    # ... and the move is on the record, with both pages, in the page's transaction
+    (moved,) = store.events(JOB, kind="key_moved")
+    assert (moved["run_id"], moved["page_key"]) == ("run-a", "2")
+    assert json.loads(moved["data"]) == {"record_key": "m", "from": "1", "to": "2"}
+    assert moved["message"] == "record m moved from page 1 to page 2"
+    assert store.event_counts(JOB)["key_moved"] == 1
 
     # Page 1 done again without "m" must not take page 2's record with it.
     store.requeue(JOB, keys=["1"])
     again = claim(store)
     assert store.complete(again, "run-a", [{"id": "a"}], "id")
     assert records(store) == [{"id": "a"}, {"id": "m", "on": 2}, {"id": "b"}]
+    # a page done again keeps its own keys: no move
+    store.requeue(JOB, keys=["2"])
+    assert store.complete(claim(store), "run-a", [{"id": "m", "on": 2}, {"id": "b"}], "id")
+    assert store.event_counts(JOB)["key_moved"] == 1
+
+
+def test_a_lost_commit_records_no_key_move(store: Store) -> None:
+    store.seed_pages(JOB, ["1", "2"])
+    assert store.complete(claim(store), "run-a", [{"id": "m"}], "id")
+    second = claim(store, "run-b")
+    assert not store.complete(second, "run-a", [{"id": "m"}], "id")  # not its lease
+    assert "key_moved" not in store.event_counts(JOB)
+    assert records(store) == [{"id": "m"}]
+
+
+def test_top_errors_give_each_category_its_most_frequent_first_line(store: Store) -> None:
+    def error(category: str, message: str, page: str, job: str = JOB) -> None:
+        store.add_event("error", job=job, category=category, message=message, page_key=page)
+
+    for page in ("7", "3", "9"):
+        error("handler_bug", f"ValueError: no rows on page {page}\nTraceback line", page)
+    error("handler_bug", "KeyError: 'id'", "4")
+    error("network", "connection reset", "5")
+    error("network", "connection reset", "6", job="other")
+
+    top = store.top_errors(JOB)
+
+    assert top == {
+        # one kind of message whatever its numbers; the earliest one shows it
+        "handler_bug": {
+            "message": "ValueError: no rows on page 7",
+            "count": 3,
+            "page": "7",
+            "errors": 4,
+        },
+        "network": {"message": "connection reset", "count": 1, "page": "5", "errors": 1},
+    }
+    assert store.top_errors()["network"]["count"] == 2  # every job's
 
 
 def test_each_completion_leaves_one_page_done_event_in_its_transaction(store: Store) -> None:

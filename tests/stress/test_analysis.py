@@ -121,6 +121,24 @@ def test_requests_inside_a_retry_after_window_are_found() -> None:
     assert retry_after_violations(log[:3] + log[4:], 2.0, reactions=[10.2]) == []
 
 
+def test_an_answer_the_tester_cut_off_by_killing_the_browser_is_not_judged() -> None:
+    def get(at: float, path: str, status: int = 200, **fault: str) -> RequestLogEntry:
+        return RequestLogEntry(at=at, method="GET", path=path, status=status, **fault)
+
+    log = [
+        get(10.0, "/matches?page=9", 429, fault_id="f1", fault_kind="rate_limit"),
+        get(11.2, "/matches?page=1"),  # the next browser's login lands here
+    ]
+    violation = ["/matches?page=1 1.20s after a 429 on /matches?page=9"]
+    # the browser was killed 20 ms after the 429 went out: nobody could read it
+    assert retry_after_violations(log, 2.0, unread=[10.02]) == []
+    # a kill long after the answer excuses nothing ...
+    assert retry_after_violations(log, 2.0, unread=[11.1]) == violation
+    # ... nor one before it, nor a kill after the runner had read the answer
+    assert retry_after_violations(log, 2.0, unread=[9.9]) == violation
+    assert retry_after_violations(log, 2.0, reactions=[10.01], unread=[10.02]) == violation
+
+
 def test_every_criterion_has_a_stable_id() -> None:
     results = _good().model_copy(update={"attempts": 200})
     criteria = judge(results, LIGHT).criteria

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from enduro.cli import _stress
 from enduro.cli._common import backend_option
@@ -25,7 +26,7 @@ from enduro.cli._common import setup_logging as _setup_logging
 from enduro.cli._common import usage_errors as _usage_errors
 from enduro.cli._dashboard import dashboard, dashboard_option, live_dashboard
 from enduro.errors import UsageError
-from enduro.report import status_report
+from enduro.report import error_lines, status_report
 from enduro.settings import Settings
 from enduro.store import Store, copy_store, display_target, dumps_record
 
@@ -147,15 +148,16 @@ def _execute(
             result = runner.run()
             hook(result.progress)
         print_summary(console, result, store, job.name)
+        reason, resume = escape(result.reason), escape(resume_cmd)
         if result.status == "interrupted":
-            console.print(f"[yellow]interrupted; progress is kept. Resume with: {resume_cmd}")
+            console.print(f"[yellow]interrupted; progress is kept. Resume with: {resume}")
         elif result.status == "failed":
-            console.print(
-                f"[red]{result.reason}.[/] Retry them with: "
-                f"enduro requeue {shlex.quote(store.location)} --failed, then {resume_cmd}"
-            )
+            requeue = escape(f"enduro requeue {shlex.quote(store.location)} --failed")
+            console.print(f"[red]{reason}.[/] Retry them with: {requeue}, then {resume}")
+        elif result.broken:
+            console.print(f"[red]{reason}[/]; fix it and resume with: {resume}")
         elif result.status == "halted":
-            console.print(f"[red]halted: {result.reason}.[/] Resume with: {resume_cmd}")
+            console.print(f"[red]halted: {reason}.[/] Resume with: {resume}")
     sys.exit(result.exit_code)
 
 
@@ -389,8 +391,15 @@ def status(store_path: str, as_json: bool) -> None:
             "  errors: "
             + (", ".join(f"{c} {n}" for c, n in sorted(errors.items())) if errors else "none")
         )
+        for line in error_lines(info["top_errors"]):
+            console.print(f"    {escape(line)}")
+        if info["key_moved"]:
+            console.print(
+                f"  record keys moved to another page: {info['key_moved']} "
+                "(each record is kept once, under the later page)"
+            )
         for key, error in info["failed_pages"][:20]:
-            console.print(f"  failed page {key}: {error}")
+            console.print(f"  failed page {escape(key)}: {escape(error)}")
         for endpoint, counts in info["http"].items():
             latency = counts.get("latency_ms", {})
             failed = ", ".join(f"{c} {n}" for c, n in counts["errors"].items()) or "none"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from enduro.report import error_lines
 from enduro.runner import Progress as RunProgress
 from enduro.runner import RunResult
 from enduro.store import Store
@@ -83,6 +85,12 @@ def print_summary(console: Console, result: RunResult, store: Store, job: str) -
         "errors",
         ", ".join(f"{cat} {n}" for cat, n in sorted(errors.items())) if errors else "none",
     )
-    table.add_row("store", store.location)
-    table.add_row("outcome", result.reason)
+    lines = error_lines(store.top_errors(job))
+    if lines:
+        table.add_row("most frequent", escape("\n".join(lines)))
+    moved = store.event_counts(job).get("key_moved", 0)
+    if moved:
+        table.add_row("record keys moved", f"{moved} (kept once, under the later page)")
+    table.add_row("store", escape(store.location))
+    table.add_row("outcome", escape(result.reason))
     console.print(table)

@@ -10,7 +10,13 @@ from enduro.recovery._classify import (
     register_errors,
 )
 from enduro.recovery._deadline import DeadlineWatch
-from enduro.recovery._guards import BurstDetector, CircuitBreaker, StallWatch
+from enduro.recovery._guards import (
+    BrokenJob,
+    BrokenJobWatch,
+    BurstDetector,
+    CircuitBreaker,
+    StallWatch,
+)
 from enduro.recovery._policies import (
     DEFAULT_POLICIES,
     Action,
@@ -33,6 +39,8 @@ __all__ = [
     "DEFAULT_POLICIES",
     "Action",
     "Backoff",
+    "BrokenJob",
+    "BrokenJobWatch",
     "BurstDetector",
     "CircuitBreaker",
     "Classification",

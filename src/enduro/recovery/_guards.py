@@ -1,4 +1,5 @@
-"""Guards that watch a run as a whole: a circuit breaker, a burst detector, a stall watch.
+"""Guards that watch a run as a whole: a circuit breaker, a burst detector, a stall
+watch, and the broken-job watch.
 
 Each takes a clock (monotonic seconds) so tests move time by hand.
 """
@@ -7,10 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["BurstDetector", "CircuitBreaker", "StallWatch"]
+from enduro.errors import first_line, message_shape
+
+__all__ = ["BrokenJobWatch", "BurstDetector", "CircuitBreaker", "StallWatch"]
 
 
 class CircuitBreaker:
@@ -127,3 +131,85 @@ class StallWatch:
                     return "restart"
                 return ""
             return "halt" if now - self._restarted_at >= self.after else ""
+
+
+@dataclass(frozen=True)
+class BrokenJob:
+    """What the broken-job watch saw when it tripped.
+
+    Attributes:
+        message: the most frequent first line among the failures.
+        pages: how many pages failed with it.
+        example: one of those pages' keys.
+        failures: the failures counted.
+        given_up: keys of the pages given up (final) while it counted: a broken job
+            spent their budget, so the run puts them back to pending.
+    """
+
+    message: str
+    pages: int
+    example: str
+    failures: int
+    given_up: tuple[str, ...]
+
+    def reason(self) -> str:
+        return (
+            f"the job looks broken: {self.message} "
+            f"({self.pages} page{'s' if self.pages != 1 else ''}, e.g. page {self.example})"
+        )
+
+
+class BrokenJobWatch:
+    """Notices a job that fails in its own code on page after page.
+
+    It counts the page-side failures (the caller decides which are) since the last
+    page done in the run, but only of pages that first failed after that page: a page
+    that failed before the last success is a page that fails, not a broken job, so its
+    retries (which may come in a row at the end of a run) count for nothing. A page
+    done starts the count again. When ``after`` failures are counted it trips, once,
+    naming the most frequent kind of message (messages that differ only in their
+    numbers are one kind: :func:`~enduro.errors.message_shape`).
+
+    Args:
+        after: failures that trip it (0: never).
+    """
+
+    def __init__(self, after: int = 10) -> None:
+        if after < 0:
+            raise ValueError("after must be >= 0")
+        self.after = after
+        self._lock = threading.Lock()
+        self._failed_before: set[str] = set()  # pages that failed before the last page done
+        self._streak: dict[str, list[str]] = {}  # page -> its failures' message shapes
+        self._shown: dict[str, str] = {}  # shape -> its first message's first line
+        self._given_up: list[str] = []
+        self._tripped = False
+
+    def done(self) -> None:
+        """A page was done: the count starts again."""
+        with self._lock:
+            self._failed_before.update(self._streak)
+            self._streak.clear()
+            self._shown.clear()
+            self._given_up.clear()
+
+    def failed(self, page: str, message: str, *, final: bool) -> BrokenJob | None:
+        """Count a page-side failure of ``page``; what it saw when this one trips it."""
+        with self._lock:
+            if self.after == 0 or self._tripped or page in self._failed_before:
+                return None
+            shape = message_shape(message)
+            self._shown.setdefault(shape, first_line(message))
+            self._streak.setdefault(page, []).append(shape)
+            if final:
+                self._given_up.append(page)
+            failures = sum(len(shapes) for shapes in self._streak.values())
+            if failures < self.after:
+                return None
+            self._tripped = True
+            counts = Counter(shape for shapes in self._streak.values() for shape in shapes)
+            top = counts.most_common(1)[0][0]  # ties: the first seen
+            pages = [key for key, shapes in self._streak.items() if top in shapes]
+            return BrokenJob(
+                self._shown[top], len(pages), pages[0], failures, tuple(self._given_up)
+            )

@@ -52,7 +52,7 @@ from enduro.report._results import (
     write_results,
     write_suite,
 )
-from enduro.report._status import status_report
+from enduro.report._status import error_lines, status_report
 from enduro.report._terminal import terminal_summary
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "check_bind",
     "confidence_statement",
     "confidence_statements",
+    "error_lines",
     "fault_plural",
     "make_dashboard",
     "new_token",

@@ -119,6 +119,7 @@ def figures(results: StressTestResults) -> list[tuple[str, str]]:
         ),
         ("session restarts", f"{results.session_restarts:,}"),
         ("re-logins", f"{results.relogins:,}"),
+        ("record keys moved", f"{results.keys_moved:,}"),
         ("critical failures", f"{results.critical_failures:,}"),
         ("integrity", integrity_line(results.integrity)),
     ]

@@ -272,6 +272,9 @@ class StressTestResults(_Model):
     """Errors per attempt."""
     session_restarts: int = 0
     relogins: int = 0
+    keys_moved: int = 0
+    """Records whose key another page had stored before (``key_moved`` events): kept
+    once, under the later page."""
     critical_failures: int = 0
     critical: list[str] = Field(default_factory=list)
     """One short description per critical failure."""

@@ -23,10 +23,11 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
 from enduro._secrets import Redactor
-from enduro.errors import HaltRun, PageTimeout
+from enduro.errors import PAGE_SIDE_CATEGORIES, HaltRun, JobLooksBroken, PageTimeout
 from enduro.job import Job, PageContext, unique_keys
 from enduro.recovery import (
     Backoff,
+    BrokenJobWatch,
     BurstDetector,
     DeadlineWatch,
     Decision,
@@ -130,6 +131,7 @@ class PageWorker:
         limiter: RateLimiter,
         backoff: Backoff,
         bursts: BurstDetector,
+        broken: BrokenJobWatch,
         stall: StallWatch,
         watchdog: DeadlineWatch,
         redact: Redactor,
@@ -146,6 +148,7 @@ class PageWorker:
         self._limiter = limiter
         self._backoff = backoff
         self._bursts = bursts
+        self._broken = broken
         self._stall = stall
         self._watchdog = watchdog
         self._redact = redact
@@ -200,6 +203,7 @@ class PageWorker:
                     data={"attempts": page.attempts, "recoveries": page.recoveries},
                 )
             self._limiter.succeeded()
+            self._broken.done()
             self._stall.progressed()
             self._save_rates()
         except HaltRun:
@@ -250,9 +254,32 @@ class PageWorker:
         self._control.count(errors=1, failed=int(decision.final))
         if decision.final:
             self._emit("page_failed", message, category=found.category, page_key=page.key)
+        if found.category in PAGE_SIDE_CATEGORIES:
+            self._check_broken(page.key, message, final=decision.final)
         self.recover(session, found.category, found.status, found.retry_after, decision)
-        if self._bursts.record(found.category):
+        # a burst of the job's own errors says nothing about the site: no probe for it
+        if found.category not in PAGE_SIDE_CATEGORIES and self._bursts.record(found.category):
             self._probe_burst(session, found.category, message)
+
+    def _check_broken(self, key: str, message: str, *, final: bool) -> None:
+        """Halt the run when the job looks broken (``Settings.broken_job_errors``): the
+        pages its failures gave up go back to pending, so the fixed job resumes them."""
+        broken = self._broken.failed(key, message, final=final)
+        if broken is None:
+            return
+        if broken.given_up:
+            self._store.requeue(self.job.name, keys=broken.given_up)
+        self._emit(
+            "job_broken",
+            broken.reason(),
+            page_key=broken.example,
+            data={
+                "failures": broken.failures,
+                "pages": broken.pages,
+                "requeued": list(broken.given_up),
+            },
+        )
+        raise JobLooksBroken(broken.reason())
 
     def recover(
         self,

@@ -20,11 +20,12 @@ from types import FrameType
 import psutil
 
 from enduro._secrets import Redactor, redacting_logs
-from enduro.errors import HaltRun
+from enduro.errors import HaltRun, JobLooksBroken
 from enduro.job import Job
 from enduro.monitor import Alert, Monitor, ResourceSample, default_rules
 from enduro.recovery import (
     Backoff,
+    BrokenJobWatch,
     BurstDetector,
     CircuitBreaker,
     DeadlineWatch,
@@ -173,6 +174,7 @@ class Runner:
             limiter=self._limiter,
             backoff=self._backoff,
             bursts=BurstDetector(settings.cascade_errors, settings.cascade_window),
+            broken=BrokenJobWatch(settings.broken_job_errors),
             stall=self._stall,
             watchdog=self._watchdog,
             redact=self._redact,
@@ -309,7 +311,9 @@ class Runner:
         self._backend.reap(self.store, self.settings)  # sessions whose close was lost, ours too
         self.events.emit("run_end", f"{status}: {reason}", data=counts)
         log.info("run %s %s: %s", self.run_id, status, reason)
-        return RunResult(self.run_id, status, code, reason, self.progress, counts)
+        return RunResult(
+            self.run_id, status, code, reason, self.progress, counts, broken=self._control.broken
+        )
 
     # ---- the site's rate ---------------------------------------------------
 
@@ -560,7 +564,7 @@ class Runner:
                         self._busy -= 1
                         self._in_hand.pop(name, None)
         except HaltRun as exc:
-            control.halt(str(exc))
+            control.halt(str(exc), broken=isinstance(exc, JobLooksBroken))
         except Exception:
             log.exception("%s: worker crashed", name)
             control.halt(f"worker {name} crashed")

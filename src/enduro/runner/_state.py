@@ -32,6 +32,8 @@ class RunResult:
         status: ``finished`` (every page done), ``failed`` (some pages failed),
             ``interrupted`` (stopped by a signal) or ``halted`` (could not go on).
         exit_code: 0, 1, 1 and 130 for those statuses.
+        broken: halted because the job looks broken (``reason`` says what fails,
+            how often and an example page; fix the job and run it again).
     """
 
     run_id: str
@@ -40,6 +42,7 @@ class RunResult:
     reason: str
     progress: Progress
     counts: dict[str, int]
+    broken: bool = False
 
 
 class RunControl:
@@ -71,6 +74,8 @@ class RunControl:
         self.lock = threading.Lock()
         self.progress = Progress()
         self.halt_reason = ""
+        self.broken = False
+        """The halt kept is the broken-job watch's."""
         self._on_progress = on_progress or (lambda progress: None)
         self._on_halt = on_halt or (lambda reason: None)
         self._redact = redact
@@ -78,12 +83,14 @@ class RunControl:
     def may_start_pages(self) -> bool:
         return self.memory_ok.is_set() and self.sites_ok.is_set()
 
-    def halt(self, reason: str) -> None:
-        """Stop the run, saying why (the first reason is the one kept)."""
+    def halt(self, reason: str, *, broken: bool = False) -> None:
+        """Stop the run, saying why (the first reason is the one kept; ``broken``: it
+        is the broken-job watch's)."""
         reason = self._redact(reason)
         with self.lock:
             if not self.halt_reason:
                 self.halt_reason = reason
+                self.broken = broken
         self._on_halt(reason)
         self.stop.set()
 

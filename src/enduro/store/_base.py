@@ -299,6 +299,12 @@ class EventLog(ABC):
         """Error events by category."""
 
     @abstractmethod
+    def top_errors(self, job: str | None = None) -> dict[str, dict[str, Any]]:
+        """Per category of error events, its most frequent message's first line:
+        ``{"message", "count", "page", "errors"}`` (``count`` of that line, ``page``
+        an example page with it, ``errors`` every error of the category)."""
+
+    @abstractmethod
     def open_alerts(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Alerts whose latest change is ``open``, of one run or of the runs still running."""
 

@@ -31,12 +31,14 @@ class Statements:
     mark_done: Any
     delete_page_records: Any
     upsert_records: Any
+    moved_records: Any
     insert_pages: Any
     page_done_event: Any
+    key_moved_event: Any
 
     @classmethod
     def build(cls, insert: Insert) -> Statements:
-        p = s.pages.c
+        p, r = s.pages.c, s.records.c
         upsert = insert(s.records)
         return cls(
             mark_done=update(s.pages)
@@ -61,12 +63,19 @@ class Statements:
                 index_elements=[s.records.c.job, s.records.c.record_key],
                 set_={c: upsert.excluded[c] for c in ("page_key", "page_seq", "position", "data")},
             ),
+            # records a page brings that another page holds: their keys moved
+            moved_records=select(r.record_key, r.page_key).where(
+                r.job == bindparam("b_job"),
+                r.page_key != bindparam("b_key"),
+                r.record_key.in_(bindparam("b_keys", expanding=True)),
+            ),
             # RETURNING counts the rows added (an executemany's rowcount is -1 on
             # some drivers, psycopg's among them)
             insert_pages=insert(s.pages)
             .on_conflict_do_nothing(index_elements=[p.job, p.key])
             .returning(p.key),
             page_done_event=insert(s.events).values(kind="page_done", message="", category=None),
+            key_moved_event=insert(s.events).values(kind="key_moved", category=None),
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, literal, select, update
 
+from enduro.errors import first_line, message_shape
 from enduro.store import _schema as s
 from enduro.store._base import EventLog, JobState, RunRegistry, SampleLog
 from enduro.store._rows import ProcessRow, RunRow
@@ -195,6 +196,38 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
             query = query.where(e.job == job)
         with self._begin() as conn:
             return {str(cat): int(n) for cat, n in conn.execute(query)}
+
+    def top_errors(self, job: str | None = None) -> dict[str, dict[str, Any]]:
+        e = s.events.c
+        query = (
+            select(e.category, e.message, func.count(), func.min(e.page_key))
+            .where(e.kind == "error")
+            .group_by(e.category, e.message)
+            .order_by(func.min(e.id))  # the earliest message of a kind shows it
+        )
+        if job is not None:
+            query = query.where(e.job == job)
+        with self._begin() as conn:
+            grouped = list(conn.execute(query))
+        # by kind of message: its first line (a driver's goes on with a stack trace),
+        # numbers aside (page 12's and page 13's "no rows" are one kind)
+        kinds: dict[str, dict[str, list[Any]]] = {}
+        for category, message, count, page in grouped:
+            shape = message_shape(str(message))
+            seen = kinds.setdefault(str(category), {}).setdefault(
+                shape, [0, first_line(str(message)), page]
+            )
+            seen[0] += int(count)
+        top: dict[str, dict[str, Any]] = {}
+        for category, shapes in kinds.items():
+            count, message, page = max(shapes.values(), key=lambda seen: seen[0])
+            top[category] = {
+                "message": message,
+                "count": count,
+                "page": None if page is None else str(page),
+                "errors": sum(seen[0] for seen in shapes.values()),
+            }
+        return top
 
     def open_alerts(self, run_id: str | None = None) -> list[dict[str, Any]]:
         run_ids = {run_id} if run_id is not None else {r.run_id for r in self.running_runs()}

@@ -16,6 +16,8 @@ from enduro.store._sql import SqlBase, add_pages, release_where
 
 __all__ = ["SqlPages"]
 
+MOVED_CHUNK = 500  # record keys looked up per statement (SQLite caps a statement's parameters)
+
 
 class SqlPages(SqlBase, PageQueue, RecordStore):
     """:class:`PageQueue` and :class:`RecordStore` on a SQL database."""
@@ -109,7 +111,13 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
                 return False
             conn.execute(self._sql.delete_page_records, where)
             if rows:
+                moved = self._moved_keys(conn, page, rows)
                 conn.execute(self._sql.upsert_records, rows)
+                if moved:  # the record is the later page's now; the move is on the record
+                    conn.execute(
+                        self._sql.key_moved_event,
+                        [self._moved_event(page, owner, now, key, was) for key, was in moved],
+                    )
             if new_pages:
                 self._lock_job(conn, page.job)
                 add_pages(conn, self._sql, page.job, new_pages, now)
@@ -125,6 +133,33 @@ class SqlPages(SqlBase, PageQueue, RecordStore):
                 },
             )
         return True
+
+    def _moved_keys(
+        self, conn: Connection, page: ClaimedPage, rows: list[dict[str, Any]]
+    ) -> list[tuple[str, str]]:
+        """(record key, page holding it) of the rows whose key another page holds."""
+        keys = list(dict.fromkeys(row["record_key"] for row in rows))
+        moved: list[tuple[str, str]] = []
+        for start in range(0, len(keys), MOVED_CHUNK):
+            chunk = keys[start : start + MOVED_CHUNK]
+            found = conn.execute(
+                self._sql.moved_records, {"b_job": page.job, "b_key": page.key, "b_keys": chunk}
+            )
+            moved.extend((str(key), str(was)) for key, was in found)
+        return moved
+
+    @staticmethod
+    def _moved_event(
+        page: ClaimedPage, owner: str, now: float, key: str, was: str
+    ) -> dict[str, Any]:
+        return {
+            "ts": now,
+            "run_id": owner,
+            "job": page.job,
+            "page_key": page.key,
+            "message": f"record {key} moved from page {was} to page {page.key}",
+            "data": json.dumps({"record_key": key, "from": was, "to": page.key}),
+        }
 
     def fail_attempt(
         self,

@@ -33,9 +33,15 @@ from enduro.report import (
 from enduro.session import merge_stats
 from enduro.store import Store
 from enduro.stress.integrity import check_integrity
-from enduro.stress.record import SLOW_DOWN_KINDS, RunRecord, read_record, retry_after_window
+from enduro.stress.record import (
+    SLOW_DOWN_KINDS,
+    Delivery,
+    RunRecord,
+    read_record,
+    retry_after_window,
+)
 from enduro.stress.site import RequestLogEntry
-from enduro.stress.tester import ProductionStressTester
+from enduro.stress.tester import SPACING_SECONDS, ProductionStressTester
 from enduro.stress.verdict import judge
 from enduro.stress.vocabulary import fault_type_of
 
@@ -107,6 +113,7 @@ def analyse(
         error_rate=len(errors) / attempts if attempts else 0.0,
         session_restarts=sum(1 for e in events if e["kind"] == "browser_restart"),
         relogins=sum(1 for e in events if e["kind"] == "relogin"),
+        keys_moved=sum(1 for e in events if e["kind"] == "key_moved"),
         critical_failures=len(critical),
         critical=critical,
         errors_by_category=dict(Counter(str(e["category"]) for e in errors)),
@@ -119,7 +126,11 @@ def analyse(
         http=http,
         site_faults=dict(Counter(f.kind for f in record.site_faults)),
         retry_after_violations=retry_after_violations(
-            record.requests, config.retry_after, *_reactions(events), turns=_turns(events)
+            record.requests,
+            config.retry_after,
+            *_reactions(events),
+            turns=_turns(events),
+            unread=[d.at for d in record.deliveries if d.delivered and _cuts_browser(d)],
         ),
         site_served=record.site_served,
         runners=config.runners,
@@ -205,6 +216,8 @@ ON_THE_WAY = 0.1
 """Seconds before a 429/503 in which another runner's turn may still have been on
 its way to the site when the hold began (a request takes milliseconds here)."""
 LOGIN_LANDING = "/matches?page=1"
+UNREAD_SECONDS = SPACING_SECONDS
+"""A slow-down answer this old when the tester hit the browser may never have been read."""
 """Where the built-in site's login lands."""
 
 
@@ -215,6 +228,7 @@ def retry_after_violations(
     endpoint_reactions: Sequence[EndpointReaction] = (),
     *,
     turns: Sequence[Turn] = (),
+    unread: Sequence[float] = (),
 ) -> list[str]:
     """Requests that reached the site while a Retry-After it had sent was running.
 
@@ -237,6 +251,13 @@ def retry_after_violations(
     (``endpoint_reactions``), but for the ones it counted as already on their
     way at that moment, and the ones each other runner had on their way when it
     met that hold (their ``hold_seen``).
+
+    A page's answer the runner never reacted to is not judged when the tester
+    itself cut the browser off within ``UNREAD_SECONDS`` after it (``unread``: the
+    times of its browser-side faults — a kill, a tab crash, the network taken
+    away): the tester waits for the site's faults to be that old before it hits
+    the browser, but a page may get its 429 in the instant between that check and
+    the kill, and a browser killed as the answer arrives never shows it to anyone.
     """
     window = retry_after_window(retry_after)
     told = [e for e in log if e.fault_kind in SLOW_DOWN_KINDS]
@@ -246,7 +267,10 @@ def retry_after_violations(
         if slow_down.path.startswith(HYBRID_API):
             found += _endpoint_violations(log, slow_down, end, endpoint_reactions)
             continue
-        knew = min((t for t in reactions if slow_down.at <= t < end), default=slow_down.at)
+        reacted = [t for t in reactions if slow_down.at <= t < end]
+        if not reacted and any(slow_down.at <= t <= slow_down.at + UNREAD_SECONDS for t in unread):
+            continue  # the tester killed the browser the answer was going to
+        knew = min(reacted, default=slow_down.at)
         on_their_way = [t for t in turns if t.at < knew]
         sent: dict[Turn, int] = {}
         for entry in log:
@@ -318,6 +342,11 @@ def _turns(events: list[dict[str, Any]]) -> list[Turn]:
         page = str(event.get("page_key") or "") if event["kind"] in ("page_done", "error") else ""
         turns.append(Turn(float(data["turn_at"]), float(event["ts"]), page))
     return turns
+
+
+def _cuts_browser(delivery: Delivery) -> bool:
+    """Whether the tester's fault cut the browser off from the site's answers."""
+    return delivery.injection.layer == "browser"
 
 
 def _reactions(events: list[dict[str, Any]]) -> tuple[list[float], list[EndpointReaction]]:

@@ -384,9 +384,10 @@ class ProductionStressTester:
                 due = [d for d in pending if d.injection.after_pages <= done]
                 # One fault at a time: the next waits for a page to complete (or a
                 # second to pass) after the last one, and for the site's own faults
-                # to be a second old, so two faults never hit one page together.
+                # to be a second old, so two faults never hit one page together
+                # (asked last, to leave the site the least time to serve one).
                 spaced = done > last_at or self._monotonic() - last_time > SPACING_SECONDS
-                if due and spaced and self._site_quiet() and self._ready_for(due[0].injection):
+                if due and spaced and self._ready_for(due[0].injection) and self._site_quiet():
                     delivery = due[0]
                     pending.remove(delivery)
                     last_at, last_time = done, self._monotonic()
