@@ -2,11 +2,14 @@
 
 The same N pages of the built-in site go through (a) a bare Playwright loop
 (``chromium.launch`` on Debian's Chromium, the reference extraction through
-``page.evaluate``), (b) enduro's runner on Playwright (``--backend
-playwright``: the reference job's Playwright flavour, default settings — a
-SQLite store, a commit per page, restarts every 50 pages, a garbage
-collection every 20), (c) a bare Selenium loop and (d) enduro on Selenium, in
-turn for ``--rounds`` rounds against one site served by a separate process.
+``page.evaluate``), (a') the same loop on a Chromium started as enduro starts
+it and attached to over its DevTools websocket (``connect_over_cdp``, as
+enduro's backend attaches: what enduro costs beyond it is the runner's), (b)
+enduro's runner on Playwright (``--backend playwright``: the reference job's
+Playwright flavour, default settings — a SQLite store, a commit per page, a
+garbage collection every 20 pages, a fresh tab every 250), (c) a bare Selenium
+loop and (d) enduro on Selenium, in turn for ``--rounds`` rounds against one
+site served by a separate process.
 Where Crawlee for Python is installed (``pip install 'crawlee[playwright]'``,
 an optional peer, never a dependency) its PlaywrightCrawler walks the same
 pages too (``benchmarks/peers/crawlee_playwright.py``, in its own process);
@@ -21,11 +24,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from enduro.job import PageContext
 from enduro.session import CHROMIUM_FLAGS
@@ -42,22 +48,67 @@ def bare_playwright(url: str, pages: int) -> float:
 
     chromium = shutil.which(Settings().chromium)
     assert chromium is not None, "Chromium is not installed"
-    job = make_job(url, pages, backend="playwright")
     began = time.perf_counter()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium, headless=True, args=[*CHROMIUM_FLAGS]
         )
         try:
-            page = browser.new_page()
-            assert job.login is not None
-            job.login(PageContext(key="1", driver=None, page=page, attempt=1, job=job))
-            count = 0
-            for key in range(1, pages + 1):
-                count += len(extract_page_pw(page, url, str(key)))
-            assert count == pages * 50, count
+            _walk(browser.new_page(), url, pages)
         finally:
             browser.close()
+    return time.perf_counter() - began
+
+
+def _walk(page: Any, url: str, pages: int) -> None:
+    """Log in on ``page``, then read every page with the reference extraction."""
+    job = make_job(url, pages, backend="playwright")
+    assert job.login is not None
+    job.login(PageContext(key="1", driver=None, page=page, attempt=1, job=job))
+    count = 0
+    for key in range(1, pages + 1):
+        count += len(extract_page_pw(page, url, str(key)))
+    assert count == pages * 50, count
+
+
+def bare_playwright_attached(url: str, pages: int) -> float:
+    """The same bare loop on a Chromium started the way enduro starts it (its own
+    process, the same flags, a DevTools port) and attached to over the DevTools
+    websocket (``connect_over_cdp``), as enduro's backend attaches; returns seconds.
+    What enduro on Playwright costs beyond this is its runner's own cost."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which(Settings().chromium)
+    assert chromium is not None, "Chromium is not installed"
+    began = time.perf_counter()
+    profile = Path(tempfile.mkdtemp(prefix="bench-attached-"))
+    process = subprocess.Popen(
+        [
+            chromium,
+            "--headless",
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        while not port_file.exists() or len(port_file.read_text().splitlines()) < 2:
+            assert process.poll() is None, "Chromium exited at start"
+            time.sleep(0.01)
+        port, path = port_file.read_text().splitlines()[:2]
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.connect_over_cdp(f"ws://127.0.0.1:{port}{path}")
+            context = browser.contexts[0]
+            _walk(context.pages[0] if context.pages else context.new_page(), url, pages)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        shutil.rmtree(profile, ignore_errors=True)
     return time.perf_counter() - began
 
 
@@ -83,6 +134,7 @@ def main() -> None:
     args = parse_args(__doc__, pages=300, rounds=3)
     runs: dict[str, list[float]] = {
         "bare_playwright": [],
+        "bare_playwright_attached": [],
         "enduro_playwright": [],
         "bare_selenium": [],
         "enduro_selenium": [],
@@ -92,6 +144,9 @@ def main() -> None:
     with site_process(args.pages) as url:
         for _ in range(args.rounds):
             runs["bare_playwright"].append(args.pages / bare_playwright(url, args.pages))
+            runs["bare_playwright_attached"].append(
+                args.pages / bare_playwright_attached(url, args.pages)
+            )
             runs["enduro_playwright"].append(
                 args.pages / enduro_run(url, args.pages, backend="playwright")
             )
@@ -109,6 +164,12 @@ def main() -> None:
         "cpus": os.cpu_count(),
         **{f"{name}_pages_per_s": round(value, 2) for name, value in medians.items()},
         "ratio_playwright": round(medians["enduro_playwright"] / medians["bare_playwright"], 3),
+        "ratio_playwright_attached": round(
+            medians["enduro_playwright"] / medians["bare_playwright_attached"], 3
+        ),
+        "ratio_attached_to_bare": round(
+            medians["bare_playwright_attached"] / medians["bare_playwright"], 3
+        ),
         "ratio_selenium": round(medians["enduro_selenium"] / medians["bare_selenium"], 3),
         **{f"{name}_each": [round(x, 2) for x in each] for name, each in runs.items() if each},
         "crawlee": "not installed (pip install 'crawlee[playwright]')"
@@ -124,8 +185,13 @@ def main() -> None:
         return
     print(f"{args.pages} pages, {args.rounds} rounds (median pages/s)")
     for name, value in medians.items():
-        print(f"  {name:20s}: {value:7.2f} pages/s  {[round(x, 2) for x in runs[name]]}")
+        print(f"  {name:24s}: {value:7.2f} pages/s  {[round(x, 2) for x in runs[name]]}")
     print(f"  enduro/bare on Playwright: {figures['ratio_playwright']:.3f}")
+    print(
+        "  enduro/bare attached the way enduro attaches (connect_over_cdp): "
+        f"{figures['ratio_playwright_attached']:.3f}"
+    )
+    print(f"  bare attached / bare launched: {figures['ratio_attached_to_bare']:.3f}")
     print(f"  enduro/bare on Selenium  : {figures['ratio_selenium']:.3f}")
     if crawlee_missing:
         print("  Crawlee: not installed, skipped (pip install 'crawlee[playwright]')")

@@ -276,15 +276,6 @@ def test_run_on_playwright_without_the_package_says_how_to_get_it(
     _assert_no_browser(cli)
 
 
-@pytest.mark.parametrize("command", ["stress", "suite"])
-def test_the_hybrid_job_on_playwright_is_refused(cli: Cli, workdir: Path, command: str) -> None:
-    result = cli(command, "--hybrid", "--backend", "playwright")
-
-    _assert_usage_error(result, "hybrid", "selenium")
-    assert list(workdir.iterdir()) == []
-    _assert_no_browser(cli)
-
-
 def test_run_without_a_browser_creates_no_store(cli: Cli, workdir: Path) -> None:
     result = cli("run", REFERENCE, "--store", "fresh.db", ENDURO_CHROMIUM="/nonexistent/chromium")
 

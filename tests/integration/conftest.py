@@ -118,7 +118,9 @@ def registered_victim(store_path: Path, kind: str) -> int | None:
         return None
     if kind == "browser":
         return browser.pid
-    driver = next((r for r in rows if r.kind == "driver" and r.workdir == browser.workdir), None)
+    driver = next(
+        (r for r in reversed(rows) if r.kind == "driver" and r.workdir == browser.workdir), None
+    )
     return driver.pid if driver is not None else None
 
 

@@ -61,11 +61,13 @@ def events_of(store_path: Path, kind: str | None = None) -> list[dict[str, Any]]
         return store.events(kind=kind)
 
 
+@pytest.mark.parametrize("backend", ["selenium", "playwright"])
 def test_three_percent_of_requests_failing_cost_no_page_a_retry(
-    tmp_path: Path, site_factory: Any
+    tmp_path: Path, site_factory: Any, backend: str
 ) -> None:
     """101 calls a page, 3% of them failing (429, 500, resets, truncated JSON): every
-    page is done on its first attempt; the requests were retried inside the page."""
+    page is done on its first attempt; the requests were retried inside the page. The
+    browser that logged in is Selenium's or Playwright's: ctx.http is the same."""
     pages = 20
     plan = FaultPlan(
         seed=3,
@@ -75,7 +77,7 @@ def test_three_percent_of_requests_failing_cost_no_page_a_retry(
     site = site_factory(pages, fault_plan=plan)
     store_path = tmp_path / "h.db"
 
-    out = run(store_path, site.url)
+    out = run(store_path, site.url, ENDURO_BACKEND=backend)
 
     assert out.returncode == 0, out.stderr[-3000:]
     assert export_lines(store_path) == hybrid_lines(pages)
@@ -93,8 +95,9 @@ def test_three_percent_of_requests_failing_cost_no_page_a_retry(
     assert sum(e["requests"] for e in stats.values()) == pages * 101 + 1 + len(hit)
 
 
+@pytest.mark.parametrize("backend", ["selenium", "playwright"])
 def test_a_session_lapsing_mid_page_takes_one_relogin_and_the_page_finishes(
-    tmp_path: Path, site_factory: Any
+    tmp_path: Path, site_factory: Any, backend: str
 ) -> None:
     plan = FaultPlan(
         schedule=[ScheduledFault("session_expiry", page=4, after=30, request="hybrid")]
@@ -102,7 +105,7 @@ def test_a_session_lapsing_mid_page_takes_one_relogin_and_the_page_finishes(
     site = site_factory(8, fault_plan=plan)
     store_path = tmp_path / "h.db"
 
-    out = run(store_path, site.url)
+    out = run(store_path, site.url, ENDURO_BACKEND=backend)
 
     assert out.returncode == 0, out.stderr[-3000:]
     assert plan.counts() == {"session_expiry": 1}

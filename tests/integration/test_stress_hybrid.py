@@ -58,10 +58,11 @@ def _files_with(directory: Path, needles: list[str]) -> list[str]:
     return found
 
 
+@pytest.mark.parametrize("backend", ["selenium", "playwright"])
 def test_light_hybrid_is_go_and_writes_no_cookie_or_token_anywhere(
-    tmp_path: Path, issued: list[str]
+    tmp_path: Path, issued: list[str], backend: str
 ) -> None:
-    config = load_scenario("light", hybrid=True)
+    config = load_scenario("light", hybrid=True, backend=backend)
     tester = ProductionStressTester(
         config,
         tmp_path,

@@ -132,11 +132,9 @@ def test_a_backend_the_job_or_the_grid_cannot_have_is_refused(
         backend_name(settings, _job(pin))
 
 
-def test_a_hybrid_job_is_refused_on_playwright() -> None:
+def test_a_hybrid_job_runs_on_either_backend() -> None:
     hybrid = Job(name="j", pages=[1], handler=lambda ctx: [], site="http://127.0.0.1:1")
-    settings = Settings.model_validate({"backend": "playwright"})
-    with pytest.raises(UsageError, match="hybrid job"):
-        backend_name(settings, hybrid)
+    assert backend_name(Settings.model_validate({"backend": "playwright"}), hybrid) == "playwright"
     assert backend_name(Settings(), hybrid) == "selenium"
 
 

@@ -198,7 +198,11 @@ def demo(pages: int, rows: int, seed: int, hybrid: bool, verbose: int, **options
     config = SiteConfig(seed=seed, pages=pages, rows=rows)
     with SiteServer(config) as site:
         backend = settings.backend or "selenium"
-        job = make_hybrid_job(site.url) if hybrid else make_job(site.url, pages, backend=backend)
+        job = (
+            make_hybrid_job(site.url, backend=backend)
+            if hybrid
+            else make_job(site.url, pages, backend=backend)
+        )
         shown = display_target(settings.store)
         command = ["enduro", "demo", "--pages", str(pages), "--store", shown]
         if settings.backend:

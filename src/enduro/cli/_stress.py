@@ -151,20 +151,13 @@ def suite(
     verbose: int,
 ) -> None:
     """Light, medium, heavy on the browser job, then on the hybrid job; stop at the first
-    failure; GO (exit 0) or NO-GO (exit 1). On Playwright (``--backend playwright``)
-    the browser job only: the hybrid job runs on Selenium."""
+    failure; GO (exit 0) or NO-GO (exit 1); on either backend."""
     from enduro.report import terminal_summary
     from enduro.stress.scenario import load_scenario
     from enduro.stress.suite import run_suite
     from enduro.stress.tester import preflight
 
     on_hybrid: bool | None = True if hybrid else None
-    if backend == "playwright":
-        if hybrid:
-            raise UsageError(
-                "the hybrid reference job runs on the selenium backend", "drop --hybrid"
-            )
-        on_hybrid = False
     preflight(load_scenario("light", backend=backend))  # before writing
     directory = _report_dir(report_dir, "suite")
     out = console()

@@ -519,7 +519,10 @@ class Runner:
 
     def _found_pages(self, manager: SessionManager) -> bool:
         """Seed the keys ``Job.pages`` (a function) gives; whether workers may start."""
-        found = self._pages.find_pages(manager)
+        try:
+            found = self._pages.find_pages(manager)
+        finally:
+            manager.release_thread()  # the pages go on the worker's thread from here
         if found is None:
             return False
         given, added = found

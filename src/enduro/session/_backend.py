@@ -234,6 +234,11 @@ class BrowserBackend(ABC):
         """Housekeeping after each completed page (a backend's own; none by default)."""
         return None
 
+    def release_thread(self) -> None:
+        """The calling thread drives the browser no more: what the backend keeps per
+        thread goes (Playwright: that thread's driver); nothing by default."""
+        return None
+
     @abstractmethod
     def goto(self, url: str) -> None:
         """Load ``url`` in the browser (a re-login's check, a probe, ``about:blank``)."""

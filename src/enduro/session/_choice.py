@@ -25,7 +25,7 @@ def backend_name(settings: Settings, job: Job | None = None) -> str:
 
     Raises:
         UsageError: the setting and the job's pin disagree, or Playwright was asked
-            of a Selenium Grid or for a hybrid job.
+            of a Selenium Grid.
     """
     pinned = job.backend if job is not None else None
     name = settings.backend or pinned or "selenium"
@@ -34,12 +34,6 @@ def backend_name(settings: Settings, job: Job | None = None) -> str:
             f"job {job.name!r} is written for the {pinned} backend (Job(backend={pinned!r})), "  # type: ignore[union-attr]
             f"but the run asks for {name}",
             f"drop --backend / ENDURO_BACKEND, or give --backend {pinned}",
-        )
-    if name == "playwright" and job is not None and job.site is not None:
-        raise UsageError(
-            f"job {job.name!r} is a hybrid job (Job.site), and ctx.http on the Playwright "
-            "backend is not built yet",
-            "run it on the selenium backend",
         )
     if name == "playwright" and settings.grid_url:
         raise UsageError(

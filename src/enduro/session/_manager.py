@@ -134,6 +134,7 @@ class SessionManager:
         self.halting = ""  # why ctx.http halted the run (the handler may swallow HaltRun)
         self._page_key = ""
         self._attempt = 1
+        self._page_thread = 0  # the thread the pages go on (ready()'s caller)
         self._checked_at = monotonic()  # the idle browser's last health check
         # ctx.http's threads reach the browser for cookies one at a time (one driver
         # connection; chromedriver serves one command at a time anyway)
@@ -155,6 +156,7 @@ class SessionManager:
         session = self.session
         self._page_started = self._clock()
         self._page_key, self._attempt = page_key, attempt
+        self._page_thread = threading.get_ident()
         if session.starts == 0 or not session.running:
             self.start()
         elif not session.present():
@@ -321,6 +323,10 @@ class SessionManager:
             client=self.http,
         )
 
+    def release_thread(self) -> None:
+        """The calling thread is done with the browser (the page discovery's)."""
+        self.session.release_thread()
+
     # ---- what ctx.http asks of the browser (BrowserLink) ------------------
 
     def browser_cookies(self) -> list[dict[str, Any]] | None:
@@ -358,6 +364,9 @@ class SessionManager:
             except HaltRun as exc:
                 self.halting = str(exc)
                 raise
+            finally:
+                if threading.get_ident() != self._page_thread:
+                    session.release_thread()  # one of ctx.http's threads: done with it
 
     def login_not_cured(self, message: str) -> None:
         """A fresh login did not bring the session back: count it like a failed login."""

@@ -102,7 +102,7 @@ class PlaywrightSession(BrowserBackend):
         self._retiring: list[threading.Thread] = []
         self._drivers: dict[int, Driver] = {}
         self._page: Any = None
-        self._page_thread: int | None = None
+        self._page_driver: Driver | None = None  # the Playwright the page belongs to
         self._events = PageEvents()
         self._cookies: list[dict[str, Any]] = []
         self._closed = False
@@ -167,7 +167,7 @@ class PlaywrightSession(BrowserBackend):
         self._prepare(page)
         if driver.pid is not None:
             chromium.register_driver(driver.pid)
-        self._page, self._page_thread = page, driver.thread
+        self._page, self._page_driver = page, driver
 
     def _prepare(self, page: Any) -> None:
         """Timeouts and event listeners on a page the handler will get."""
@@ -180,18 +180,33 @@ class PlaywrightSession(BrowserBackend):
         """This thread's Playwright, started if it has none or its Node died."""
         ident = threading.get_ident()
         driver = self._drivers.get(ident)
-        if driver is not None and driver.alive():
+        if driver is not None and driver.here() and driver.alive():
             return driver
-        if driver is not None:
+        if driver is not None:  # its Node died, or its thread ended and this one has its id
             self._stop_driver(driver)
         driver = start_driver()
         self._drivers[ident] = driver
         return driver
 
+    def _page_here(self) -> bool:
+        """Whether the page belongs to the calling thread's Playwright."""
+        return self._page_driver is not None and self._page_driver.here()
+
+    def release_thread(self) -> None:
+        """This thread drives the browser no more (the page discovery's, a ``ctx.http``
+        re-login's from one of its threads): its Playwright stops, politely, here, so
+        one Node driver serves the browser — the page worker's."""
+        driver = self._drivers.get(threading.get_ident())
+        if driver is None or not driver.here():
+            return
+        if self._page_driver is driver:
+            self._page = self._page_driver = None
+        self._stop_driver(driver)
+
     def _stop_driver(self, driver: Driver) -> None:
         """Stop a Playwright: politely on its own thread, by SIGKILL on another."""
         self._drivers.pop(driver.thread, None)
-        if driver.thread == threading.get_ident():
+        if driver.here():
             with contextlib.suppress(Exception):
                 driver.playwright.stop()
         elif driver.pid is not None and driver.alive():
@@ -239,7 +254,7 @@ class PlaywrightSession(BrowserBackend):
     def stop(self, *, background: bool = False) -> None:
         """End the current browser (killed: its profile is thrown away anyway)."""
         chromium, self._chromium = self._chromium, None
-        self._page = self._page_thread = None
+        self._page = self._page_driver = None
         self._events.clear()
         if chromium is None:
             return
@@ -289,7 +304,7 @@ class PlaywrightSession(BrowserBackend):
         chromium = self._chromium
         if chromium is None or not chromium.processes_alive() or self._events.crashed:
             return False
-        driver = self._drivers.get(self._page_thread or 0)
+        driver = self._page_driver
         return driver is None or driver.alive()
 
     def alive(self, timeout: float = 5.0) -> bool:
@@ -317,7 +332,7 @@ class PlaywrightSession(BrowserBackend):
         """
         if self._chromium is None:
             raise BrowserDead("no browser is running")
-        if self._page is None or self._page_thread != threading.get_ident():
+        if self._page is None or not self._page_here():
             self._connect()  # another thread took the browser over, or its driver died
         return self._page
 
@@ -369,7 +384,7 @@ class PlaywrightSession(BrowserBackend):
         Playwright keeps for it in this process — every element handle the handler
         took, every request and response — which nothing else releases."""
         old = self._page
-        if old is None or self._page_thread != threading.get_ident():
+        if old is None or not self._page_here():
             return
         self._pages_on_page = 0
         try:
@@ -440,7 +455,7 @@ class PlaywrightSession(BrowserBackend):
         chromium = self._chromium
         if chromium is None:
             return None
-        driver = self._drivers.get(self._page_thread or 0)
+        driver = self._page_driver
         if driver is not None and not driver.alive():
             return PageSignals(lost="driver")
         self._settle(timeout)
@@ -457,7 +472,7 @@ class PlaywrightSession(BrowserBackend):
         fails the load as ``net::ERR_ABORTED`` before its crash event arrives), and
         a crashed tab answers it at once with "Target crashed"."""
         page = self._page
-        if page is None or self._page_thread != threading.get_ident() or self._events.crashed:
+        if page is None or not self._page_here() or self._events.crashed:
             return
         with contextlib.suppress(Exception):
             page.wait_for_function("() => true", timeout=timeout * 1000)

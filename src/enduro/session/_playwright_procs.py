@@ -193,9 +193,15 @@ class Driver:
     thread: int
     pid: int | None
     create_time: float
+    owner: threading.Thread | None = None
+    """The thread it belongs to (a thread's ident is reused once it ends)."""
 
     def alive(self) -> bool:
         return self.pid is None or process_alive(self.pid, self.create_time)
+
+    def here(self) -> bool:
+        """Whether it belongs to the thread asking."""
+        return self.owner is threading.current_thread()
 
 
 def start_driver() -> Driver:
@@ -212,7 +218,9 @@ def start_driver() -> Driver:
     if node is not None:
         with contextlib.suppress(psutil.Error):
             pid, create_time = node.pid, node.create_time()
-    return Driver(playwright, threading.get_ident(), pid, create_time or 0.0)
+    return Driver(
+        playwright, threading.get_ident(), pid, create_time or 0.0, threading.current_thread()
+    )
 
 
 def _is_driver(process: psutil.Process) -> bool:

@@ -111,8 +111,11 @@ class FaultDelivery:
         browser = next((r for r in reversed(rows) if r.kind == "browser"), None)
         if browser is None:
             return Target()
+        # the newest driver of that browser: on Playwright each thread that drove it
+        # had its own, and the one in use is the last to have connected
         driver = next(
-            (r for r in rows if r.kind == "driver" and r.workdir == browser.workdir), None
+            (r for r in reversed(rows) if r.kind == "driver" and r.workdir == browser.workdir),
+            None,
         )
         port = devtools_port(Path(browser.workdir) / "profile") if browser.workdir else None
         return Target(browser.pid, driver.pid if driver else None, port)

@@ -14,6 +14,10 @@ calls of every match), ``batch`` (the list, each match's relationship, one
 batch call for all badges), ``list`` (the list call only: the records of the
 browser reference job).
 
+The browser that logs in is Selenium's or Playwright's (``backend``; ``job()``
+follows ``ENDURO_BACKEND``): ``ctx.http`` is the same on both, it takes the
+cookies through the backend.
+
 Run it against a site you started yourself with::
 
     enduro site --pages 100 &
@@ -34,7 +38,9 @@ from enduro.stress.reference import (
     DEFAULT_URL,
     DEFAULT_USER,
     logged_in_hook,
+    logged_in_hook_pw,
     login_hook,
+    login_hook_pw,
 )
 
 __all__ = ["CSRF_COOKIE", "LIST", "SHAPES", "calls_per_page", "job", "make_hybrid_job"]
@@ -57,18 +63,24 @@ def make_hybrid_job(
     password: str = DEFAULT_PASSWORD,
     name: str = "matches",
     concurrency: int | None = None,
+    backend: str = "selenium",
 ) -> Job:
     """The hybrid reference job for a built-in site at ``base_url``.
 
     Args:
         shape: ``full``, ``batch`` or ``list`` (see the module docstring).
         concurrency: detail calls in flight at once (default: ``ENDURO_HTTP_CONCURRENCY``).
+        backend: the browser its login hooks drive (``selenium``: ``ctx.driver``,
+            ``playwright``: ``ctx.page``), which it pins.
 
     Raises:
-        ValueError: an unknown shape.
+        ValueError: an unknown shape or backend.
     """
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {', '.join(SHAPES)}, not {shape!r}")
+    if backend not in ("selenium", "playwright"):
+        raise ValueError(f"backend {backend!r} must be 'selenium' or 'playwright'")
+    playwright = backend == "playwright"
     base = base_url.rstrip("/")
     per_page: dict[str, int] = {}  # itemsPerPage, from the first answer
 
@@ -112,21 +124,24 @@ def make_hybrid_job(
         name=name,
         pages=pages,
         handler=extract,
-        login=login_hook(base, username, password),
-        is_logged_in=logged_in_hook(base),
+        login=(login_hook_pw if playwright else login_hook)(base, username, password),
+        is_logged_in=(logged_in_hook_pw if playwright else logged_in_hook)(base),
         record_key="match_id",
         secrets=(password,),
         site=base,
         prepare_request=csrf_header(CSRF_COOKIE),
+        backend=backend,
     )
 
 
 def job() -> Job:
     """The hybrid reference job, configured by ``ENDURO_SITE_URL``, ``ENDURO_HYBRID_SHAPE``,
-    ``ENDURO_SITE_USER`` and ``ENDURO_SITE_PASSWORD``."""
+    ``ENDURO_SITE_USER`` and ``ENDURO_SITE_PASSWORD``; its browser logs in on the
+    backend the run is given (``ENDURO_BACKEND``, Selenium by default)."""
     return make_hybrid_job(
         os.environ.get("ENDURO_SITE_URL", DEFAULT_URL),
         shape=os.environ.get("ENDURO_HYBRID_SHAPE", "full"),
         username=os.environ.get("ENDURO_SITE_USER", DEFAULT_USER),
         password=os.environ.get("ENDURO_SITE_PASSWORD", DEFAULT_PASSWORD),
+        backend=os.environ.get("ENDURO_BACKEND") or "selenium",
     )

@@ -255,11 +255,6 @@ class StressTestConfig(BaseModel):
     @model_validator(mode="after")
     def _check_consistent(self) -> StressTestConfig:
         if self.hybrid:
-            if self.backend == "playwright":
-                raise ValueError(
-                    "the hybrid reference job runs on the selenium backend (its ctx.http "
-                    "on Playwright is not built yet): drop backend or hybrid"
-                )
             if self.job is not None:
                 raise ValueError(
                     "hybrid runs the built-in hybrid job and job names yours: pick one"
