@@ -236,13 +236,15 @@ def first_line(message: str, limit: int = 300) -> str:
     return (message.strip().splitlines() or [""])[0][:limit]
 
 
-_NUMBER = re.compile(r"\d+")
+_NUMBERED = re.compile(r"\w*\d\w*")
 
 
 def message_shape(message: str) -> str:
-    """What messages that differ only in their numbers share (``page 12: no rows`` and
-    ``page 13: no rows`` are one kind of failure): numbers become ``#``."""
-    return _NUMBER.sub("#", first_line(message))
+    """What messages that differ only in their numbers and ids share (``page 12: no
+    rows`` and ``page 13: no rows``, or the same call on ``/matches/M5C89D7F8F334`` and
+    ``/matches/MCD7F24B19970``, are one kind of failure): every word with a digit in it
+    becomes ``#``."""
+    return _NUMBERED.sub("#", first_line(message))
 
 
 class JobLooksBroken(HaltRun):

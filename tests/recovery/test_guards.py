@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from enduro.errors import message_shape
 from enduro.recovery import BrokenJobWatch, BurstDetector, CircuitBreaker, StallWatch
 
 
@@ -184,3 +185,18 @@ def test_broken_job_watch_off() -> None:
     assert all(watch.failed(str(n), "boom", final=False) is None for n in range(100))
     with pytest.raises(ValueError):
         BrokenJobWatch(after=-1)
+
+
+def test_messages_that_differ_only_in_numbers_and_ids_are_one_kind() -> None:
+    same = [
+        "AuthLost: GET /api/v2/matches/M5C89D7F8F334/badge: HTTP 303 to the login page",
+        "AuthLost: GET /api/v2/matches/MCD7F24B19970/badge: HTTP 303 to the login page\n  at x",
+    ]
+    assert message_shape(same[0]) == message_shape(same[1])
+    shape = "AuthLost: GET /api/#/matches/#/badge: HTTP # to the login page"
+    assert message_shape(same[0]) == shape
+    assert message_shape("KeyError: 'name'") != message_shape("KeyError: 'rows'")
+    watch = BrokenJobWatch(after=2)
+    assert watch.failed("1", same[0], final=False) is None
+    broken = watch.failed("2", same[1], final=False)
+    assert broken is not None and (broken.message, broken.pages) == (same[0], 2)
