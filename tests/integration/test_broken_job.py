@@ -136,7 +136,7 @@ def test_a_job_failing_one_page_in_twenty_under_kills_walks_on_to_the_end(
     command = [ENDURO, "run", str(job_file), "--store", str(store_path)]
     env = _env(site.url, pages, ENDURO_BACKOFF_BASE="0.2")
 
-    code, output, killed = run_under_kills(command, env, store_path, (2.0, 4.0), seed=15)
+    code, output, killed = run_under_kills(command, env, store_path, (1.5, 3.0), seed=15)
 
     assert code == 1, output[-3000:]  # "failed": some pages failed, none left to do
     assert killed["browser"] >= 3 and killed["driver"] >= 3, killed

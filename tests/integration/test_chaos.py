@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 PAGES = 240
 ROWS = 20
-EVERY = (2.0, 4.0)  # seconds between two kills, alternately the browser and its driver
+EVERY = (1.5, 3.0)  # seconds between two kills, alternately the browser and its driver
 
 
 @pytest.mark.parametrize("backend", ["selenium", "playwright"])

@@ -173,7 +173,11 @@ def test_a_normal_run_ends_every_process_it_registered(
         processes = store.all_processes()
         kinds = sorted({p.kind for p in processes})
         assert kinds == ["browser", "driver"]
-        assert len(processes) >= 6  # a driver and a browser for each of >= 3 sessions
+        # two browsers used (a restart after page 5 or 6) and a spare launched for the
+        # next; a driver for each browser used (Playwright's is one process, registered
+        # again under each browser it drives)
+        assert sum(p.kind == "browser" for p in processes) >= 3
+        assert sum(p.kind == "driver" for p in processes) >= 2
         assert store.open_processes() == []  # each one marked ended
     assert live_processes_of(store_path) == []
 

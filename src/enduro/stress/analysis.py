@@ -217,7 +217,7 @@ ON_THE_WAY = 0.1
 its way to the site when the hold began (a request takes milliseconds here)."""
 LOGIN_LANDING = "/matches?page=1"
 UNREAD_SECONDS = SPACING_SECONDS
-"""A slow-down answer this old when the tester hit the browser may never have been read."""
+"""A slow-down answer this close to the tester's hit on the browser may never have been read."""
 """Where the built-in site's login lands."""
 
 
@@ -253,11 +253,13 @@ def retry_after_violations(
     met that hold (their ``hold_seen``).
 
     A page's answer the runner never reacted to is not judged when the tester
-    itself cut the browser off within ``UNREAD_SECONDS`` after it (``unread``: the
-    times of its browser-side faults — a kill, a tab crash, the network taken
-    away): the tester waits for the site's faults to be that old before it hits
-    the browser, but a page may get its 429 in the instant between that check and
-    the kill, and a browser killed as the answer arrives never shows it to anyone.
+    itself cut the browser off within ``UNREAD_SECONDS`` of it, before or after
+    (``unread``: the times of its browser-side faults — a kill, a tab crash, the
+    network taken away): the tester waits for the site's faults to be that old
+    before it hits the browser, but a page may get its 429 in the instant between
+    that check and the kill, or the site may answer a request of a browser killed
+    a moment before (its next browser starts a second or more later); a browser
+    killed as the answer arrives never shows it to anyone.
     """
     window = retry_after_window(retry_after)
     told = [e for e in log if e.fault_kind in SLOW_DOWN_KINDS]
@@ -268,7 +270,7 @@ def retry_after_violations(
             found += _endpoint_violations(log, slow_down, end, endpoint_reactions)
             continue
         reacted = [t for t in reactions if slow_down.at <= t < end]
-        if not reacted and any(slow_down.at <= t <= slow_down.at + UNREAD_SECONDS for t in unread):
+        if not reacted and any(abs(t - slow_down.at) <= UNREAD_SECONDS for t in unread):
             continue  # the tester killed the browser the answer was going to
         knew = min(reacted, default=slow_down.at)
         on_their_way = [t for t in turns if t.at < knew]
