@@ -59,6 +59,7 @@ from enduro.errors import (
     ServerError,
     SessionError,
     TabCrashed,
+    first_line,
 )
 from enduro.recovery._signals import PageSignals
 from enduro.settings import DEFAULT_LOGIN_PATTERN
@@ -233,9 +234,9 @@ def classify(
             the site sent us to its login page.
     """
     text = _text(exc)
-    first_line = (text.strip().splitlines() or [""])[0][:MESSAGE_CHARS]
+    line = first_line(text, MESSAGE_CHARS)
     name = type(exc).__name__
-    message = f"{name}: {first_line}" if first_line else name
+    message = f"{name}: {line}" if line else name
 
     steps = _steps
     for first in steps.first:
