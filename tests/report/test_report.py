@@ -26,6 +26,7 @@ from enduro.report import (
     Timeline,
     UnexplainedError,
     Verdict,
+    error_lines,
     read_results,
     read_suite,
     rebuild,
@@ -34,6 +35,7 @@ from enduro.report import (
     write_results,
     write_suite,
 )
+from enduro.report._status import MESSAGE_CHARS
 
 T0 = 1_735_732_800.0  # 2025-01-01 12:00:00 UTC
 XSS = "<script>alert(1)</script>"
@@ -542,3 +544,17 @@ def test_all_lists_the_names_the_module_defines(module: ModuleType) -> None:
         and getattr(value, "__module__", module.__name__).startswith(module.__name__)
     }
     assert sorted(module.__all__) == sorted(own - {"annotations"})
+
+
+def test_error_lines_cut_a_long_message_and_name_an_example_page() -> None:
+    long = "MaxRetryError: " + "x" * 300
+    lines = error_lines(
+        {
+            "network": {"message": "reset", "count": 2, "page": None, "errors": 3},
+            "driver_dead": {"message": long, "count": 1, "page": "22", "errors": 1},
+        }
+    )
+    assert lines == [
+        f"driver_dead: {long[: MESSAGE_CHARS - 1]}… (1 of 1, e.g. page 22)",
+        "network: reset (2 of 3)",
+    ]
