@@ -56,6 +56,31 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # What an automated browser wants and Playwright's own launch passes (chromedriver
+    # passes some): no throttling or backgrounding of the one tab, no back-forward
+    # cache kept per navigation, no field trials, extensions or hang monitor. Without
+    # them the tab Playwright attaches to is throttled like a hidden one: a bare loop
+    # attached that way ran 8-11% faster with them (README, "Both backends").
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-renderer-backgrounding",
+    "--disable-back-forward-cache",
+    "--disable-ipc-flooding-protection",
+    "--disable-hang-monitor",
+    "--disable-field-trial-config",
+    "--disable-breakpad",
+    "--disable-extensions",
+    "--disable-component-extensions-with-background-pages",
+    "--disable-default-apps",
+    "--no-default-browser-check",
+    "--disable-prompt-on-repost",
+    "--disable-features=PaintHolding,OptimizationHints,MediaRouter,LensOverlay",
+    "--metrics-recording-only",
+    "--password-store=basic",
+    "--use-mock-keychain",
+    "--no-service-autorun",
+    "--mute-audio",
+    "--hide-scrollbars",
 )
 
 
