@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from enduro.job import PageContext
-from enduro.session import CHROMIUM_FLAGS
+from enduro.session import CHROMIUM_FLAGS, LAUNCH_FLAGS
 from enduro.settings import Settings
 from enduro.stress.reference import extract_page_pw, make_job
 from overhead import bare_loop, enduro_run, parse_args, site_process
@@ -51,7 +51,7 @@ def bare_playwright(url: str, pages: int) -> float:
     began = time.perf_counter()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=[*CHROMIUM_FLAGS]
+            executable_path=chromium, headless=True, args=[*LAUNCH_FLAGS]
         )
         try:
             _walk(browser.new_page(), url, pages)

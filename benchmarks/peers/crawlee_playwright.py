@@ -25,7 +25,7 @@ import time
 from crawlee import ConcurrencySettings, Request
 from crawlee.crawlers import PlaywrightCrawler, PlaywrightCrawlingContext
 
-from enduro.session import CHROMIUM_FLAGS
+from enduro.session import LAUNCH_FLAGS
 from enduro.stress.reference import (
     COLLECT_ROWS_PW,
     DEFAULT_PASSWORD,
@@ -41,7 +41,7 @@ async def crawl(url: str, pages: int) -> tuple[float, int]:
     crawler = PlaywrightCrawler(
         headless=True,
         browser_type="chromium",
-        browser_launch_options={"executable_path": chromium, "args": list(CHROMIUM_FLAGS)},
+        browser_launch_options={"executable_path": chromium, "args": list(LAUNCH_FLAGS)},
         concurrency_settings=ConcurrencySettings(
             min_concurrency=1, max_concurrency=1, desired_concurrency=1
         ),

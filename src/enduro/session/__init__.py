@@ -16,6 +16,7 @@ from enduro.session._backend import (
 )
 from enduro.session._choice import BACKENDS, backend_for, backend_name
 from enduro.session._cookies import Cookie, CookieChanges, SiteCookies
+from enduro.session._flags import CHROMIUM_FLAGS, LAUNCH_FLAGS
 from enduro.session._grid import (
     GridSession,
     GridSessionInfo,
@@ -35,13 +36,14 @@ from enduro.session._processes import (
     split_credentials,
 )
 from enduro.session._recorder import FlightRecorder
-from enduro.session._selenium import CHROMIUM_FLAGS, BrowserSession, find_browser
+from enduro.session._selenium import BrowserSession, find_browser
 from enduro.session._selenium_errors import SELENIUM_ERRORS
 from enduro.session._signals import collect_signals, drain_logs, logging_options
 
 __all__ = [
     "BACKENDS",
     "CHROMIUM_FLAGS",
+    "LAUNCH_FLAGS",
     "PLAYWRIGHT_ERRORS",
     "SELENIUM_ERRORS",
     "BrowserBackend",

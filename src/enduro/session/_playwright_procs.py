@@ -22,8 +22,8 @@ import psutil
 from enduro.errors import BrowserDead, BrowserNotFound
 from enduro.session._backend import ProcessRegistry
 from enduro.session._cdp import DevToolsLink, read_devtools_port
+from enduro.session._flags import CHROMIUM_FLAGS
 from enduro.session._processes import process_alive, remove_workdir, run_workdir_prefix
-from enduro.session._selenium import CHROMIUM_FLAGS
 from enduro.settings import Settings
 
 __all__ = ["LAUNCH_SECONDS", "Chromium", "Driver", "start_driver"]

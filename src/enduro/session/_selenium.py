@@ -30,6 +30,7 @@ from selenium.webdriver.chrome.service import Service
 from enduro.errors import BrowserDead, BrowserNotFound
 from enduro.recovery import PageSignals
 from enduro.session._backend import BrowserBackend, BrowserView, CookieKey, ProcessRegistry
+from enduro.session._flags import CHROMIUM_FLAGS
 from enduro.session._processes import kill_group, remove_workdir, run_workdir_prefix
 from enduro.session._selenium_errors import SELENIUM_ERRORS
 from enduro.session._selenium_view import look_through
@@ -37,7 +38,6 @@ from enduro.session._signals import bounded_calls, collect_signals, drain_logs, 
 from enduro.settings import Settings
 
 __all__ = [
-    "CHROMIUM_FLAGS",
     "BrowserSession",
     "chromium_options",
     "find_browser",
@@ -46,43 +46,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-CHROMIUM_FLAGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # What an automated browser wants and Playwright's own launch passes (chromedriver
-    # passes some): no throttling or backgrounding of the one tab, no back-forward
-    # cache kept per navigation, no field trials, extensions or hang monitor. Without
-    # them the tab Playwright attaches to is throttled like a hidden one: a bare loop
-    # attached that way ran 8-11% faster with them (README, "Both backends").
-    "--disable-background-timer-throttling",
-    "--disable-backgrounding-occluded-windows",
-    "--disable-renderer-backgrounding",
-    "--disable-back-forward-cache",
-    "--disable-ipc-flooding-protection",
-    "--disable-hang-monitor",
-    "--disable-field-trial-config",
-    "--disable-breakpad",
-    "--disable-extensions",
-    "--disable-component-extensions-with-background-pages",
-    "--disable-default-apps",
-    "--no-default-browser-check",
-    "--disable-prompt-on-repost",
-    "--disable-features=PaintHolding,OptimizationHints,MediaRouter,LensOverlay",
-    "--metrics-recording-only",
-    "--password-store=basic",
-    "--use-mock-keychain",
-    "--no-service-autorun",
-    "--mute-audio",
-    "--hide-scrollbars",
-)
-
 
 # Cookie fields that Network.setCookies accepts from Network.getAllCookies.
 _COOKIE_FIELDS = ("name", "value", "domain", "path", "secure", "httpOnly", "sameSite", "expires")
