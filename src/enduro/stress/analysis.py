@@ -216,9 +216,9 @@ ON_THE_WAY = 0.1
 """Seconds before a 429/503 in which another runner's turn may still have been on
 its way to the site when the hold began (a request takes milliseconds here)."""
 LOGIN_LANDING = "/matches?page=1"
+"""Where the built-in site's login lands."""
 UNREAD_SECONDS = SPACING_SECONDS
 """A slow-down answer this close to the tester's hit on the browser may never have been read."""
-"""Where the built-in site's login lands."""
 
 
 def retry_after_violations(
