@@ -3,11 +3,12 @@
 The same N pages of the built-in site go through (a) a bare Selenium loop
 doing the reference extraction in one browser, no store, no restarts, and
 (b) enduro's runner with the reference job and default settings (a SQLite
-store, a commit per page, proactive browser restarts every 50 pages) — the
-code path of ``enduro run``. Both run in this one process, alternating for
-``--rounds`` rounds, against one site served by a separate process (so the
-site does not compete for this process's GIL). Prints pages/s of each and the
-ratio enduro / bare.
+store, a commit per page, proactive browser restarts every 200 pages) — the
+code path of ``enduro run`` — and the same with restarts off, with page signals
+off, and with a restart every 50 pages (what restarts cost). All run in this
+one process, alternating for ``--rounds`` rounds, against one site served by a
+separate process (so the site does not compete for this process's GIL). Prints
+pages/s of each and the ratio enduro / bare.
 
     .venv/bin/python benchmarks/overhead.py --pages 500
 """
@@ -113,13 +114,14 @@ def parse_args(doc: str, pages: int, rounds: int) -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args(__doc__, pages=500, rounds=2)
-    bare, ours, no_restart, no_signals = [], [], [], []
+    bare, ours, no_restart, no_signals, every_50 = [], [], [], [], []
     with site_process(args.pages) as url:
         for _ in range(args.rounds):
             bare.append(args.pages / bare_loop(url, args.pages))
             ours.append(args.pages / enduro_run(url, args.pages))
             no_restart.append(args.pages / enduro_run(url, args.pages, restart_every_pages=0))
             no_signals.append(args.pages / enduro_run(url, args.pages, page_signals=False))
+            every_50.append(args.pages / enduro_run(url, args.pages, restart_every_pages=50))
     figures = {
         "pages": args.pages,
         "rounds": args.rounds,
@@ -130,10 +132,14 @@ def main() -> None:
         "ratio_no_restarts": round(statistics.median(no_restart) / statistics.median(bare), 3),
         "enduro_no_signals_pages_per_s": round(statistics.median(no_signals), 2),
         "ratio_no_signals": round(statistics.median(no_signals) / statistics.median(bare), 3),
+        "enduro_every_50_pages_per_s": round(statistics.median(every_50), 2),
+        "ratio_every_50": round(statistics.median(every_50) / statistics.median(bare), 3),
+        "round_ratios": [round(o / b, 3) for o, b in zip(ours, bare, strict=True)],
         "bare_each": [round(x, 2) for x in bare],
         "enduro_each": [round(x, 2) for x in ours],
         "enduro_no_restarts_each": [round(x, 2) for x in no_restart],
         "enduro_no_signals_each": [round(x, 2) for x in no_signals],
+        "enduro_every_50_each": [round(x, 2) for x in every_50],
         "cpus": os.cpu_count(),
     }
     if args.json:
@@ -151,6 +157,11 @@ def main() -> None:
             f"  enduro, no signals : {figures['enduro_no_signals_pages_per_s']:7.2f} pages/s"
             f"  ratio {figures['ratio_no_signals']:.3f}  (page_signals=False)"
         )
+        print(
+            f"  enduro, every 50   : {figures['enduro_every_50_pages_per_s']:7.2f} pages/s"
+            f"  ratio {figures['ratio_every_50']:.3f}  (restart_every_pages=50)"
+        )
+        print(f"  each round's ratio : {figures['round_ratios']}  (default settings)")
 
 
 if __name__ == "__main__":

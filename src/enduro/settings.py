@@ -131,7 +131,7 @@ class Settings(BaseSettings):
 
     restart_every_pages: int | None = Field(None, ge=0)
     """Restart the browser after this many pages (0: never; None: the backend's
-    default — 50 on Selenium; none on Playwright, whose garbage collections keep the
+    default — 200 on Selenium; none on Playwright, whose garbage collections keep the
     renderer flat, measured, so only its age and memory restart it)."""
 
     restart_max_age: float = Field(1800.0, ge=0)

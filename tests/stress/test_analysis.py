@@ -79,6 +79,27 @@ def test_a_leak_too_sparse_to_fit_is_shown_as_not_judged() -> None:
     assert verdict.judged == len(verdict.criteria) - 3  # and the error rate, of 14 attempts
 
 
+@pytest.mark.parametrize(
+    ("leak", "name"),
+    [
+        (Leak(browser_pss_mb_per_1000_pages=326.2, r2=0.08), "browser memory growth"),
+        (Leak(runner_rss_mb_per_1000_pages=250.0, runner_r2=0.2), "runner memory growth"),
+    ],
+)
+def test_a_steep_growth_through_scattered_samples_is_not_judged(leak: Leak, name: str) -> None:
+    # the production run's browser: lifetimes of ~150 pages between restarts, PSS
+    # rising and falling by tens of MB; a line through that explains 8% of it
+    verdict = judge(_good().model_copy(update={"leak": leak}), LIGHT)
+    growth = next(c for c in verdict.criteria if c.name == name)
+    assert (growth.judged, growth.passed, growth.result) == (False, True, "not judged")
+    assert "scatter, not a trend" in growth.detail
+    assert verdict.go
+    # the same slope on a line that explains the samples is growth
+    trend = leak.model_copy(update={"r2": 0.9, "runner_r2": 0.9})
+    failed = judge(_good().model_copy(update={"leak": trend}), LIGHT).failed
+    assert name in [c.name for c in failed]
+
+
 def test_error_rate_is_judged_only_past_the_minimum_sample() -> None:
     few = _good().model_copy(update={"attempts": 20, "errors": 15, "error_rate": 0.75})
     verdict = judge(few, LIGHT)

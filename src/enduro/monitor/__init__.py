@@ -4,6 +4,7 @@ from enduro.monitor._alerts import Alert, AlertRule
 from enduro.monitor._rules import default_rules
 from enduro.monitor._sampler import Monitor, ResourceSample, group_members, group_memory
 from enduro.monitor._stats import (
+    TREND_MIN_R_SQUARED,
     LeakEstimate,
     SeriesSummary,
     estimate_leak,
@@ -13,6 +14,7 @@ from enduro.monitor._stats import (
 from enduro.monitor._summary import run_resources, summarize_samples
 
 __all__ = [
+    "TREND_MIN_R_SQUARED",
     "Alert",
     "AlertRule",
     "LeakEstimate",

@@ -13,12 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "TREND_MIN_R_SQUARED",
     "LeakEstimate",
     "SeriesSummary",
     "estimate_leak",
     "estimate_leak_between_restarts",
     "summarize",
 ]
+
+TREND_MIN_R_SQUARED = 0.5
+"""Least R² for a fitted growth to be a trend rather than scatter: below it the line
+explains under half the variation, and its slope says little about growth."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def estimate_leak(
     *,
     warmup_pages: float = 50,
     min_samples: int = 10,
-    min_r_squared: float = 0.5,
+    min_r_squared: float = TREND_MIN_R_SQUARED,
     min_slope_mb_per_1000: float = 5.0,
 ) -> LeakEstimate | None:
     """Fit one line of megabytes against pages processed.
@@ -122,7 +127,7 @@ def estimate_leak_between_restarts(
     *,
     warmup_pages: float = 50,
     min_samples: int = 10,
-    min_r_squared: float = 0.5,
+    min_r_squared: float = TREND_MIN_R_SQUARED,
     min_slope_mb_per_1000: float = 5.0,
 ) -> LeakEstimate | None:
     """Fit one common slope across browser lifetimes, each with its own baseline.

@@ -151,8 +151,12 @@ def figures(results: StressTestResults) -> list[tuple[str, str]]:
             )
         )
     if leak.runner_rss_mb_per_1000_pages is not None:
+        fit = f", R² {leak.runner_r2:.2f}" if leak.runner_r2 is not None else ""
         rows.append(
-            ("runner memory growth", f"{leak.runner_rss_mb_per_1000_pages:+.1f} MB per 1,000 pages")
+            (
+                "runner memory growth",
+                f"{leak.runner_rss_mb_per_1000_pages:+.1f} MB per 1,000 pages{fit}",
+            )
         )
     if results.stopped_early:
         rows.append(("stopped early", results.stopped_early))

@@ -124,6 +124,8 @@ class Leak(_Model):
     r2: float | None = None
     """R² of the browser fit."""
     runner_rss_mb_per_1000_pages: float | None = None
+    runner_r2: float | None = None
+    """R² of the runner fit (None in results written before it was kept)."""
 
 
 class Timeline(_Model):

@@ -487,4 +487,5 @@ def _resources(results: StressTestResults, samples: list[dict[str, Any]]) -> Non
         browser_pss_mb_per_1000_pages=browser["slope_mb_per_1000_pages"] if browser else None,
         r2=browser["r_squared"] if browser else None,
         runner_rss_mb_per_1000_pages=runner["slope_mb_per_1000_pages"] if runner else None,
+        runner_r2=runner["r_squared"] if runner else None,
     )

@@ -3,14 +3,16 @@
 Each criterion has a stable id (:class:`enduro.report.CriterionId`), which is
 what the advice matches on; its name is for people. A criterion with too
 little to judge by (an error rate under the minimum sample, a memory growth
-with too few samples to fit) is listed as not judged, saying why: it neither
-passes nor fails the run.
+with too few samples to fit, or one over its limit whose samples scatter too
+much for the line to be a trend) is listed as not judged, saying why: it
+neither passes nor fails the run.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from enduro.monitor import TREND_MIN_R_SQUARED
 from enduro.report import CriterionId, CriterionResult, StressTestResults, Verdict
 from enduro.stress.scenario import StressTestConfig
 from enduro.stress.vocabulary import FAULTS
@@ -89,17 +91,19 @@ def judge(results: StressTestResults, config: StressTestConfig) -> Verdict:
         judged=enough,
     )
     leak_limit = c.max_leak_mb_per_1000_pages
-    for id, name, slope, why in (
+    for id, name, slope, r2, why in (
         (
             CriterionId.BROWSER_MEMORY_GROWTH,
             "browser memory growth",
             results.leak.browser_pss_mb_per_1000_pages,
+            results.leak.r2,
             "too few samples within a browser lifetime past its warm-up",
         ),
         (
             CriterionId.RUNNER_MEMORY_GROWTH,
             "runner memory growth",
             results.leak.runner_rss_mb_per_1000_pages,
+            results.leak.runner_r2,
             "too few samples past the warm-up",
         ),
     ):
@@ -107,6 +111,11 @@ def judge(results: StressTestResults, config: StressTestConfig) -> Verdict:
             continue
         if slope is None:
             check(id, name, True, None, leak_limit, why, judged=False)
+        elif slope > leak_limit and r2 is not None and r2 < TREND_MIN_R_SQUARED:
+            # a steep line through scattered samples: the scatter made the slope
+            # (the monitor does not call it growth either; LeakEstimate.leaking)
+            scatter = f"{slope:.0f} MB per 1,000 pages at R² {r2:.2f}: scatter, not a trend"
+            check(id, name, False, round(slope, 1), leak_limit, scatter, judged=False)
         else:
             check(id, name, slope <= leak_limit, round(slope, 1), leak_limit, "MB per 1,000 pages")
     for kind, p95_limit in sorted((c.max_recovery_p95 or {}).items()):
