@@ -120,9 +120,9 @@ class BrowserBackend(ABC):
     """Pages between planned restarts when ``Settings.restart_every_pages`` is not set.
 
     A restart costs ~1.5 CPU-seconds (a Chromium launch and its cold first page), so at
-    fast pages the count decides what restarts cost: every 50 pages took about a fifth
-    of a 2-core machine's throughput (README, "Benchmark"). Selenium's browser stays
-    flat over 1,000 pages here, and the age and memory lines restart it anyway."""
+    fast pages the count decides what restarts cost: every 50 pages added a quarter to
+    the CPU a page takes on 2 cores (README, "Benchmark"). Selenium's browser stays
+    flat over 1,200 pages here, and the age and memory lines restart it anyway."""
 
     def __init__(
         self, settings: Settings, run_id: str, registry: ProcessRegistry, name: str = "w0"
