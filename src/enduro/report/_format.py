@@ -142,22 +142,13 @@ def figures(results: StressTestResults) -> list[tuple[str, str]]:
         why = "pages loaded in the browser" if results.hybrid else "the built-in site"
         rows.append(("not injected", ", ".join(results.not_injected) + f" (they need {why})"))
     leak = results.leak
-    if leak.browser_pss_mb_per_1000_pages is not None:
-        fit = f", R² {leak.r2:.2f}" if leak.r2 is not None else ""
-        rows.append(
-            (
-                "browser memory growth",
-                f"{leak.browser_pss_mb_per_1000_pages:+.1f} MB per 1,000 pages{fit}",
-            )
-        )
-    if leak.runner_rss_mb_per_1000_pages is not None:
-        fit = f", R² {leak.runner_r2:.2f}" if leak.runner_r2 is not None else ""
-        rows.append(
-            (
-                "runner memory growth",
-                f"{leak.runner_rss_mb_per_1000_pages:+.1f} MB per 1,000 pages{fit}",
-            )
-        )
+    for name, slope, r2 in (
+        ("browser memory growth", leak.browser_pss_mb_per_1000_pages, leak.r2),
+        ("runner memory growth", leak.runner_rss_mb_per_1000_pages, leak.runner_r2),
+    ):
+        if slope is not None:
+            fit = f", R² {r2:.2f}" if r2 is not None else ""
+            rows.append((name, f"{slope:+.1f} MB per 1,000 pages{fit}"))
     if results.stopped_early:
         rows.append(("stopped early", results.stopped_early))
     return rows
