@@ -135,19 +135,32 @@ def sigkill(pid: int) -> bool:
     return True
 
 
+def pages_done(store_path: Path) -> int:
+    """Pages done so far in the store at ``store_path``, every job (0: none yet)."""
+    if not store_path.exists():
+        return 0
+    try:
+        with Store.open(store_path, create=False, read_only=True) as store:
+            return store.page_counts()["done"]
+    except Exception:
+        return 0
+
+
 def run_under_kills(
     command: list[str],
     env: dict[str, str],
     store_path: Path,
-    every: tuple[float, float],
+    every: tuple[int, int],
     *,
     seed: int,
     timeout: float = 600,
 ) -> tuple[int, str, dict[str, int]]:
-    """Run ``command`` (an ``enduro run`` on ``store_path``) while SIGKILLing, every
-    ``every`` seconds (a random span), the browser and its driver in turn, found in
-    the run's PID registry. Returns the exit code, the output (stdout and stderr)
-    and the kills made by kind."""
+    """Run ``command`` (an ``enduro run`` on ``store_path``) while SIGKILLing the
+    browser and its driver in turn, found in the run's PID registry, each time the run
+    has done a random number of pages in ``every`` more. Paced by pages, not seconds,
+    so the number of kills is the same on a fast machine and a slow one (by the clock,
+    a fast run ended before its fourth driver kill). Returns the exit code, the output
+    (stdout and stderr) and the kills made by kind."""
     runner = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -157,18 +170,19 @@ def run_under_kills(
     rng = random.Random(seed)
     killed = {"browser": 0, "driver": 0}
     turn = 0
-    next_kill = time.monotonic() + rng.uniform(*every)
+    next_kill = rng.randint(*every)
     deadline = time.monotonic() + timeout
     while runner.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
-        if time.monotonic() < next_kill:
+        done = pages_done(store_path)
+        if done < next_kill:
             continue
         kind = ("browser", "driver")[turn % 2]
         pid = registered_victim(store_path, kind)
         if pid is not None and sigkill(pid):
             killed[kind] += 1
             turn += 1
-        next_kill = time.monotonic() + rng.uniform(*every)
+        next_kill = done + rng.randint(*every)
     if runner.poll() is None:
         runner.kill()
     runner.wait()

@@ -137,7 +137,7 @@ def test_a_job_failing_one_page_in_twenty_under_kills_walks_on_to_the_end(
     command = [ENDURO, "run", str(job_file), "--store", str(store_path)]
     env = _env(site.url, pages, ENDURO_BACKOFF_BASE="0.2")
 
-    code, output, killed = run_under_kills(command, env, store_path, (1.5, 3.0), seed=15)
+    code, output, killed = run_under_kills(command, env, store_path, (15, 25), seed=15)
 
     assert code == 1, output[-3000:]  # "failed": some pages failed, none left to do
     assert killed["browser"] >= 3 and killed["driver"] >= 3, killed
@@ -179,7 +179,7 @@ def test_the_demo_summary_and_status_show_each_categorys_most_frequent_message(
     command = [ENDURO, "demo", "--pages", "100", "--rows", "10", "--store", str(store_path)]
     env = {**os.environ, "COLUMNS": "300", "ENDURO_MONITOR_INTERVAL": "0"}
 
-    code, output, killed = run_under_kills(command, env, store_path, (1.5, 3.0), seed=7)
+    code, output, killed = run_under_kills(command, env, store_path, (10, 20), seed=7)
 
     assert code == 0, output[-3000:]
     with Store.open(store_path, create=False) as store:
