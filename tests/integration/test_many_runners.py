@@ -4,7 +4,7 @@ ground truth, with every page done exactly once (counted from the audit trail:
 one ``page_done`` event per completion, written in the completion's own
 transaction).
 
-The light case runs in ``make test``; the 724-page case (a kill every ~10 s)
+The light case runs in ``make test``; the 724-page case (a kill every 25-50 pages)
 behind ``make stress``.
 """
 
@@ -91,12 +91,14 @@ def _run_fleet(
     url: str,
     site_url: str,
     pages: int,
-    every: tuple[float, float],
+    every: tuple[int, int],
     seed: int,
     max_kills: int,
 ) -> Fleet:
-    """Run the fleet to the end, killing a random runner every ``every`` seconds
-    (``max_kills`` at most) and restarting the database server once, when a
+    """Run the fleet to the end, killing a random runner each time the fleet has done
+    a random number of pages in ``every`` more (``max_kills`` at most: paced by pages,
+    not seconds, so as many kills land on a fast machine as on a slow one) and
+    restarting the database server once, when a
     third of the pages are done and every live runner has registered its run (a
     runner that starts while the server is down refuses to start, exit 2, as for
     a wrong URL)."""
@@ -107,7 +109,7 @@ def _run_fleet(
     try:
         for slot in range(RUNNERS):
             fleet.start(slot)
-        next_kill = time.monotonic() + rng.uniform(*every)
+        next_kill = rng.randint(*every)
         db_restarted = False
         deadline = time.monotonic() + 1500
         while not fleet.finished():
@@ -118,9 +120,9 @@ def _run_fleet(
                 time.sleep(3.0)  # the outage itself: runners must wait it out
                 server.start()
                 db_restarted = True
-            if time.monotonic() >= next_kill and done < pages and fleet.kills < max_kills:
+            if done >= next_kill and done < pages and fleet.kills < max_kills:
                 fleet.kill(rng.choice(fleet.running() or [0]))
-                next_kill = time.monotonic() + rng.uniform(*every)
+                next_kill = done + rng.randint(*every)
             time.sleep(0.2)
         assert db_restarted, "the fleet finished before the database could be restarted"
         fleet.exits = [proc.returncode for proc in fleet.procs.values()]
@@ -148,7 +150,7 @@ def _prove(
     server: PostgresServer,
     url: str,
     pages: int,
-    every: tuple[float, float],
+    every: tuple[int, int],
     kills: int,
     max_kills: int | None = None,
 ) -> None:
@@ -174,7 +176,7 @@ def _prove(
 def test_three_runners_with_kills_and_a_database_restart_do_every_page_once(
     tmp_path: Path, site_factory: object, pg_server: PostgresServer, pg_url: str
 ) -> None:
-    _prove(tmp_path, site_factory, pg_server, pg_url, pages=150, every=(2.0, 5.0), kills=5)
+    _prove(tmp_path, site_factory, pg_server, pg_url, pages=150, every=(8, 16), kills=5)
 
 
 @pytest.mark.slow
@@ -187,7 +189,7 @@ def test_724_pages_three_runners_a_kill_every_ten_seconds_and_a_database_restart
         pg_server,
         pg_url,
         pages=724,
-        every=(5.0, 15.0),
-        kills=10,  # at ~10 s apart until every page is done: 18 in 195 s here
+        every=(25, 50),
+        kills=10,  # every 25-50 pages until every page is done: ~19 of 724
         max_kills=10_000,
     )
