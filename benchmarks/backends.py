@@ -3,8 +3,9 @@
 The same N pages of the built-in site go through (a) a bare Playwright loop
 (``chromium.launch`` on Debian's Chromium, the reference extraction through
 ``page.evaluate``), (a') the same loop on a Chromium started as enduro starts
-it and attached to over its DevTools websocket (``connect_over_cdp``, as
-enduro's backend attaches: what enduro costs beyond it is the runner's), (b)
+it and attached to over its DevTools websocket (``connect_over_cdp``, the page
+in a new context, as enduro's backend attaches: what enduro costs beyond it is
+the runner's), (b)
 enduro's runner on Playwright (``--backend playwright``: the reference job's
 Playwright flavour, default settings — a SQLite store, a commit per page, a
 garbage collection every 20 pages, a fresh tab every 250), (c) a bare Selenium
@@ -73,8 +74,9 @@ def _walk(page: Any, url: str, pages: int) -> None:
 
 def bare_playwright_attached(url: str, pages: int) -> float:
     """The same bare loop on a Chromium started the way enduro starts it (its own
-    process, the same flags, a DevTools port) and attached to over the DevTools
-    websocket (``connect_over_cdp``), as enduro's backend attaches; returns seconds.
+    process, the same flags, a DevTools port, no first tab) and attached to over the
+    DevTools websocket (``connect_over_cdp``), the page in a new context, as enduro's
+    backend attaches; returns seconds.
     What enduro on Playwright costs beyond this is its runner's own cost."""
     from playwright.sync_api import sync_playwright
 
@@ -89,7 +91,7 @@ def bare_playwright_attached(url: str, pages: int) -> float:
             *CHROMIUM_FLAGS,
             f"--user-data-dir={profile}",
             "--remote-debugging-port=0",
-            "about:blank",
+            "--no-startup-window",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -103,8 +105,7 @@ def bare_playwright_attached(url: str, pages: int) -> float:
         port, path = port_file.read_text().splitlines()[:2]
         with sync_playwright() as playwright:
             browser = playwright.chromium.connect_over_cdp(f"ws://127.0.0.1:{port}{path}")
-            context = browser.contexts[0]
-            _walk(context.pages[0] if context.pages else context.new_page(), url, pages)
+            _walk(browser.new_context().new_page(), url, pages)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()

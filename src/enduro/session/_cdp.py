@@ -54,18 +54,28 @@ class DevToolsLink:
         return self.calls([(method, params or {})], timeout=timeout)[0]
 
     def page_calls(
-        self, commands: list[tuple[str, dict[str, Any]]], *, timeout: float
+        self,
+        commands: list[tuple[str, dict[str, Any]]],
+        *,
+        timeout: float,
+        context: str | None = None,
     ) -> list[Any]:
-        """Commands to the browser's first page (attached for them, detached after).
+        """Commands to the browser's first page (attached for them, detached after);
+        ``context``: the first page of that browser context, none other.
 
         Raises:
             CdpError: no page, no answer within ``timeout`` s, or an error.
         """
         with self._connection(timeout) as conn:
             targets = conn.send("Target.getTargets", {})["targetInfos"]
-            pages = [t for t in targets if t.get("type") == "page"]
+            pages = [
+                t
+                for t in targets
+                if t.get("type") == "page"
+                and (context is None or t.get("browserContextId") == context)
+            ]
             if not pages:
-                raise CdpError("the browser has no page")
+                raise CdpError("the browser has no page" + (" in its context" if context else ""))
             attached = conn.send(
                 "Target.attachToTarget", {"targetId": pages[0]["targetId"], "flatten": True}
             )

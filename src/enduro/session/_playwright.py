@@ -30,7 +30,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from enduro.errors import BrowserDead, BrowserNotFound
@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 
 # Pages a tab serves before a fresh one takes over (see _fresh_page).
 PAGE_EVERY = 250
+# Health timeouts a new context and tab may take before their driver is killed
+# (see _bounded).
+NEW_TAB_TIMEOUTS = 3
 _INSTALL_HINT = "pip install 'enduro[playwright]' (enduro never runs `playwright install`)"
 
 
@@ -136,9 +139,7 @@ class PlaywrightSession(BrowserBackend):
             log.info("%s: can't raise the spare's priority", self.name)
         self._chromium = chromium
         try:
-            self._connect()
-            if self._cookies:
-                self.write_cookies(self._cookies, (), self._settings.health_timeout)
+            self._connect()  # with the saved cookies
         except BaseException:
             self.stop()
             raise
@@ -154,7 +155,8 @@ class PlaywrightSession(BrowserBackend):
         )
 
     def _connect(self) -> None:
-        """Connect this thread's Playwright to the current Chromium; take its page."""
+        """Connect this thread's Playwright to the current Chromium; open the page in
+        a browser context of its own (see :meth:`_own_context`)."""
         chromium = self._chromium
         if chromium is None:
             raise BrowserDead("no browser is running")
@@ -162,12 +164,46 @@ class PlaywrightSession(BrowserBackend):
         browser = driver.playwright.chromium.connect_over_cdp(
             chromium.ws_url, timeout=self._settings.page_timeout * 1000
         )
-        context = browser.contexts[0] if browser.contexts else browser.new_context()
-        page = context.pages[0] if context.pages else context.new_page()
-        self._prepare(page)
         if driver.pid is not None:
             chromium.register_driver(driver.pid)
+        with _bounded(driver, self._settings.health_timeout * NEW_TAB_TIMEOUTS):
+            page = self._own_context(browser, chromium)
+        self._prepare(page)
         self._page, self._page_driver = page, driver
+
+    def _own_context(self, browser: Any, chromium: Chromium) -> Any:
+        """A new browser context made by this thread's Playwright, its page, and the
+        cookies of the context it replaces (the saved ones in a new browser); the
+        replaced one is disposed.
+
+        Not the default context: pages run faster in a context of their own, as a
+        bare Playwright loop's ``new_page`` does (README, "Both backends"). Made
+        here, on each connecting thread: Playwright files a context another
+        connection made under its default one, whose ``cookies()`` and
+        ``new_page()`` then act on the wrong context; and Chromium disposes a
+        context when the connection that made it ends.
+        """
+        timeout = self._settings.health_timeout
+        carried = self.read_cookies(timeout) if chromium.context_id else None
+        previous = chromium.context_id
+        context = browser.new_context()
+        page = context.new_page()
+        session = context.new_cdp_session(page)
+        try:
+            info = session.send("Target.getTargetInfo")
+        finally:
+            with contextlib.suppress(Exception):
+                session.detach()
+        chromium.context_id = str(info["targetInfo"]["browserContextId"])
+        cookies = carried if carried is not None else self._cookies
+        if cookies:
+            self.write_cookies(cookies, (), timeout)
+        if previous is not None and chromium.devtools is not None:
+            with contextlib.suppress(CdpError):  # gone with its connection, or now
+                chromium.devtools.call(
+                    "Target.disposeBrowserContext", {"browserContextId": previous}, timeout=timeout
+                )
+        return page
 
     def _prepare(self, page: Any) -> None:
         """Timeouts and event listeners on a page the handler will get."""
@@ -200,6 +236,7 @@ class PlaywrightSession(BrowserBackend):
         if driver is None or not driver.here():
             return
         if self._page_driver is driver:
+            self.save_cookies()  # Chromium disposes the context this thread made
             self._page = self._page_driver = None
         self._stop_driver(driver)
 
@@ -316,6 +353,7 @@ class PlaywrightSession(BrowserBackend):
             answer = self._chromium.devtools.page_calls(
                 [("Runtime.evaluate", {"expression": "1", "returnByValue": True})],
                 timeout=timeout,
+                context=self._chromium.context_id,
             )
         except CdpError:
             return False
@@ -373,7 +411,9 @@ class PlaywrightSession(BrowserBackend):
         self._gc_due = self._settings.browser_gc_every
         try:
             self._chromium.devtools.page_calls(
-                [("HeapProfiler.collectGarbage", {})], timeout=self._settings.health_timeout
+                [("HeapProfiler.collectGarbage", {})],
+                timeout=self._settings.health_timeout,
+                context=self._chromium.context_id,
             )
         except CdpError as exc:
             log.debug("%s: garbage collection failed: %s", self.name, exc)
@@ -388,7 +428,9 @@ class PlaywrightSession(BrowserBackend):
             return
         self._pages_on_page = 0
         try:
-            page = old.context.new_page()
+            assert self._page_driver is not None
+            with _bounded(self._page_driver, self._settings.health_timeout * NEW_TAB_TIMEOUTS):
+                page = old.context.new_page()
             self._prepare(page)
             self._page = page
             old.close()
@@ -402,7 +444,7 @@ class PlaywrightSession(BrowserBackend):
         if chromium is None or chromium.devtools is None:
             return None
         try:
-            found = chromium.devtools.call("Storage.getCookies", {}, timeout=timeout)
+            found = chromium.devtools.call("Storage.getCookies", _in(chromium), timeout=timeout)
         except CdpError as exc:
             log.debug("%s: could not read cookies: %s", self.name, exc)
             return None
@@ -420,7 +462,9 @@ class PlaywrightSession(BrowserBackend):
         ]
         try:
             chromium.devtools.call(
-                "Storage.setCookies", {"cookies": [*cookies, *gone]}, timeout=timeout
+                "Storage.setCookies",
+                {"cookies": [*cookies, *gone], **_in(chromium)},
+                timeout=timeout,
             )
         except CdpError as exc:
             raise BrowserDead(f"the browser did not take the cookies: {exc}") from exc
@@ -498,6 +542,7 @@ class PlaywrightSession(BrowserBackend):
                     ("Page.captureScreenshot", {"format": "png"}),
                 ],
                 timeout=timeout,
+                context=chromium.context_id,
             )
         except CdpError as exc:
             view.incomplete = f"browser: {exc}"
@@ -514,3 +559,39 @@ class PlaywrightSession(BrowserBackend):
         chromium = self._spare if spare else self._chromium
         pgid = chromium.pgid if chromium is not None else None
         return [pgid] if pgid is not None else []
+
+
+def _in(chromium: Chromium) -> dict[str, Any]:
+    """The ``browserContextId`` parameter of a DevTools call on the handler's context."""
+    return {"browserContextId": chromium.context_id} if chromium.context_id else {}
+
+
+@contextlib.contextmanager
+def _bounded(driver: Driver, seconds: float) -> Iterator[None]:
+    """Kill ``driver``'s Node process if the Playwright calls inside take longer than
+    ``seconds``: a new tab asked of a Chromium that is killed meanwhile is never
+    answered (``new_page`` has no timeout; seen in the stress tester's light
+    scenario, Playwright 1.65), and a dead driver fails the call at once.
+
+    Raises:
+        BrowserDead: the time ran out (whatever the call raised instead).
+    """
+    fired = threading.Event()
+
+    def kill() -> None:
+        fired.set()
+        if driver.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(driver.pid, signal.SIGKILL)
+
+    timer = threading.Timer(seconds, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except Exception as exc:
+        if fired.is_set():
+            raise BrowserDead(f"the browser made no new tab in {seconds:.0f}s") from exc
+        raise
+    finally:
+        timer.cancel()

@@ -61,6 +61,8 @@ class Chromium:
         self.workdir: str | None = None
         self.devtools: DevToolsLink | None = None
         self.ws_url = ""
+        # the browser context the handler's page lives in (None: not connected yet)
+        self.context_id: str | None = None
         self._ids: list[int] = []
         self.background = False
 
@@ -85,7 +87,10 @@ class Chromium:
         os.makedirs(os.path.join(workdir, "tmp"))
         profile = Path(workdir) / "profile"
         args = [chromium, *(["--headless"] if self._settings.headless else []), *CHROMIUM_FLAGS]
-        args += [f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"]
+        # No first tab: the handler's opens in a context of its own (see
+        # PlaywrightSession._own_context), the browser's only page, which outside
+        # tools (the stress tester's faults) find as its first.
+        args += [f"--user-data-dir={profile}", "--remote-debugging-port=0", "--no-startup-window"]
         with self._lock:
             self.workdir = workdir
         try:
