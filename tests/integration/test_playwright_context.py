@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
+import psutil
 import pytest
 
 from enduro.errors import BrowserDead
@@ -80,7 +80,7 @@ def test_another_thread_taking_the_browser_over_carries_the_cookies(
     thread = threading.Thread(target=discovery)
     thread.start()
     thread.join()
-    assert seen == [seen[0]] and "canary" in seen[0]
+    assert len(seen) == 1 and "canary" in seen[0]
     # back on this thread: a context of its own again, the cookies still there,
     # the replaced contexts disposed (one page in all)
     names = {c["name"] for c in session.page.context.cookies()}
@@ -93,12 +93,12 @@ def test_a_call_that_outlasts_its_bound_has_its_driver_killed_and_says_so() -> N
     # a stand-in driver process; the "call" fails once its driver is gone, as a
     # Playwright call does when its Node process dies
     stand_in = subprocess.Popen(["sleep", "60"])
-    driver = Driver(None, threading.get_ident(), stand_in.pid, 0.0, threading.current_thread())
-    began = time.monotonic()
+    created = psutil.Process(stand_in.pid).create_time()
+    driver = Driver(None, threading.get_ident(), stand_in.pid, created, threading.current_thread())
     with pytest.raises(BrowserDead, match="no new tab in"), _bounded(driver, 0.2):
         stand_in.wait(timeout=30)
         raise RuntimeError("Connection closed")
-    assert stand_in.returncode == -9 and time.monotonic() - began < 30
+    assert stand_in.returncode == -9
     # a call inside its bound is left alone, its own error unchanged
     with pytest.raises(ValueError), _bounded(driver, 30):
         raise ValueError("the call's own error")

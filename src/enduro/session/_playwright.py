@@ -25,9 +25,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-import os
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -184,8 +182,8 @@ class PlaywrightSession(BrowserBackend):
         context when the connection that made it ends.
         """
         timeout = self._settings.health_timeout
-        carried = self.read_cookies(timeout) if chromium.context_id else None
         previous = chromium.context_id
+        carried = self.read_cookies(timeout) if previous else None
         context = browser.new_context()
         page = context.new_page()
         session = context.new_cdp_session(page)
@@ -246,9 +244,8 @@ class PlaywrightSession(BrowserBackend):
         if driver.here():
             with contextlib.suppress(Exception):
                 driver.playwright.stop()
-        elif driver.pid is not None and driver.alive():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(driver.pid, signal.SIGKILL)
+        else:
+            driver.kill()
 
     def _end_load(self, page: Any) -> None:
         """End a page's load that will never finish (see ``PageEvents``)."""
@@ -580,9 +577,7 @@ def _bounded(driver: Driver, seconds: float) -> Iterator[None]:
 
     def kill() -> None:
         fired.set()
-        if driver.pid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(driver.pid, signal.SIGKILL)
+        driver.kill()
 
     timer = threading.Timer(seconds, kill)
     timer.daemon = True

@@ -208,6 +208,13 @@ class Driver:
         """Whether it belongs to the thread asking."""
         return self.owner is threading.current_thread()
 
+    def kill(self) -> None:
+        """SIGKILL its Node process, if it still runs (from any thread): a Playwright
+        call in flight on it fails at once."""
+        if self.pid is not None and self.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
+
 
 def start_driver() -> Driver:
     """Start Playwright on this thread, and find its Node driver process."""
