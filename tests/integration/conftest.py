@@ -23,6 +23,34 @@ from enduro.stress.site import SiteConfig, SiteServer, ground_truth
 ENDURO = str(Path(sys.executable).parent / "enduro")
 
 
+class FakeRegistry:
+    """A process registry that keeps the rows it is given and nothing else (the
+    browser backends' tests that need no store)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+
+    def register(self, *row: Any) -> int:
+        self.rows.append(row)
+        return len(self.rows)
+
+    def ended(self, ids: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def playwright_backend(tmp_path: Path) -> Iterator[Any]:
+    """A Playwright backend (not started), closed after the test."""
+    from enduro.session import PlaywrightSession
+    from enduro.settings import Settings
+
+    backend = PlaywrightSession(Settings(store=str(tmp_path / "s.db")), "pw-test", FakeRegistry())
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
 @pytest.fixture
 def site_factory() -> Iterator[object]:
     """Start built-in sites on 127.0.0.1; all are closed at the end of the test.

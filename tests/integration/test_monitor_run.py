@@ -18,7 +18,7 @@ from enduro.monitor import AlertRule, Monitor, ResourceSample
 from enduro.session import BrowserSession
 from enduro.stress.reference import make_job
 
-from .conftest import ENDURO, export_lines, live_processes_of, truth_lines
+from .conftest import ENDURO, FakeRegistry, export_lines, live_processes_of, truth_lines
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +34,6 @@ for i in range(0, size, 4096):
 print("ready", flush=True)
 sys.stdin.read()
 """
-
-
-class _Registry:
-    def register(self, *row: Any) -> int:
-        return 0
-
-    def ended(self, ids: Any) -> None:
-        pass
 
 
 def _sidecar(megabytes: int) -> subprocess.Popen[str]:
@@ -101,7 +93,7 @@ def test_a_memory_sidecar_moves_the_figures_and_alerts_once_while_high(tmp_path:
 
 
 def test_the_browser_count_drops_to_the_new_browsers_after_a_restart(tmp_path: Path) -> None:
-    with BrowserSession(Settings(), "montest", _Registry()) as session:
+    with BrowserSession(Settings(), "montest", FakeRegistry()) as session:
         monitor = Monitor(
             interval=1,
             browser_groups=session.process_groups,

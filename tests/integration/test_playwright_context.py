@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import psutil
@@ -14,30 +13,21 @@ import pytest
 
 from enduro.errors import BrowserDead
 from enduro.session import PlaywrightSession
+from enduro.session._cdp import CdpError
 from enduro.session._playwright import _bounded
-from enduro.session._playwright_procs import Driver
+from enduro.session._playwright_procs import Chromium, Driver
 from enduro.settings import Settings
+
+from .conftest import FakeRegistry
 
 pytestmark = pytest.mark.integration
 
 COOKIE = {"name": "canary", "value": "v1", "domain": "127.0.0.1", "path": "/"}
 
 
-class _Registry:
-    def register(self, *args: object) -> int:
-        return 0
-
-    def ended(self, ids: object) -> None:
-        pass
-
-
 @pytest.fixture
-def session(tmp_path: Any) -> Iterator[PlaywrightSession]:
-    backend = PlaywrightSession(Settings(store=str(tmp_path / "s.db")), "ctx-test", _Registry())
-    try:
-        yield backend
-    finally:
-        backend.close()
+def session(playwright_backend: PlaywrightSession) -> PlaywrightSession:
+    return playwright_backend
 
 
 def _pages(backend: PlaywrightSession) -> list[dict[str, Any]]:
@@ -102,3 +92,49 @@ def test_a_call_that_outlasts_its_bound_has_its_driver_killed_and_says_so() -> N
     # a call inside its bound is left alone, its own error unchanged
     with pytest.raises(ValueError), _bounded(driver, 30):
         raise ValueError("the call's own error")
+
+
+def test_the_garbage_collection_frees_the_pages_heap_from_a_thread_of_its_own(
+    session: PlaywrightSession,
+) -> None:
+    session.start()
+    chromium = session._chromium
+    assert chromium is not None and chromium.devtools is not None
+    devtools, context = chromium.devtools, chromium.context_id
+
+    def used() -> int:
+        heap = devtools.page_calls([("Runtime.getHeapUsage", {})], timeout=5, context=context)
+        return int(heap[0]["usedSize"])
+
+    # ~8 MB the page held, then let go of: garbage until a full collection
+    page = session.page
+    page.evaluate("() => { window.junk = Array.from({length: 400000}, (_, i) => ({i})) }")
+    page.evaluate("() => { window.junk = null }")
+    before = used()
+    assert chromium.collect_garbage(timeout=5)
+    collecting = chromium._collecting
+    assert collecting is not None and collecting.name == "enduro-gc"
+    collecting.join(timeout=10)
+    assert before > 6_000_000 and used() < before - 5_000_000
+
+
+def test_one_garbage_collection_at_a_time() -> None:
+    chromium = Chromium(Settings(), "gc-test", FakeRegistry())
+    asked = threading.Event()
+    answer = threading.Event()
+
+    class Hung:  # a DevTools that answers only when told
+        def page_calls(self, commands: object, **kwargs: object) -> list[object]:
+            asked.set()
+            answer.wait(timeout=10)
+            raise CdpError("gone")
+
+    assert not chromium.collect_garbage(timeout=1)  # no DevTools yet
+    chromium.devtools = Hung()  # type: ignore[assignment]
+    assert chromium.collect_garbage(timeout=1)
+    assert asked.wait(timeout=10)
+    assert not chromium.collect_garbage(timeout=1)  # the first is still under way
+    answer.set()
+    assert chromium._collecting is not None
+    chromium._collecting.join(timeout=10)
+    assert chromium.collect_garbage(timeout=1)  # its error was logged, not raised

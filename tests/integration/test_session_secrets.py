@@ -11,25 +11,15 @@ from enduro import PageContext, Settings
 from enduro.session import BrowserSession
 from enduro.stress.reference import make_job
 
+from .conftest import FakeRegistry
+
 pytestmark = pytest.mark.integration
-
-
-class _Registry:
-    def __init__(self) -> None:
-        self.rows: list[tuple[Any, ...]] = []
-
-    def register(self, *row: Any) -> int:
-        self.rows.append(row)
-        return len(self.rows)
-
-    def ended(self, ids: Any) -> None:
-        pass
 
 
 def test_the_password_typed_at_login_is_not_in_the_driver_log(site_factory: Any) -> None:
     site = site_factory(2)
     job = make_job(site.url, 2, password="enduro-demo")
-    registry = _Registry()
+    registry = FakeRegistry()
     with BrowserSession(Settings(), "secrettest", registry) as session:
         session.start()
         assert job.login is not None

@@ -18,7 +18,7 @@ from enduro.settings import Settings
 from enduro.store import Store
 from enduro.stress.scenario import PRESETS
 
-from .conftest import ENDURO, live_processes_of, stress_scenario
+from .conftest import ENDURO, FakeRegistry, live_processes_of, stress_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -159,18 +159,10 @@ def _criteria_not_judged_say_so(
     assert "error rate: not judged: " in out.stderr
 
 
-class _NoRegistry:
-    def register(self, *args: object) -> int:
-        return 0
-
-    def ended(self, ids: object) -> None:
-        pass
-
-
 def _charts_render_in_chromium(report: Path, tmp_path: Path) -> None:
     """Headless Chromium opens the report offline and lays out its four charts."""
     settings = Settings(store=tmp_path / "unused.db")
-    with BrowserSession(settings, "report", _NoRegistry()) as session:
+    with BrowserSession(settings, "report", FakeRegistry()) as session:
         session.start()
         driver = session.driver
         driver.get(report.resolve().as_uri())

@@ -393,27 +393,19 @@ class PlaywrightSession(BrowserBackend):
         return str(page.url)
 
     def after_page(self) -> None:
-        """Every ``Settings.browser_gc_every`` pages: collect the page's garbage, so
-        what locators and element handles left does not pile up in the renderer
-        (it grows ~1.3 MB a page until a collection: BROWSER-FACTS.md); every
+        """Every ``Settings.browser_gc_every`` pages: collect the page's garbage (on a
+        thread of its own: :meth:`Chromium.collect_garbage`), so what locators and
+        element handles left does not pile up in the renderer (it grows ~1.3 MB a
+        page until a collection: BROWSER-FACTS.md); every
         :data:`PAGE_EVERY` pages a fresh page (see :meth:`_fresh_page`)."""
         self._pages_on_page += 1
         if self._pages_on_page >= PAGE_EVERY:
             self._fresh_page()
         self._gc_due -= 1
-        if not self._settings.browser_gc_every or self._gc_due > 0:
-            return
-        if self._chromium is None or self._chromium.devtools is None:
+        if not self._settings.browser_gc_every or self._gc_due > 0 or self._chromium is None:
             return
         self._gc_due = self._settings.browser_gc_every
-        try:
-            self._chromium.devtools.page_calls(
-                [("HeapProfiler.collectGarbage", {})],
-                timeout=self._settings.health_timeout,
-                context=self._chromium.context_id,
-            )
-        except CdpError as exc:
-            log.debug("%s: garbage collection failed: %s", self.name, exc)
+        self._chromium.collect_garbage(self._settings.health_timeout)
 
     def _fresh_page(self) -> None:
         """Swap the page for a new one in the same context (cookies and storage stay;

@@ -3,12 +3,20 @@
 No logs to scrape and no round trips: Playwright tells of each main-document
 response (status, ``Retry-After``), each failed load (Chromium's ``net::ERR_*``),
 each uncaught script error and console error, and a crashed tab, as they happen.
+
+The document's response and failure come without asking: Playwright's driver
+sends every navigation request's events to the client anyway (``goto`` returns
+its response), and subscribing to ``response`` or ``requestfailed`` would make it
+send every sub-resource's too — a script and an API call a page on the built-in
+site, measured at ~5% of the Playwright backend's speed. So those two listeners
+tap the page's events without subscribing (:func:`_unsubscribed`).
 See ``_playwright``; ARCHITECTURE.md, "Browser backends".
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,6 +27,8 @@ from enduro.recovery import PageSignals
 from enduro.session._signals import MAX_CONSOLE_ERRORS, parse_retry_after
 
 __all__ = ["MAX_EVENTS", "PageEvents"]
+
+log = logging.getLogger(__name__)
 
 # Events kept per browser (a page's are a handful; the oldest are dropped).
 MAX_EVENTS = 200
@@ -93,8 +103,8 @@ class PageEvents:
             self.crashed = True
 
         self.crashed = False
-        page.on("response", response)
-        page.on("requestfailed", failed)
+        _unsubscribed(page, "response", response)
+        _unsubscribed(page, "requestfailed", failed)
         page.on("pageerror", page_error)
         page.on("console", console)
         page.on("crash", crashed)
@@ -125,3 +135,34 @@ class PageEvents:
 
     def clear(self) -> None:
         self._kept.clear()
+
+
+def _unsubscribed(page: Any, event: str, listener: Callable[[Any], None]) -> None:
+    """Listen to ``page``'s ``event`` without subscribing the driver to it: only the
+    events it sends anyway arrive (a navigation request's response and failure).
+
+    Playwright's client adds the subscription when a listener is added; this taps
+    the client object's ``emit`` instead, with the listener wrapped as ``page.on``
+    wraps it. So no listener is counted either: a handler's own
+    ``page.on("response", ...)`` still subscribes, and this then sees every event,
+    filtered by the listener as before. Where that layout is not found (another
+    Playwright), ``page.on``.
+    """
+    try:
+        impl = page._impl_obj
+        emit = impl.emit
+        wrapped = page._wrap_handler(listener)
+    except AttributeError as exc:
+        log.debug("Playwright's event layout not found (%s): subscribing to %s", exc, event)
+        page.on(event, listener)
+        return
+
+    def tapped(kind: Any, *args: Any) -> bool:
+        if kind == event:
+            try:
+                wrapped(*args)
+            except Exception:  # a listener's error must not cost the handler its event
+                log.debug("page event listener failed", exc_info=True)
+        return bool(emit(kind, *args))
+
+    impl.emit = tapped
