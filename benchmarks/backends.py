@@ -9,13 +9,15 @@ the runner's), (b)
 enduro's runner on Playwright (``--backend playwright``: the reference job's
 Playwright flavour, default settings — a SQLite store, a commit per page, a
 garbage collection every 20 pages, a fresh tab every 250), (c) a bare Selenium
-loop and (d) enduro on Selenium, in turn for ``--rounds`` rounds against one
-site served by a separate process.
+loop and (d) enduro on Selenium, in turn for ``--rounds`` rounds (every other round in
+reverse order) against one site served by a separate process.
 Where Crawlee for Python is installed (``pip install 'crawlee[playwright]'``,
 an optional peer, never a dependency) its PlaywrightCrawler walks the same
 pages too (``benchmarks/peers/crawlee_playwright.py``, in its own process);
 the benchmark says so and skips it when it is absent. Prints pages/s of each
-and the ratios enduro / bare.
+and the ratios enduro / bare: of the medians, and the median of each round's
+own ratio (this machine's speed drifts between rounds more than between two
+runs of one round).
 
     .venv/bin/python benchmarks/backends.py --pages 300 --rounds 3
 """
@@ -142,22 +144,35 @@ def main() -> None:
         "crawlee_playwright": [],
     }
     crawlee_missing = False
+
+    def crawlee_run(url: str, pages: int) -> float | None:
+        nonlocal crawlee_missing
+        seconds = None if crawlee_missing else crawlee(url, pages)
+        crawlee_missing = seconds is None
+        return seconds
+
+    contenders: list[tuple[str, Any]] = [
+        ("bare_playwright", bare_playwright),
+        ("bare_playwright_attached", bare_playwright_attached),
+        ("enduro_playwright", lambda url, n: enduro_run(url, n, backend="playwright")),
+        ("bare_selenium", bare_loop),
+        ("enduro_selenium", enduro_run),
+        ("crawlee_playwright", crawlee_run),
+    ]
     with site_process(args.pages) as url:
-        for _ in range(args.rounds):
-            runs["bare_playwright"].append(args.pages / bare_playwright(url, args.pages))
-            runs["bare_playwright_attached"].append(
-                args.pages / bare_playwright_attached(url, args.pages)
-            )
-            runs["enduro_playwright"].append(
-                args.pages / enduro_run(url, args.pages, backend="playwright")
-            )
-            runs["bare_selenium"].append(args.pages / bare_loop(url, args.pages))
-            runs["enduro_selenium"].append(args.pages / enduro_run(url, args.pages))
-            if not crawlee_missing:
-                seconds = crawlee(url, args.pages)
-                crawlee_missing = seconds is None
+        for round_ in range(args.rounds):
+            # every other round in reverse: no contender always runs in one slot
+            for name, run in contenders if round_ % 2 == 0 else contenders[::-1]:
+                seconds = run(url, args.pages)
                 if seconds is not None:
-                    runs["crawlee_playwright"].append(args.pages / seconds)
+                    runs[name].append(args.pages / seconds)
+    # each round's enduro against the bare loop of the same round, too
+    paired = {
+        kind: statistics.median(
+            e / b for e, b in zip(runs[f"enduro_{kind}"], runs[f"bare_{kind}"], strict=True)
+        )
+        for kind in ("playwright", "selenium")
+    }
     medians = {name: statistics.median(each) for name, each in runs.items() if each}
     figures: dict[str, object] = {
         "pages": args.pages,
@@ -172,6 +187,8 @@ def main() -> None:
             medians["bare_playwright_attached"] / medians["bare_playwright"], 3
         ),
         "ratio_selenium": round(medians["enduro_selenium"] / medians["bare_selenium"], 3),
+        "ratio_playwright_paired": round(paired["playwright"], 3),
+        "ratio_selenium_paired": round(paired["selenium"], 3),
         **{f"{name}_each": [round(x, 2) for x in each] for name, each in runs.items() if each},
         "crawlee": "not installed (pip install 'crawlee[playwright]')"
         if crawlee_missing
@@ -187,13 +204,19 @@ def main() -> None:
     print(f"{args.pages} pages, {args.rounds} rounds (median pages/s)")
     for name, value in medians.items():
         print(f"  {name:24s}: {value:7.2f} pages/s  {[round(x, 2) for x in runs[name]]}")
-    print(f"  enduro/bare on Playwright: {figures['ratio_playwright']:.3f}")
+    print(
+        f"  enduro/bare on Playwright: {figures['ratio_playwright']:.3f}"
+        f" (median of the rounds' own ratios: {figures['ratio_playwright_paired']:.3f})"
+    )
     print(
         "  enduro/bare attached the way enduro attaches (connect_over_cdp): "
         f"{figures['ratio_playwright_attached']:.3f}"
     )
     print(f"  bare attached / bare launched: {figures['ratio_attached_to_bare']:.3f}")
-    print(f"  enduro/bare on Selenium  : {figures['ratio_selenium']:.3f}")
+    print(
+        f"  enduro/bare on Selenium  : {figures['ratio_selenium']:.3f}"
+        f" (median of the rounds' own ratios: {figures['ratio_selenium_paired']:.3f})"
+    )
     if crawlee_missing:
         print("  Crawlee: not installed, skipped (pip install 'crawlee[playwright]')")
     else:
