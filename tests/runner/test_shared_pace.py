@@ -206,3 +206,24 @@ def test_a_runner_meeting_another_s_hold_tells_what_it_had_on_the_way_once(
     a.get("api/matches").hold(30.0)  # a new one, after the first ended: met again
     b.get("api/matches").acquire(wait=clock.wait)
     assert len(told) == 2 and told[1][2] == 4 and told[1][3] == [0.0]  # the one just before
+
+
+def test_an_unlimited_free_pace_is_read_not_written_until_a_rate_is_set(
+    store: Store, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    turns: list[str] = []
+    take_turn = store.take_turn
+
+    def counted(job: str, key: str, min_interval: float = 0.0) -> tuple[float, float]:
+        turns.append(key)
+        return take_turn(job, key, min_interval)
+
+    monkeypatch.setattr(store, "take_turn", counted)
+    a, b = _runner(store, clock), _runner(store, clock)
+
+    waits = [_acquire(x, clock) for x in (a, b, a, b)]
+    assert waits == [0.0] * 4 and turns == []  # nothing to reserve: no write per request
+
+    store.set_pace(JOB, "pages", interval=1.0)
+    waits = [_acquire(x, clock) for x in (a, b, a)]
+    assert waits == [0.0, 1.0, 1.0] and turns == ["pages"] * 3  # turns again, spaced

@@ -165,6 +165,19 @@ def test_cookies_the_site_sets_replace_ours_and_go_back_to_the_browser() -> None
     assert browser.written[0].set[0].to_cdp(SITE)["url"] == SITE + "/"  # host-only stays so
 
 
+def test_the_httpx_client_keeps_no_cookie_of_its_own() -> None:
+    rotated = httpx.Response(200, json={}, headers={"Set-Cookie": "extra=x1; Path=/"})
+    site = Site(rotated)
+    http = client(site)
+
+    http.get_json("/a")
+
+    assert http.cookies.values()["extra"] == "x1"  # SiteCookies took it ...
+    assert not http._client.cookies  # ... and httpx's own jar did not
+    with pytest.raises(TypeError):
+        http._client.cookies = {"sid": "elsewhere"}
+
+
 def test_a_deleted_cookie_is_deleted_in_the_browser_too() -> None:
     site = Site(httpx.Response(200, json={}, headers={"Set-Cookie": "sid=; Max-Age=0; Path=/"}))
     browser = FakeBrowser()

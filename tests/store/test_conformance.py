@@ -619,6 +619,22 @@ def test_turns_are_spaced_by_the_shared_interval_and_wait_out_holds(
     assert store.take_turn(JOB, "http:list", min_interval=2.0) == (2.0, 2.0)
 
 
+def test_a_peek_at_the_pace_reports_the_wait_and_reserves_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    assert store.peek_pace(JOB, "pages") == (0.0, 0.0)  # no pace yet: unlimited
+    store.set_pace(JOB, "pages", interval=0.5)
+    assert store.take_turn(JOB, "pages") == (0.0, 0.5)
+    assert store.peek_pace(JOB, "pages") == (0.5, 0.5)  # the next turn's wait ...
+    assert store.peek_pace(JOB, "pages") == (0.5, 0.5)  # ... reserved by no peek
+    assert store.take_turn(JOB, "pages") == (0.5, 0.5)
+    store.set_pace(JOB, "pages", interval=0.0, hold_for=3.0)
+    assert store.peek_pace(JOB, "pages") == (3.0, 0.0)  # a hold, though unlimited
+    clock.now += 3.0
+    assert store.peek_pace(JOB, "pages") == (0.0, 0.0)
+    assert store.peek_pace(JOB, "http:list") == (0.0, 0.0)  # per key
+
+
 def test_turns_taken_at_once_never_share_a_slot(store: Store, clock: FakeClock) -> None:
     store.set_pace(JOB, "pages", interval=1.0)
     waits: list[float] = []

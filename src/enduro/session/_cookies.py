@@ -23,11 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Cookie", "CookieChanges", "SiteCookies"]
+import httpx
+
+__all__ = ["Cookie", "CookieChanges", "SiteClient", "SiteCookies"]
 
 log = logging.getLogger(__name__)
 
@@ -266,3 +269,36 @@ def _parse_set_cookie(
         expires=expires,
     )
     return cookie, gone
+
+
+# httpx must neither keep nor send cookies itself: SiteCookies does both.
+_NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
+
+
+class _NoJar(httpx.Cookies):
+    """An empty jar that stays empty. httpx offers every answer to its client's
+    jar, which builds a ``urllib`` request per answer (~7% of a fast page's
+    worker time) only for the policy above to refuse it."""
+
+    def __init__(self) -> None:
+        super().__init__(CookieJar(policy=_NO_COOKIES))
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class SiteClient(httpx.Client):
+    """The httpx client of ``ctx.http``: :class:`SiteCookies` keeps and sends
+    its cookies, so its own jar is a :class:`_NoJar`, whatever is set."""
+
+    def __init__(self, **options: Any) -> None:
+        self._jar = _NoJar()
+        super().__init__(**options)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("ctx.http's cookies are kept by SiteCookies, not by its client")

@@ -32,7 +32,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote
 
@@ -54,7 +53,7 @@ from enduro.recovery import (
     classify,
 )
 from enduro.session._answers import flight_record, shown, transport_error, verdict
-from enduro.session._cookies import CookieChanges, SiteCookies
+from enduro.session._cookies import CookieChanges, SiteClient, SiteCookies
 from enduro.session._http_stats import HttpStats
 from enduro.session._recorder import FlightRecorder
 from enduro.settings import Settings
@@ -75,8 +74,6 @@ BAD_RESPONSE_RETRIES = 1
 usually a wrong URL, and the page's own budget decides the rest."""
 # Header names whose values the prepare hook sets are secrets (a CSRF token).
 _SECRET_HEADER = ("token", "csrf", "xsrf", "auth", "key", "secret", "session", "cookie")
-# httpx must neither keep nor send cookies itself: SiteCookies does both.
-_NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
 
 
 class BrowserLink(Protocol):
@@ -197,9 +194,8 @@ class HttpClient:
         )
         self._origin = httpx.URL(site)
         self._base = str(self._origin.copy_with(raw_path=b"")).rstrip("/")
-        self._client = httpx.Client(
+        self._client = SiteClient(
             base_url=site,
-            cookies=CookieJar(policy=_NO_COOKIES),
             follow_redirects=False,
             timeout=settings.http_timeout,
             limits=httpx.Limits(

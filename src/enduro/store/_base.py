@@ -368,6 +368,15 @@ class JobState(ABC):
         """
 
     @abstractmethod
+    def peek_pace(self, job: str, key: str) -> tuple[float, float]:
+        """Read the pace of ``key`` without reserving anything.
+
+        Returns:
+            (seconds from now until a send could go — after the hold and the
+            send reserved last —, the shared interval between sends; 0: unlimited).
+        """
+
+    @abstractmethod
     def hold_left(self, job: str, key: str) -> float:
         """Seconds until the shared hold of ``key`` ends (0: none in force)."""
 

@@ -363,11 +363,18 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
             slot, spacing = conn.execute(statement).one()
         return max(0.0, float(slot) - now), float(spacing)
 
+    def peek_pace(self, job: str, key: str) -> tuple[float, float]:
+        with self._begin() as conn:
+            row = conn.execute(self._sql.pace_row, {"b_job": job, "b_key": key}).one_or_none()
+        if row is None:
+            return 0.0, 0.0
+        free_at = max(float(row.next_at), float(row.hold_until))
+        return max(0.0, free_at - self._clock()), float(row.interval)
+
     def hold_left(self, job: str, key: str) -> float:
-        c = s.pacing.c
         with self._begin() as conn:
             until = conn.execute(
-                select(c.hold_until).where(c.job == job, c.key == key)
+                self._sql.pace_hold, {"b_job": job, "b_key": key}
             ).scalar_one_or_none()
         return 0.0 if until is None else max(0.0, float(until) - self._clock())
 
