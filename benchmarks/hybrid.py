@@ -37,10 +37,11 @@ done mark in one raw ``sqlite3`` transaction on enduro's schema — as a share
 of a bare page; the bare loop keeps nothing, so no durable runner can come
 closer to it than ``bare / (bare + floor)``. ``--latency MS`` has the site
 hold every answer back that long (its latency fault at rate 1), to measure
-the ratios at a site speed nearer a real API's.
+the ratios at a site speed nearer a real API's; ``--shape`` runs one shape
+only (the full one takes 101 latencies a page).
 
     .venv/bin/python benchmarks/hybrid.py --pages 200 --rounds 3
-    .venv/bin/python benchmarks/hybrid.py --pages 200 --rounds 3 --latency 20
+    .venv/bin/python benchmarks/hybrid.py --pages 200 --rounds 3 --latency 20 --shape list
 """
 
 from __future__ import annotations
@@ -244,6 +245,13 @@ def main() -> None:
         "--concurrency", type=int, default=1, help="detail calls in flight (both sides)"
     )
     parser.add_argument(
+        "--shape",
+        choices=(*SHAPES, "both"),
+        default="both",
+        help="which shape to run (default: both; the ratios to the browser-only job and"
+        " the storing floor need the list shape)",
+    )
+    parser.add_argument(
         "--latency",
         type=float,
         default=0.0,
@@ -259,16 +267,17 @@ def main() -> None:
     }
     floors: list[tuple[float, float]] = []
     site_options = ["--fault", "latency=1", "--latency", str(args.latency / 1000)]
+    shapes = SHAPES if args.shape == "both" else (args.shape,)
     runs: dict[str, dict[str, list[Timed]]] = {
-        "full": {"bare": [], "enduro": []},
-        "list": {"bare": [], "enduro": [], "browser": []},
+        shape: {"bare": [], "enduro": [], **({"browser": []} if shape == "list" else {})}
+        for shape in shapes
     }
     with site_process(pages, *(site_options if args.latency else [])) as url:
         # Unmeasured: the site builds a list page's rows on its first visit and
         # caches them (256 pages at most), so whichever run came first would pay.
         bare_loop(url, pages, "list", 1, truths["list"])
         for round_ in range(args.rounds):
-            for shape in SHAPES:
+            for shape in shapes:
                 truth = truths[shape]
                 todo: dict[str, Callable[[], Timed]] = {
                     "bare": lambda s=shape, t=truth: bare_loop(url, pages, s, k, t),
@@ -279,7 +288,8 @@ def main() -> None:
                 order = list(todo) if round_ % 2 == 0 else list(reversed(todo))
                 for name in order:
                     runs[shape][name].append(todo[name]())
-            floors.append(store_floor(list_records, pages))
+            if "list" in shapes:
+                floors.append(store_floor(list_records, pages))
 
     figures: dict[str, Any] = {
         "pages": pages,
@@ -309,22 +319,27 @@ def main() -> None:
         }
         figures[f"{shape}_bare_ms_per_page"] = round(page_ms["bare"], 3)
         figures[f"{shape}_enduro_added_ms_per_page"] = round(page_ms["enduro"] - page_ms["bare"], 3)
-    floor_ms = statistics.median(total for total, _ in floors) * 1000
-    encode_ms = statistics.median(encode for _, encode in floors) * 1000
-    figures["store_floor_ms_per_page"] = round(floor_ms, 3)
-    figures["store_encode_ms_per_page"] = round(encode_ms, 3)
-    bare_list_ms = figures["list_bare_ms_per_page"]
-    figures["list_ceiling"] = round(bare_list_ms / (bare_list_ms + floor_ms), 3)
-    figures["list_hybrid_over_browser"] = round(
-        figures["list_enduro_pages_per_s"] / figures["list_browser_pages_per_s"], 2
-    )
+    floor_ms = encode_ms = 0.0
+    if "list" in shapes:
+        floor_ms = statistics.median(total for total, _ in floors) * 1000
+        encode_ms = statistics.median(encode for _, encode in floors) * 1000
+        figures["store_floor_ms_per_page"] = round(floor_ms, 3)
+        figures["store_encode_ms_per_page"] = round(encode_ms, 3)
+        bare_list_ms = figures["list_bare_ms_per_page"]
+        figures["list_ceiling"] = round(bare_list_ms / (bare_list_ms + floor_ms), 3)
+        figures["list_hybrid_over_browser"] = round(
+            figures["list_enduro_pages_per_s"] / figures["list_browser_pages_per_s"], 2
+        )
     latency = f", site latency {args.latency:g} ms" if args.latency else ""
+    parts = [f"{shape} enduro/bare {figures[f'{shape}_enduro_over_bare']:.2f}" for shape in shapes]
+    if "list" in shapes:
+        parts += [
+            f"list hybrid/browser-only {figures['list_hybrid_over_browser']:.1f}x",
+            f"list ceiling {figures['list_ceiling']:.2f}",
+        ]
     summary = (
         f"hybrid.py {pages} pages{f', concurrency {k}' if k > 1 else ''}{latency}: "
-        f"full enduro/bare {figures['full_enduro_over_bare']:.2f}, "
-        f"list enduro/bare {figures['list_enduro_over_bare']:.2f}, "
-        f"list hybrid/browser-only {figures['list_hybrid_over_browser']:.1f}x, "
-        f"list ceiling {figures['list_ceiling']:.2f}"
+        + ", ".join(parts)
     )
     if args.json:
         print(json.dumps(figures))
@@ -357,14 +372,16 @@ def main() -> None:
             f" ({added / per:.3f} ms a call; a bare page takes"
             f" {figures[f'{shape}_bare_ms_per_page']:.2f} ms)"
         )
-    print(f"    ratio hybrid/browser-only: {figures['list_hybrid_over_browser']:.2f}x")
-    print(
-        f"  storing floor: {floor_ms:.2f} ms a page (records encoded + one raw sqlite3"
-        f" transaction, no enduro) = {floor_ms / bare_list_ms:.0%} of a bare list page:"
-        f" no runner committing each page passes {figures['list_ceiling']:.2f} of the"
-        f" list-only bare loop; encoding alone is {encode_ms:.2f} ms"
-        f" ({encode_ms / bare_list_ms:.0%})"
-    )
+    if "list" in shapes:
+        bare_list_ms = figures["list_bare_ms_per_page"]
+        print(f"    ratio hybrid/browser-only: {figures['list_hybrid_over_browser']:.2f}x")
+        print(
+            f"  storing floor: {floor_ms:.2f} ms a page (records encoded + one raw sqlite3"
+            f" transaction, no enduro) = {floor_ms / bare_list_ms:.0%} of a bare list page:"
+            f" no runner committing each page passes {figures['list_ceiling']:.2f} of the"
+            f" list-only bare loop; encoding alone is {encode_ms:.2f} ms"
+            f" ({encode_ms / bare_list_ms:.0%})"
+        )
     print(summary)
 
 

@@ -364,3 +364,43 @@ def test_a_limit_that_no_longer_binds_is_lifted() -> None:
         clock.now += 5.0  # pages take 5 s each: far slower than the limit allows
         limiter.succeeded()
     assert limiter.rate is None
+
+
+class _PaceHeldMidway:
+    """A shared pace, free and unlimited, asked while another thread of the same
+    runner meets a 429 and holds (the store's answer predates the hold)."""
+
+    def __init__(self) -> None:
+        self.limiter: RateLimiter | None = None
+        self.counted: list[int] = []
+        self.sets: list[float | None] = []
+
+    def take(self, min_interval: float) -> tuple[float, float]:
+        if self.limiter is not None and not self.counted:
+            self.counted.append(self.limiter.hold(5.0))  # the other thread's hold
+        return 0.0, 0.0
+
+    def hold_left(self) -> float:
+        return 0.0
+
+    def set(
+        self,
+        *,
+        interval: float | None = None,
+        only_slower: bool = False,
+        hold_for: float | None = None,
+    ) -> None:
+        self.sets.append(hold_for)
+
+
+def test_a_hold_begun_while_the_shared_pace_was_asked_holds_that_request_too() -> None:
+    clock = Clock(100.0)
+    pace = _PaceHeldMidway()
+    limiter = RateLimiter(clock=clock, shared=pace)
+    pace.limiter = limiter
+
+    assert limiter.acquire(wait=clock.wait, track=True)
+
+    # the hold counted no request in flight, so this one must not have gone inside it
+    assert pace.counted == [0]
+    assert clock.waits == [5.0] and clock.now == 105.0

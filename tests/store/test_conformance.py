@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from enduro.errors import BadRecords
 from enduro.store import Store, dumps_record
+from enduro.store import _schema as s
 from tests.store import _workers
 from tests.store._helpers import JOB, LEASE, FakeClock, claim, pages, records, status
 
@@ -622,7 +623,9 @@ def test_turns_are_spaced_by_the_shared_interval_and_wait_out_holds(
 def test_a_peek_at_the_pace_reports_the_wait_and_reserves_nothing(
     store: Store, clock: FakeClock
 ) -> None:
-    assert store.peek_pace(JOB, "pages") == (0.0, 0.0)  # no pace yet: unlimited
+    assert store.peek_pace(JOB, "pages") is None  # nothing kept yet
+    assert store.take_turn(JOB, "pages") == (0.0, 0.0)
+    assert store.peek_pace(JOB, "pages") == (0.0, 0.0)  # unlimited, free
     store.set_pace(JOB, "pages", interval=0.5)
     assert store.take_turn(JOB, "pages") == (0.0, 0.5)
     assert store.peek_pace(JOB, "pages") == (0.5, 0.5)  # the next turn's wait ...
@@ -632,7 +635,32 @@ def test_a_peek_at_the_pace_reports_the_wait_and_reserves_nothing(
     assert store.peek_pace(JOB, "pages") == (3.0, 0.0)  # a hold, though unlimited
     clock.now += 3.0
     assert store.peek_pace(JOB, "pages") == (0.0, 0.0)
-    assert store.peek_pace(JOB, "http:list") == (0.0, 0.0)  # per key
+    assert store.peek_pace(JOB, "http:list") is None  # per key
+
+
+def test_a_peek_waits_for_a_hold_being_stored_and_sees_it(store: Store, clock: FakeClock) -> None:
+    """A turn's upsert waits for another runner's change in progress; so must the
+    read that stands for it, or a request goes out inside a hold being stored."""
+    store.take_turn(JOB, "pages")
+    engine = store._engine  # type: ignore[attr-defined]
+    seen: list[tuple[float, float] | None] = []
+    peeked = threading.Event()
+
+    def peek() -> None:
+        seen.append(store.peek_pace(JOB, "pages"))
+        peeked.set()
+
+    with engine.begin() as conn:  # the other runner, storing a hold
+        conn.execute(
+            s.pacing.update()
+            .where(s.pacing.c.job == JOB, s.pacing.c.key == "pages")
+            .values(hold_until=clock.now + 30.0)
+        )
+        reader = threading.Thread(target=peek)
+        reader.start()
+        assert not peeked.wait(0.5)  # held back by the change in progress ...
+    reader.join(timeout=30)
+    assert seen == [(30.0, 0.0)]  # ... and then it sees the hold
 
 
 def test_turns_taken_at_once_never_share_a_slot(store: Store, clock: FakeClock) -> None:

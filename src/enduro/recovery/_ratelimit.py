@@ -164,7 +164,10 @@ class RateLimiter:
                 # Re-checked after the wait: a hold may have been extended meanwhile.
                 left = ready_at - now
             if left <= 0:
-                return self._take_shared(now, wait, track)
+                taken = self._take_shared(now, wait, track)
+                if taken is not None:
+                    return taken
+                continue  # this runner began a hold meanwhile: wait it out
             if wait(left):
                 return False
 
@@ -186,12 +189,18 @@ class RateLimiter:
             if wait(left):
                 return False
 
-    def _take_shared(self, now: float, wait: Callable[[float], bool], track: bool) -> bool:
-        """Reserve a turn in the shared pace, adopt its rate, wait for the turn."""
+    def _take_shared(self, now: float, wait: Callable[[float], bool], track: bool) -> bool | None:
+        """Reserve a turn in the shared pace, adopt its rate, wait for the turn.
+
+        Returns None, taking nothing, when a hold of this runner's began while
+        the store was asked: a request counted in flight only after its hold read
+        that count would reach the site inside the window uncounted."""
         assert self._shared is not None
         left, interval = self._shared.take(1.0 / self._max_rate if self._max_rate else 0.0)
         with self._lock:
             self._rate = _capped(1.0 / interval if interval > 0 else None, self._max_rate)
+            if self._hold_until > self._clock():
+                return None
             self._take(now)
             if track:
                 self._in_flight += 1

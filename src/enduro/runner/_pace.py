@@ -22,12 +22,10 @@ class StorePace:
         self._key = key
 
     def take(self, min_interval: float) -> tuple[float, float]:
-        if min_interval <= 0:
-            # An unlimited pace has no turns: when nothing is held or reserved,
-            # a read says so, and the write (a transaction per request) is saved.
-            left, interval = self._store.peek_pace(self._job, self._key)
-            if left <= 0 and interval <= 0:
-                return 0.0, 0.0
+        # An unlimited pace has no turns: when nothing is held or reserved, a
+        # read says so, and the write (a transaction per request) is saved.
+        if min_interval <= 0 and self._store.peek_pace(self._job, self._key) == (0.0, 0.0):
+            return 0.0, 0.0
         return self._store.take_turn(self._job, self._key, min_interval)
 
     def hold_left(self) -> float:

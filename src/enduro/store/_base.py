@@ -368,12 +368,15 @@ class JobState(ABC):
         """
 
     @abstractmethod
-    def peek_pace(self, job: str, key: str) -> tuple[float, float]:
-        """Read the pace of ``key`` without reserving anything.
+    def peek_pace(self, job: str, key: str) -> tuple[float, float] | None:
+        """Read the pace of ``key`` without reserving anything, as a turn taken
+        now would find it: a change another runner is storing is waited for.
 
         Returns:
             (seconds from now until a send could go — after the hold and the
-            send reserved last —, the shared interval between sends; 0: unlimited).
+            send reserved last —, the shared interval between sends; 0:
+            unlimited), or None while nothing is kept for ``key`` (a turn makes
+            the row that later changes are waited for on).
         """
 
     @abstractmethod

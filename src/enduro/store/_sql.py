@@ -81,7 +81,9 @@ class Statements:
             key_moved_event=insert(s.events).values(kind="key_moved", category=None),
             # read before every page and request: built once, they cost half as much
             pace_hold=select(c.hold_until).where(*pace_key),
-            pace_row=select(c.next_at, c.hold_until, c.interval).where(*pace_key),
+            # FOR UPDATE: a change in progress (a hold being stored) is waited for and
+            # seen, as a turn's upsert would (SQLite: BEGIN IMMEDIATE does the same)
+            pace_row=select(c.next_at, c.hold_until, c.interval).where(*pace_key).with_for_update(),
         )
 
 

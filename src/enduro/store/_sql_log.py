@@ -363,11 +363,11 @@ class SqlLog(SqlBase, RunRegistry, EventLog, SampleLog, JobState):
             slot, spacing = conn.execute(statement).one()
         return max(0.0, float(slot) - now), float(spacing)
 
-    def peek_pace(self, job: str, key: str) -> tuple[float, float]:
+    def peek_pace(self, job: str, key: str) -> tuple[float, float] | None:
         with self._begin() as conn:
             row = conn.execute(self._sql.pace_row, {"b_job": job, "b_key": key}).one_or_none()
         if row is None:
-            return 0.0, 0.0
+            return None
         free_at = max(float(row.next_at), float(row.hold_until))
         return max(0.0, free_at - self._clock()), float(row.interval)
 
