@@ -319,8 +319,7 @@ def main() -> None:
         }
         figures[f"{shape}_bare_ms_per_page"] = round(page_ms["bare"], 3)
         figures[f"{shape}_enduro_added_ms_per_page"] = round(page_ms["enduro"] - page_ms["bare"], 3)
-    floor_ms = encode_ms = 0.0
-    if "list" in shapes:
+    if "list" in shapes:  # the storing floor and the ceiling are the list shape's
         floor_ms = statistics.median(total for total, _ in floors) * 1000
         encode_ms = statistics.median(encode for _, encode in floors) * 1000
         figures["store_floor_ms_per_page"] = round(floor_ms, 3)
@@ -372,8 +371,7 @@ def main() -> None:
             f" ({added / per:.3f} ms a call; a bare page takes"
             f" {figures[f'{shape}_bare_ms_per_page']:.2f} ms)"
         )
-    if "list" in shapes:
-        bare_list_ms = figures["list_bare_ms_per_page"]
+    if "list" in shapes:  # floor_ms, encode_ms and bare_list_ms are set above
         print(f"    ratio hybrid/browser-only: {figures['list_hybrid_over_browser']:.2f}x")
         print(
             f"  storing floor: {floor_ms:.2f} ms a page (records encoded + one raw sqlite3"
