@@ -108,6 +108,46 @@ def test_a_hung_page_is_cut_at_its_deadline_and_retried(
     assert live_processes_of(tmp_path / "s.db") == []
 
 
+def test_a_handler_that_carries_on_past_its_deadline_is_not_left_hanging_on_playwright(
+    tmp_path: Path, site_factory: Any
+) -> None:
+    """The deadline's kill ends the page's Node driver with Chromium: a handler that
+    swallows the killed call and asks for a new tab (which a killed Chromium never
+    answers, and ``new_page`` has no timeout) fails at once instead of hanging."""
+    site = site_factory(6)
+    base = make_job(site.url, 6, backend="playwright")
+    tried: list[str] = []
+
+    def handler(ctx: PageContext) -> list[dict[str, Any]]:
+        if ctx.key == "2" and not tried:
+            tried.append(ctx.key)
+            context = ctx.page.context
+            try:
+                while True:  # new tabs until the deadline's kill lands inside one
+                    context.new_page().close()
+            except Exception as exc:
+                tried.append(type(exc).__name__)
+            context.new_page()  # its own retry, on the killed browser
+        return base.handler(ctx)
+
+    job = replace(base, handler=handler)
+    outcome: list[Any] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(_run(job, tmp_path / "s.db", page_timeout=4)), daemon=True
+    )
+    runner.start()
+    runner.join(60)  # a bound on a hang, not a wait for work: the run takes ~10 s
+    assert not runner.is_alive(), "the handler's new_page on the killed browser hung"
+    result, store = outcome[0]
+    with store:
+        assert result.status == "finished"
+        errors = store.events(kind="error")
+        assert [(e["page_key"], e["category"]) for e in errors] == [("2", "timeout")]
+    assert len(tried) == 2  # the evaluate was cut, then the handler went on
+    assert export_lines(tmp_path / "s.db") == truth_lines(6)
+    assert live_processes_of(tmp_path / "s.db") == []
+
+
 def test_a_page_that_always_fails_ends_failed_and_requeue_puts_it_back(
     tmp_path: Path, site_factory: Any
 ) -> None:

@@ -300,11 +300,15 @@ class PlaywrightSession(BrowserBackend):
             chromium.kill()
 
     def kill(self) -> None:
-        """SIGKILL the current browser's processes (thread-safe): a Playwright call
-        in flight on it fails at once with ``TargetClosedError``."""
-        chromium = self._chromium
+        """SIGKILL the current browser's processes and the page's Node driver
+        (thread-safe): a Playwright call in flight fails at once, and so does the
+        handler's next one — a ``new_page`` asked of the killed Chromium through a
+        live driver would never be answered. The next ``ready`` starts both anew."""
+        chromium, driver = self._chromium, self._page_driver
         if chromium is not None:
             chromium.kill()
+        if driver is not None:
+            driver.kill()
 
     def close(self) -> None:
         """End every browser and this backend's Playwright drivers; safe twice."""
