@@ -143,7 +143,7 @@ def test_a_handler_that_carries_on_past_its_deadline_is_not_left_hanging_on_play
         assert result.status == "finished"
         errors = store.events(kind="error")
         assert [(e["page_key"], e["category"]) for e in errors] == [("2", "timeout")]
-    assert len(tried) == 2  # the evaluate was cut, then the handler went on
+    assert len(tried) == 2  # the tabs were cut off by the kill, then the handler went on
     assert export_lines(tmp_path / "s.db") == truth_lines(6)
     assert live_processes_of(tmp_path / "s.db") == []
 
