@@ -32,8 +32,13 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/enduro demo
 
+# Two workers for everything but the tests that take the machine's memory (the
+# "serial" marker), which then run alone; both parts run, and both must pass.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m 'not slow and not serial'; parallel=$$?; \
+	$(PY) -m pytest -q -m 'serial and not slow'; alone=$$?; \
+	test $$parallel -eq 0 -a $$alone -eq 0
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks scripts

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -64,7 +63,7 @@ def _rows(browser: webdriver.Chrome, table: str) -> list[list[str]]:
 
 
 @pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
     binary, driver = find_browser(Settings())
     options = Options()
     options.binary_location = binary
@@ -72,7 +71,7 @@ def browser() -> Iterator[webdriver.Chrome]:
         options.add_argument(flag)
     options.add_argument("--headless")
     options.add_argument("--window-size=1300,2000")
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='enduro-dash-test-')}")
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('dash-profile')}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     chrome = webdriver.Chrome(options=options, service=Service(driver))
     try:

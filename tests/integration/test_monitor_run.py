@@ -203,6 +203,7 @@ def test_a_low_pss_threshold_makes_the_monitor_restart_the_browser(
     assert live_processes_of(store_path) == []
 
 
+@pytest.mark.serial  # its sidecar takes ~8 points of the machine's memory; its line is read first
 def test_pages_pause_while_memory_is_short_and_resume_after(
     tmp_path: Path, site_factory: Any
 ) -> None:

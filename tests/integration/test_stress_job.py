@@ -54,6 +54,7 @@ def _scenario(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
+@pytest.mark.serial  # its memory_pressure fault holds the machine at its memory line
 def test_every_browser_side_fault_on_a_users_job_is_go_with_complete_records(
     tmp_path: Path, site_factory: Any
 ) -> None:
