@@ -235,6 +235,11 @@ def store_floor(records: list[dict[str, Any]], pages: int) -> tuple[float, float
 # ---- figures ----------------------------------------------------------------------
 
 
+def latency_options(latency_ms: float) -> list[str]:
+    """``enduro site``'s options to hold every answer back ``latency_ms`` (0: none)."""
+    return ["--fault", "latency=1", "--latency", str(latency_ms / 1000)] if latency_ms else []
+
+
 def median(values: list[float], digits: int = 2) -> float:
     return round(statistics.median(values), digits)
 
@@ -266,13 +271,12 @@ def main() -> None:
         "list": [dumps_record(r) for r in list_records],
     }
     floors: list[tuple[float, float]] = []
-    site_options = ["--fault", "latency=1", "--latency", str(args.latency / 1000)]
     shapes = SHAPES if args.shape == "both" else (args.shape,)
     runs: dict[str, dict[str, list[Timed]]] = {
         shape: {"bare": [], "enduro": [], **({"browser": []} if shape == "list" else {})}
         for shape in shapes
     }
-    with site_process(pages, *(site_options if args.latency else [])) as url:
+    with site_process(pages, *latency_options(args.latency)) as url:
         # Unmeasured: the site builds a list page's rows on its first visit and
         # caches them (256 pages at most), so whichever run came first would pay.
         bare_loop(url, pages, "list", 1, truths["list"])

@@ -34,7 +34,7 @@ from enduro.session import HttpClient, SessionManager
 from enduro.store import dumps_record
 from enduro.store._sql_pages import SqlPages
 from enduro.stress.site import ground_truth
-from hybrid import ROWS, SEED, bare_loop, enduro_hybrid
+from hybrid import ROWS, SEED, bare_loop, enduro_hybrid, latency_options
 from overhead import make_parser, site_process
 
 # (owner, attribute, label): enduro's steps of a page, in the order a page takes them
@@ -44,7 +44,7 @@ STEPS: tuple[tuple[Any, str, str], ...] = (
     (SessionManager, "ready", "liveness check"),
     (RateLimiter, "acquire", "shared pace: turns (page + endpoint)"),
     (_page.PageWorker, "call_handler", "the handler (its sends included)"),
-    (HttpClient, "_build", "  building the request"),
+    (HttpClient, "_build", "building the request"),
     (_page, "prepare_records", "encoding the records"),
     (SqlPages, "complete_rows", "the page's transaction"),
 )
@@ -79,8 +79,11 @@ def main() -> None:
     args = parser.parse_args()
     pages: int = args.pages
     truth = [dumps_record(r) for r in ground_truth(SEED, pages, ROWS)]
-    site_options = ["--fault", "latency=1", "--latency", str(args.latency / 1000)]
-    with site_process(pages, *(site_options if args.latency else [])) as url:
+
+    def ms(seconds: float) -> float:
+        return seconds / pages * 1000
+
+    with site_process(pages, *latency_options(args.latency)) as url:
         bare_loop(url, pages, "list", 1, truth)  # unmeasured: the site caches its pages
         rounds: list[dict[str, Any]] = []
         for round_ in range(1, args.rounds + 1):
@@ -95,10 +98,6 @@ def main() -> None:
                     stack.enter_context(timed(owner, name, calls[label]))
                 enduro = enduro_hybrid(url, pages, "list", 1, truth)
             sends = calls["send"]
-
-            def ms(seconds: float) -> float:
-                return seconds / pages * 1000
-
             bare_ms, enduro_ms = ms(bare.seconds), ms(enduro.seconds)
             rows = [
                 ("bare loop: the sends", ms(sum(bare_sends))),
@@ -106,12 +105,10 @@ def main() -> None:
                 ("enduro: the sends", ms(sum(sends))),
             ]
             # a step's first call is left out: the browser's start and login, for ``ready``
-            steps = [(f"enduro: {label}", ms(sum(calls[label][1:]))) for _, _, label in STEPS]
-            outer = sum(
-                v for (_, name, _), (_, v) in zip(STEPS, steps, strict=True) if name not in NESTED
-            )
+            steps = [(name, label, ms(sum(calls[label][1:]))) for _, name, label in STEPS]
+            outer = sum(value for name, _, value in steps if name not in NESTED)
             rows += [
-                *steps,
+                *((f"enduro: {'  ' * (name in NESTED)}{label}", v) for name, label, v in steps),
                 ("enduro: all else (walk's start, browser's close)", enduro_ms - outer),
             ]
             if args.json:
